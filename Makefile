@@ -1,0 +1,84 @@
+# pvlab: one non-recursive Makefile.
+#   make            build the pvlab binary, the guest programs and the unit tests
+#   make check      unit tests + quick end-to-end tests (real QEMU boots)
+#   make check-all  check + slow end-to-end tests
+#   make bench      benchmarks that print figures
+#   make demo       install what is missing, then run pvlab's main job on defaults
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonliteral
+TOP := $(abspath .)
+B := build
+CPPFLAGS += -I. -D_GNU_SOURCE -DPVLAB_TOP='"$(TOP)"' -DPVLAB_GUEST_DIR='"$(TOP)/$(B)/guest"'
+LIBS := -linih -lsqlite3 -lz -lm
+GUEST_CFLAGS := -O2 -static -Wall -Wextra -Wno-unused-parameter
+
+LAYERS := util config kernels images lab jobs reporter
+LIB_SRC := $(sort $(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+CLI_SRC := $(sort $(wildcard cli/*.c))
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
+GUEST_SRC := $(sort $(wildcard images/guest/*.c))
+GUEST_COMMON := $(wildcard images/guest/common/*.c)
+GUEST_PROGS := $(patsubst images/guest/%.c,$(B)/guest/%,$(GUEST_SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+all: pvlab $(GUEST_PROGS) $(UNIT_BIN) $(BENCH_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+$(B)/libpvlab.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+pvlab: $(CLI_OBJ) $(B)/libpvlab.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libpvlab.a $(LIBS)
+
+$(B)/guest/%: images/guest/%.c $(GUEST_COMMON) $(wildcard images/guest/common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -Iimages/guest/common -o $@ $< $(GUEST_COMMON)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libpvlab.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itests/unit -o $@ $< $(B)/libpvlab.a $(LIBS) -lcmocka \
+		$(shell sed -n 's,^/\* *LDWRAP: *\(.*\)\*/,\1,p' $<)
+
+$(B)/bench/%: bench/%.c $(B)/libpvlab.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libpvlab.a $(LIBS)
+
+unit: $(UNIT_BIN) pvlab $(GUEST_PROGS)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t 2>&1; done
+
+check: all
+	@$(MAKE) --no-print-directory unit
+	prove -v tests/e2e/t[0-9]*.sh
+
+check-slow: all
+	prove -v tests/e2e/slow/*.sh
+
+check-all: check check-slow
+
+bench: all
+	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
+	@for s in bench/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash $$s; done
+
+demo:
+	scripts/install-deps.sh
+	$(MAKE) all
+	./pvlab run --xen 4.17 --linux 6.1 --repro fpu-leak --trials 1
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(wildcard */*.h)
+
+clean:
+	rm -rf $(B) pvlab
+
+.PHONY: all unit check check-slow check-all bench demo format clean
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

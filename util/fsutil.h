@@ -1,0 +1,31 @@
+/* Filesystem helpers shared by every layer: directories, atomic writes, existence checks. */
+#ifndef PVLAB_UTIL_FSUTIL_H
+#define PVLAB_UTIL_FSUTIL_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+/* mkdir -p with mode 0755. */
+int fs_mkdirs(const char *path, struct err *e);
+/* Removes a directory tree (like rm -rf); missing path is not an error. */
+int fs_rmtree(const char *path, struct err *e);
+int fs_exists(const char *path);
+int fs_is_dir(const char *path);
+/* Checks that dir exists (creating it) and that we can create files in it. */
+int fs_check_writable_dir(const char *dir, struct err *e);
+/*
+ * Writes data to path atomically: a temp name in the same directory, fsync, rename. A crash or
+ * a full disk never leaves a half-written file under path.
+ */
+int fs_write_atomic(const char *path, const void *data, size_t len, struct err *e);
+/* fsyncs an already-written temp file then renames it over path (and fsyncs the directory). */
+int fs_commit_tmp(const char *tmp, const char *path, struct err *e);
+/* Returns a malloc'd absolute path (realpath) or NULL with e set. */
+char *fs_abspath(const char *path, struct err *e);
+/* Returns the directory part of path, malloc'd. */
+char *fs_dirname(const char *path);
+/* Returns the path of an executable found in PATH (malloc'd) or NULL. */
+char *fs_which(const char *name);
+
+#endif

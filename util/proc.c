@@ -1,0 +1,397 @@
+#include "util/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+#include "util/sv.h"
+#include "util/xalloc.h"
+
+static volatile sig_atomic_t interrupt_requested;
+
+void proc_interrupt(void)
+{
+    interrupt_requested = 1;
+}
+
+int proc_interrupted(void)
+{
+    return interrupt_requested;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    proc_interrupt();
+}
+
+void proc_install_signal_handlers(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+long long proc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Builds the child's environment: a fixed minimal base plus the spec's extras. */
+static void build_env(struct sv *env, const char *const *extra)
+{
+    const char *home = getenv("HOME");
+    const char *path = getenv("PATH");
+
+    sv_pushf(env, "PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+    sv_push(env, "LC_ALL=C");
+    sv_pushf(env, "HOME=%s", home ? home : "/");
+    sv_pushv(env, extra);
+}
+
+/* Child side: only async-signal-safe calls between fork and exec. */
+static void child_exec(const struct proc_spec *spec, char *const *argv, char *const *envp,
+                       const char *exe, int out_w, int err_w, int log_fd, int report_fd)
+{
+    int devnull = open("/dev/null", O_RDWR);
+    int out_target, err_target, e;
+    long fd, maxfd;
+
+    setpgid(0, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    out_target = out_w >= 0 ? out_w : (log_fd >= 0 ? log_fd : devnull);
+    err_target = log_fd >= 0 ? log_fd : (err_w >= 0 ? err_w : devnull);
+    if (dup2(devnull, 0) < 0 || dup2(out_target, 1) < 0 || dup2(err_target, 2) < 0)
+        goto fail;
+    maxfd = sysconf(_SC_OPEN_MAX);
+    if (maxfd < 0 || maxfd > 65536)
+        maxfd = 65536;
+    for (fd = 3; fd < maxfd; fd++)
+        if (fd != report_fd)
+            close((int)fd);
+    if (spec->cwd && chdir(spec->cwd) < 0)
+        goto fail;
+    execve(exe, argv, envp);
+fail:
+    e = errno;
+    (void)!write(report_fd, &e, sizeof(e));
+    _exit(127);
+}
+
+int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
+{
+    struct sv env = SV_INIT;
+    struct sv argv = SV_INIT;
+    char *exe = NULL;
+    int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, report[2] = { -1, -1 };
+    int log_fd = -1;
+    int child_errno = 0;
+    ssize_t r;
+    pid_t pid;
+    int rc = -1;
+
+    p->pid = -1;
+    p->exited = 0;
+    p->timed_out = 0;
+    p->interrupted = 0;
+    p->out_fd = -1;
+    p->err_fd = -1;
+    p->out = spec->out;
+    p->name = xstrdup(spec->argv[0]);
+    buf_init(&p->err_tail, 8192);
+
+    exe = fs_which(spec->argv[0]);
+    if (!exe) {
+        err_set(e, ERR_TOOL, "'%s' not found in PATH (install it, e.g. with scripts/install-deps.sh)",
+                spec->argv[0]);
+        goto out;
+    }
+    build_env(&env, spec->env);
+    sv_pushv(&argv, spec->argv);
+    sv_argv(&argv);
+    if (spec->log_path) {
+        log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log_fd < 0) {
+            err_sys(e, errno, "cannot open log %s", spec->log_path);
+            goto out;
+        }
+    }
+    if ((spec->out && pipe2(out_pipe, O_CLOEXEC) < 0) ||
+        (!spec->log_path && pipe2(err_pipe, O_CLOEXEC) < 0) || pipe2(report, O_CLOEXEC) < 0) {
+        err_sys(e, errno, "cannot create pipe");
+        goto out;
+    }
+    pid = fork();
+    if (pid < 0) {
+        err_sys(e, errno, "cannot fork");
+        goto out;
+    }
+    if (pid == 0)
+        child_exec(spec, argv.v, sv_argv(&env), exe, out_pipe[1], err_pipe[1], log_fd, report[1]);
+    setpgid(pid, pid); /* also in the parent, so a kill right after fork reaches the group */
+    close(report[1]);
+    report[1] = -1;
+    do
+        r = read(report[0], &child_errno, sizeof(child_errno));
+    while (r < 0 && errno == EINTR);
+    if (r == sizeof(child_errno)) {
+        waitpid(pid, NULL, 0);
+        err_set(e, ERR_TOOL, "cannot run %s: %s", spec->argv[0], strerror(child_errno));
+        goto out;
+    }
+    p->pid = pid;
+    p->start_ms = proc_now_ms();
+    p->deadline_ms = spec->timeout_ms > 0 ? p->start_ms + spec->timeout_ms : 0;
+    p->grace_ms = spec->grace_ms > 0 ? spec->grace_ms : 3000;
+    if (out_pipe[0] >= 0) {
+        p->out_fd = out_pipe[0];
+        out_pipe[0] = -1;
+        fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+    }
+    if (err_pipe[0] >= 0) {
+        p->err_fd = err_pipe[0];
+        err_pipe[0] = -1;
+        fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (out_pipe[i] >= 0)
+            close(out_pipe[i]);
+        if (err_pipe[i] >= 0)
+            close(err_pipe[i]);
+        if (report[i] >= 0)
+            close(report[i]);
+    }
+    if (log_fd >= 0)
+        close(log_fd);
+    sv_clear(&env);
+    sv_clear(&argv);
+    free(exe);
+    return rc;
+}
+
+/* Drains whatever is readable on fd into b (the tail buffer keeps only its cap). */
+static void drain(int *fd, struct buf *b, int is_tail)
+{
+    char chunk[16384];
+
+    for (;;) {
+        ssize_t r = read(*fd, chunk, sizeof(chunk));
+        if (r > 0) {
+            if (is_tail && b->len + (size_t)r > b->cap) {
+                /* keep the newest bytes: drop the oldest half */
+                size_t keep = b->len / 2;
+                memmove(b->data, b->data + b->len - keep, keep);
+                buf_setlen(b, keep);
+            }
+            buf_add(b, chunk, (size_t)r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0) {
+            close(*fd);
+            *fd = -1;
+        }
+        return;
+    }
+}
+
+static void kill_group(struct proc *p, int sig)
+{
+    if (p->pid > 0 && !p->exited)
+        kill(-p->pid, sig);
+}
+
+static int try_reap(struct proc *p)
+{
+    int status;
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+
+    if (r == p->pid) {
+        p->status = status;
+        p->exited = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void proc_kill(struct proc *p)
+{
+    long long until;
+
+    if (p->pid <= 0 || p->exited)
+        return;
+    kill_group(p, SIGTERM);
+    until = proc_now_ms() + p->grace_ms;
+    while (proc_now_ms() < until) {
+        if (try_reap(p))
+            break;
+        usleep(20000);
+    }
+    if (!p->exited) {
+        kill_group(p, SIGKILL);
+        waitpid(p->pid, &p->status, 0);
+        p->exited = 1;
+    }
+    /* stragglers of the group (e.g. a grandchild holding a pipe) */
+    kill(-p->pid, SIGKILL);
+    if (p->out_fd >= 0)
+        drain(&p->out_fd, p->out, 0);
+    if (p->err_fd >= 0)
+        drain(&p->err_fd, &p->err_tail, 1);
+}
+
+int proc_poll(struct proc *p, int wait_ms, struct err *e)
+{
+    long long until = proc_now_ms() + wait_ms;
+    (void)e;
+
+    if (p->exited)
+        return 1;
+    for (;;) {
+        struct pollfd fds[2];
+        int nfds = 0;
+        long long now = proc_now_ms();
+        int slice;
+
+        if (try_reap(p)) {
+            /* collect the rest of the output */
+            if (p->out_fd >= 0)
+                drain(&p->out_fd, p->out, 0);
+            if (p->err_fd >= 0)
+                drain(&p->err_fd, &p->err_tail, 1);
+            return 1;
+        }
+        if (interrupt_requested) {
+            p->interrupted = 1;
+            proc_kill(p);
+            return 1;
+        }
+        if (p->deadline_ms && now >= p->deadline_ms) {
+            p->timed_out = 1;
+            proc_kill(p);
+            return 1;
+        }
+        if (now >= until)
+            return 0;
+        slice = (int)(until - now);
+        if (slice > 50)
+            slice = 50; /* re-check the child and the deadline regularly */
+        if (p->out_fd >= 0)
+            fds[nfds++] = (struct pollfd){ .fd = p->out_fd, .events = POLLIN };
+        if (p->err_fd >= 0)
+            fds[nfds++] = (struct pollfd){ .fd = p->err_fd, .events = POLLIN };
+        if (nfds == 0) {
+            usleep((useconds_t)slice * 1000);
+            continue;
+        }
+        if (poll(fds, (nfds_t)nfds, slice) > 0) {
+            if (p->out_fd >= 0)
+                drain(&p->out_fd, p->out, 0);
+            if (p->err_fd >= 0)
+                drain(&p->err_fd, &p->err_tail, 1);
+        }
+    }
+}
+
+int proc_wait(struct proc *p, struct err *e)
+{
+    while (proc_poll(p, 1000, e) == 0)
+        ;
+    return 0;
+}
+
+void proc_release(struct proc *p)
+{
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    if (p->err_fd >= 0)
+        close(p->err_fd);
+    p->out_fd = p->err_fd = -1;
+    buf_release(&p->err_tail);
+    free(p->name);
+    p->name = NULL;
+}
+
+int proc_exit_code(const struct proc *p)
+{
+    if (!p->exited)
+        return -1;
+    if (WIFEXITED(p->status))
+        return WEXITSTATUS(p->status);
+    if (WIFSIGNALED(p->status))
+        return 128 + WTERMSIG(p->status);
+    return -1;
+}
+
+char *proc_describe(const struct proc *p)
+{
+    if (!p->exited)
+        return xasprintf("%s is still running", p->name);
+    if (p->interrupted)
+        return xasprintf("%s was stopped because pvlab was interrupted", p->name);
+    if (p->timed_out)
+        return xasprintf("%s timed out after %lld s", p->name,
+                         (p->deadline_ms - p->start_ms) / 1000);
+    if (WIFEXITED(p->status))
+        return xasprintf("%s exited with status %d", p->name, WEXITSTATUS(p->status));
+    if (WIFSIGNALED(p->status))
+        return xasprintf("%s was killed by signal %d (%s)", p->name, WTERMSIG(p->status),
+                         strsignal(WTERMSIG(p->status)));
+    return xasprintf("%s ended with wait status %#x", p->name, p->status);
+}
+
+int proc_run(const struct proc_spec *spec, struct err *e)
+{
+    struct proc p = PROC_INIT;
+    char *what = NULL;
+    int rc = -1;
+
+    if (proc_start(spec, &p, e) < 0)
+        goto out;
+    proc_wait(&p, e);
+    if (proc_exit_code(&p) == 0 && !p.timed_out && !p.interrupted) {
+        rc = 0;
+        goto out;
+    }
+    what = proc_describe(&p);
+    buf_rtrim(&p.err_tail);
+    {
+        /* last ~6 lines of stderr help more than the exit status */
+        const char *tail = p.err_tail.data;
+        int lines = 0;
+        for (size_t i = p.err_tail.len; i > 0; i--)
+            if (p.err_tail.data[i - 1] == '\n' && ++lines == 6) {
+                tail = p.err_tail.data + i;
+                break;
+            }
+        if (spec->log_path)
+            err_set(e, ERR_PROC, "%s (full output in %s)", what, spec->log_path);
+        else
+            err_set(e, ERR_PROC, "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
+    }
+out:
+    free(what);
+    proc_release(&p);
+    return rc;
+}

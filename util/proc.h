@@ -1,0 +1,84 @@
+/*
+ * Child processes (git's run-command, libvirt's vircommand): a process is described by a
+ * struct proc_spec, then started and finished. Every external program pvlab runs (qemu,
+ * apt-get, dpkg-deb, gcc, git) goes through here, so timeouts, logging and reaping are
+ * written once.
+ *
+ * - The child gets a clean environment: PATH, LC_ALL=C and HOME, plus spec->env.
+ * - The child runs in its own process group; a timeout (or proc_interrupt()) sends SIGTERM to
+ *   the whole group, then SIGKILL after grace_ms.
+ * - All fds except 0/1/2 are closed in the child; stdin is /dev/null.
+ * - stdout goes to spec->out (captured, capped by the buffer's cap) when given, else to the log;
+ *   stderr goes to log_path (appended) when given, else is captured in a small internal tail
+ *   kept for error messages.
+ * - exec failure is reported back over a close-on-exec pipe, so "qemu not installed" is an
+ *   error of proc_start, not an exit code 127.
+ */
+#ifndef PVLAB_UTIL_PROC_H
+#define PVLAB_UTIL_PROC_H
+
+#include <sys/types.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+struct proc_spec {
+    const char *const *argv; /* argv[0] is looked up in PATH */
+    const char *const *env;  /* extra NAME=value entries, NULL-terminated; may be NULL */
+    const char *cwd;         /* NULL = inherit */
+    const char *log_path;    /* stdout (unless captured) and stderr appended here; NULL = none */
+    struct buf *out;         /* capture stdout here (caller-owned); NULL = not captured */
+    int timeout_ms;          /* 0 = no timeout */
+    int grace_ms;            /* SIGTERM -> SIGKILL delay; 0 = 3000 */
+};
+
+struct proc {
+    pid_t pid;         /* -1 when not running */
+    int status;        /* wait status once reaped */
+    int exited;        /* 1 once reaped */
+    int timed_out;     /* 1 if we killed it for its timeout */
+    int interrupted;   /* 1 if we killed it because pvlab was interrupted */
+    long long start_ms;
+    long long deadline_ms;
+    int grace_ms;
+    int out_fd;        /* stdout pipe when capturing, else -1 */
+    int err_fd;        /* stderr pipe when no log, else -1 */
+    struct buf *out;
+    struct buf err_tail;
+    char *name;
+};
+
+#define PROC_INIT { -1, 0, 0, 0, 0, 0, 0, 0, -1, -1, NULL, BUF_INIT, NULL }
+
+/* Starts the process. Returns 0, or -1 with e set (ERR_TOOL when the program is missing). */
+int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e);
+/*
+ * Waits up to wait_ms (0 = just check) for the process, pumping captured output and enforcing
+ * the timeout. Returns 1 once it has been reaped, 0 while it runs, -1 on error.
+ */
+int proc_poll(struct proc *p, int wait_ms, struct err *e);
+/* Blocks until the process is reaped (enforcing its timeout). Returns 0 or -1. */
+int proc_wait(struct proc *p, struct err *e);
+/* SIGTERM to the group, SIGKILL after the grace period, then reap. */
+void proc_kill(struct proc *p);
+/* Frees what proc_start allocated (does not kill). */
+void proc_release(struct proc *p);
+/* Exit code (0-255), or 128+signal when killed, or -1 if not reaped. */
+int proc_exit_code(const struct proc *p);
+/* "exited 2", "killed by signal 9", "timed out after 30 s"; malloc'd. */
+char *proc_describe(const struct proc *p);
+/*
+ * Start + wait. Returns 0 when the process exited 0; otherwise -1 with e describing what
+ * happened (exit code or signal, timeout, and the last lines of stderr).
+ */
+int proc_run(const struct proc_spec *spec, struct err *e);
+
+/* Asks every running proc to be killed (async-signal-safe; call from SIGINT/SIGTERM handlers). */
+void proc_interrupt(void);
+int proc_interrupted(void);
+/* Installs SIGINT/SIGTERM/SIGHUP handlers that call proc_interrupt(). */
+void proc_install_signal_handlers(void);
+/* Monotonic milliseconds. */
+long long proc_now_ms(void);
+
+#endif
