@@ -1,0 +1,520 @@
+/*
+ * pvlab-init: /init of the dom0 initramfs. Mounts the pseudo filesystems, reads pvlab.* from
+ * /proc/cmdline, runs the reproducer and prints the guest protocol on the console, then powers
+ * the machine off.
+ *
+ * Processes (the bug under test corrupts the FPU state of any process, the supervisor included):
+ *   pid 1          parses parameters, prints BEGIN, forks the supervisor and only waits; when
+ *                  the supervisor dies by a signal it prints a supervisor-death EVENT (no RESULT,
+ *                  so the host judges on the streamed evidence), kills the supervisor's process
+ *                  group, prints END and powers off. It also reaps orphaned probes.
+ *   supervisor     forks W workers, waits for them (a worker killed by a signal is a
+ *                  worker-death EVENT, counted as a death, and is replaced), prints RESULT.
+ *   worker         loops: claim an iteration, fork + execve a fresh probe binary, waitpid,
+ *                  classify, count; streams a death EVENT the moment a probe dies by
+ *                  SIGSEGV/SIGBUS/SIGILL/SIGFPE, and PROGRESS at every 10%.
+ *   probe          fpu-probe / memcmp-probe; prints its own mismatch EVENT and exits 3.
+ * Counters live in a shared anonymous mapping created by pid 1, updated with atomics.
+ *
+ * Kernel parameters: pvlab.repro=NAME pvlab.iterations=N pvlab.workers=W (0 = 2*cpus+1)
+ * pvlab.self_test_corrupt=RATE pvlab.seed=S (0 = random; the BEGIN line says which).
+ *
+ * Host mode (tests only): when not pid 1 the program refuses to run unless given --host; then it
+ * mounts nothing and never reboots, reads parameters from --cmdline="..." and probes from
+ * --bin-dir=DIR (default: its own directory). --test-kill-supervisor makes the supervisor kill
+ * itself with SIGSEGV after starting the workers, to exercise pid 1's handling.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest.h"
+
+#define DEFAULT_ITERATIONS 2000
+#define MAX_ITERATIONS 10000000L
+#define MAX_WORKERS 256
+#define MAX_NOISY_FAILURES 5 /* exec failures described on the console, then only counted */
+#define SUP_EXIT_ERROR 2     /* the supervisor printed PVLAB-ERROR itself */
+
+struct config {
+    char repro[64];
+    const char *probe; /* binary name under bin_dir; NULL for self-test-hang */
+    char probe_path[640];
+    long iterations;
+    long workers;
+    double rate;
+    unsigned long seed;
+    long cpus;
+    int avx;
+    char kernel[128];
+    int host;
+    int kill_supervisor;
+};
+
+/* Shared between all processes (MAP_SHARED | MAP_ANONYMOUS, created before any fork). */
+struct shared {
+    atomic_long claimed;
+    atomic_long done;
+    atomic_long mismatches;
+    atomic_long deaths;
+    atomic_long exec_failures;
+    atomic_long noisy;
+    atomic_int stop;
+};
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Powers off (pid 1 only; in host mode it just exits). Never returns. */
+static void finish(const struct config *c, int code)
+{
+    if (!c->host && getpid() == 1) {
+        sync();
+        reboot(RB_POWER_OFF);
+        for (;;)
+            pause();
+    }
+    exit(code);
+}
+
+/* Mounts one pseudo filesystem; an already-mounted target is fine. */
+static int mount_one(const char *src, const char *dir, const char *type)
+{
+    mkdir(dir, 0755);
+    if (mount(src, dir, type, MS_NOSUID, NULL) < 0 && errno != EBUSY)
+        return -1;
+    return 0;
+}
+
+/* pid 1 set-up: filesystems and a console on fds 0-2. */
+static int setup_init(char *msg, size_t n)
+{
+    int fd;
+
+    if (mount_one("proc", "/proc", "proc") < 0) {
+        snprintf(msg, n, "cannot mount /proc: %s", strerror(errno));
+        return -1;
+    }
+    if (mount_one("sysfs", "/sys", "sysfs") < 0 || mount_one("devtmpfs", "/dev", "devtmpfs") < 0 ||
+        mount_one("tmpfs", "/tmp", "tmpfs") < 0) {
+        snprintf(msg, n, "cannot mount sysfs/devtmpfs/tmpfs: %s", strerror(errno));
+        return -1;
+    }
+    if (fcntl(1, F_GETFD) < 0 && (fd = open("/dev/console", O_RDWR | O_NOCTTY)) >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    return 0;
+}
+
+/* Reads pvlab.* parameters into c; on a bad value writes a message for PVLAB-ERROR. */
+static int parse_config(struct config *c, const char *cmdline, const char *bin_dir, char *msg,
+                        size_t n)
+{
+    char v[256];
+    struct utsname u;
+
+    if (!kv_find(cmdline, "pvlab.repro", c->repro, sizeof(c->repro))) {
+        snprintf(msg, n, "no pvlab.repro= on the kernel command line");
+        return -1;
+    }
+    if (!strcmp(c->repro, "fpu-leak")) {
+        c->probe = "fpu-probe";
+    } else if (!strcmp(c->repro, "seed-memcmp")) {
+        c->probe = "memcmp-probe";
+    } else if (strcmp(c->repro, "self-test-hang")) {
+        snprintf(msg, n, "unknown reproducer '%s'; known: fpu-leak, seed-memcmp, self-test-hang",
+                 c->repro);
+        return -1;
+    }
+    c->iterations = DEFAULT_ITERATIONS;
+    if (kv_find(cmdline, "pvlab.iterations", v, sizeof(v)) &&
+        parse_long(v, 1, MAX_ITERATIONS, &c->iterations) < 0) {
+        snprintf(msg, n, "bad pvlab.iterations=%s (1..%ld)", v, MAX_ITERATIONS);
+        return -1;
+    }
+    c->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (c->cpus < 1)
+        c->cpus = 1;
+    c->workers = 0;
+    if (kv_find(cmdline, "pvlab.workers", v, sizeof(v)) &&
+        parse_long(v, 0, MAX_WORKERS, &c->workers) < 0) {
+        snprintf(msg, n, "bad pvlab.workers=%s (0..%d)", v, MAX_WORKERS);
+        return -1;
+    }
+    if (c->workers == 0)
+        c->workers = c->cpus * 2 + 1 > MAX_WORKERS ? MAX_WORKERS : c->cpus * 2 + 1;
+    c->rate = 0;
+    if (kv_find(cmdline, "pvlab.self_test_corrupt", v, sizeof(v)) && parse_rate(v, &c->rate) < 0) {
+        snprintf(msg, n, "bad pvlab.self_test_corrupt=%s (0..1)", v);
+        return -1;
+    }
+    c->seed = 0;
+    if (kv_find(cmdline, "pvlab.seed", v, sizeof(v)) && parse_ulong(v, &c->seed) < 0) {
+        snprintf(msg, n, "bad pvlab.seed=%s", v);
+        return -1;
+    }
+    if (c->seed == 0) {
+        uint64_t s = rng_seed(0);
+        c->seed = (unsigned long)(rng_next(&s) & 0xffffffffUL) | 1;
+    }
+    if (c->probe) {
+        snprintf(c->probe_path, sizeof(c->probe_path), "%s/%s", bin_dir, c->probe);
+        if (access(c->probe_path, X_OK) < 0) {
+            snprintf(msg, n, "probe %s is missing or not executable", c->probe_path);
+            return -1;
+        }
+    }
+    c->avx = cpu_avx_usable();
+    snprintf(c->kernel, sizeof(c->kernel), "%s", uname(&u) == 0 ? u.release : "unknown");
+    return 0;
+}
+
+static void print_begin(const struct config *c)
+{
+    struct gline l;
+
+    gline_begin(&l, "BEGIN");
+    gline_str(&l, "repro", c->repro);
+    gline_int(&l, "iterations", c->iterations);
+    gline_int(&l, "workers", c->workers);
+    gline_int(&l, "cpus", c->cpus);
+    gline_bool(&l, "avx", c->avx);
+    gline_str(&l, "kernel", c->kernel);
+    gline_dbl(&l, "self_test_corrupt", c->rate);
+    gline_int(&l, "seed", (long long)c->seed);
+    gline_emit(&l);
+}
+
+static int is_death_signal(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+}
+
+/* Counts one finished probe and streams what the host must see at once. */
+static void classify(const struct config *c, struct shared *sh, long iter, pid_t pid, int st)
+{
+    long step = c->iterations / 10 > 0 ? c->iterations / 10 : 1;
+    long done;
+    char msg[160];
+
+    if (WIFEXITED(st) && WEXITSTATUS(st) == PROBE_EXIT_OK) {
+        /* ok */
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == PROBE_EXIT_MISMATCH) {
+        atomic_fetch_add(&sh->mismatches, 1); /* the probe printed its own EVENT */
+    } else if (WIFSIGNALED(st) && is_death_signal(WTERMSIG(st))) {
+        struct gline l;
+        atomic_fetch_add(&sh->deaths, 1);
+        gline_begin(&l, "EVENT");
+        gline_str(&l, "type", "death");
+        gline_str(&l, "repro", c->repro);
+        gline_int(&l, "iter", iter);
+        gline_int(&l, "pid", pid);
+        gline_int(&l, "signal", WTERMSIG(st));
+        gline_str(&l, "signame", guest_signame(WTERMSIG(st)));
+        gline_emit(&l);
+    } else {
+        atomic_fetch_add(&sh->exec_failures, 1);
+        if (atomic_fetch_add(&sh->noisy, 1) < MAX_NOISY_FAILURES) {
+            if (WIFEXITED(st))
+                snprintf(msg, sizeof(msg), "pvlab-init: probe iter %ld pid %d exited %d", iter,
+                         (int)pid, WEXITSTATUS(st));
+            else
+                snprintf(msg, sizeof(msg), "pvlab-init: probe iter %ld pid %d killed by %s", iter,
+                         (int)pid, guest_signame(WTERMSIG(st)));
+            guest_say(msg);
+        }
+    }
+    done = atomic_fetch_add(&sh->done, 1) + 1;
+    if (done % step == 0) {
+        struct gline l;
+        gline_begin(&l, "PROGRESS");
+        gline_int(&l, "done", done);
+        gline_int(&l, "total", c->iterations);
+        gline_emit(&l);
+    }
+}
+
+/* fork() with retries: under a fork storm EAGAIN is transient. */
+static pid_t fork_retry(void)
+{
+    for (int i = 0; i < 100; i++) {
+        pid_t pid = fork();
+        if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM))
+            return pid;
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+/* One worker: fresh fork+execve per iteration until the shared count is used up. */
+static int worker(const struct config *c, struct shared *sh)
+{
+    char seed[48], iter_s[48], rate[48];
+    char *argv[] = { (char *)c->probe, seed, iter_s, rate, NULL };
+    char *envp[] = { "PATH=/bin:/sbin", NULL };
+
+    snprintf(seed, sizeof(seed), "--seed=%lu", c->seed);
+    snprintf(rate, sizeof(rate), "--self-test-corrupt=%.9g", c->rate);
+    while (!atomic_load(&sh->stop)) {
+        long it = atomic_fetch_add(&sh->claimed, 1);
+        pid_t pid;
+        int st;
+
+        if (it >= c->iterations)
+            break;
+        snprintf(iter_s, sizeof(iter_s), "--iter=%ld", it + 1);
+        pid = fork_retry();
+        if (pid < 0) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "worker cannot fork: %s", strerror(errno));
+            guest_error(msg);
+            atomic_store(&sh->stop, 1);
+            return SUP_EXIT_ERROR;
+        }
+        if (pid == 0) {
+            execve(c->probe_path, argv, envp);
+            _exit(PROBE_EXIT_EXEC);
+        }
+        while (waitpid(pid, &st, 0) < 0) {
+            if (errno != EINTR) {
+                st = PROBE_EXIT_EXEC << 8;
+                break;
+            }
+        }
+        classify(c, sh, it + 1, pid, st);
+    }
+    return 0;
+}
+
+static pid_t spawn_worker(const struct config *c, struct shared *sh)
+{
+    pid_t pid = fork_retry();
+
+    if (pid == 0)
+        _exit(worker(c, sh));
+    return pid;
+}
+
+static void print_result(const struct config *c, struct shared *sh, long long elapsed)
+{
+    struct gline l;
+    long mism = atomic_load(&sh->mismatches), deaths = atomic_load(&sh->deaths);
+
+    gline_begin(&l, "RESULT");
+    gline_str(&l, "repro", c->repro);
+    gline_int(&l, "iterations", atomic_load(&sh->done));
+    gline_int(&l, "corruptions", mism + deaths);
+    gline_int(&l, "mismatches", mism);
+    gline_int(&l, "deaths", deaths);
+    gline_int(&l, "exec_failures", atomic_load(&sh->exec_failures));
+    gline_bool(&l, "self_test", c->rate > 0);
+    gline_int(&l, "elapsed_ms", elapsed);
+    gline_emit(&l);
+}
+
+/* The supervisor: runs the workers, replaces dead ones, prints RESULT. Returns an exit code. */
+static int supervise(const struct config *c, struct shared *sh)
+{
+    long long t0 = guest_now_ms();
+    long live = 0, respawns = 0, failed = 0;
+    int st;
+
+    for (long i = 0; i < c->workers; i++) {
+        if (spawn_worker(c, sh) < 0) {
+            guest_error("supervisor cannot fork a worker");
+            atomic_store(&sh->stop, 1);
+            failed = 1;
+            break;
+        }
+        live++;
+    }
+    if (c->kill_supervisor)
+        raise(SIGSEGV);
+    while (live > 0) {
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        live--;
+        if (WIFSIGNALED(st)) {
+            struct gline l;
+            atomic_fetch_add(&sh->deaths, 1);
+            gline_begin(&l, "EVENT");
+            gline_str(&l, "type", "worker-death");
+            gline_str(&l, "repro", c->repro);
+            gline_int(&l, "pid", pid);
+            gline_int(&l, "signal", WTERMSIG(st));
+            gline_str(&l, "signame", guest_signame(WTERMSIG(st)));
+            gline_emit(&l);
+            if (!atomic_load(&sh->stop) && atomic_load(&sh->claimed) < c->iterations &&
+                respawns++ < 4 * c->workers && spawn_worker(c, sh) > 0)
+                live++;
+        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            failed = 1;
+        }
+    }
+    if (failed)
+        return SUP_EXIT_ERROR;
+    print_result(c, sh, guest_now_ms() - t0);
+    return 0;
+}
+
+/* Reaps everything left for up to ms (orphaned probes, killed workers). */
+static void reap_all(long ms)
+{
+    for (long waited = 0; waited <= ms; waited += 10) {
+        pid_t r = waitpid(-1, NULL, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            return;
+        if (r == 0)
+            sleep_ms(10);
+    }
+}
+
+/* pid 1's side after the fork: wait for the supervisor and judge how it ended. */
+static void wait_supervisor(const struct config *c, struct shared *sh, pid_t sup)
+{
+    int st = 0;
+    char msg[160];
+
+    for (;;) {
+        pid_t r = waitpid(-1, &st, 0);
+        if (r == sup)
+            break;
+        if (r < 0 && errno == ECHILD) {
+            guest_error("supervisor vanished");
+            return;
+        }
+    }
+    if (WIFSIGNALED(st)) {
+        struct gline l;
+        gline_begin(&l, "EVENT");
+        gline_str(&l, "type", "supervisor-death");
+        gline_str(&l, "repro", c->repro);
+        gline_int(&l, "pid", sup);
+        gline_int(&l, "signal", WTERMSIG(st));
+        gline_str(&l, "signame", guest_signame(WTERMSIG(st)));
+        gline_int(&l, "done", atomic_load(&sh->done));
+        gline_int(&l, "mismatches", atomic_load(&sh->mismatches));
+        gline_int(&l, "deaths", atomic_load(&sh->deaths));
+        gline_emit(&l);
+        kill(-sup, SIGKILL);
+    } else if (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != SUP_EXIT_ERROR) {
+        snprintf(msg, sizeof(msg), "supervisor exited with code %d", WEXITSTATUS(st));
+        guest_error(msg);
+    }
+    reap_all(2000);
+}
+
+/* Directory holding this executable (host mode default for --bin-dir). */
+static void self_dir(char *out, size_t n)
+{
+    ssize_t r = readlink("/proc/self/exe", out, n - 1);
+    char *slash;
+
+    if (r <= 0) {
+        snprintf(out, n, ".");
+        return;
+    }
+    out[r] = '\0';
+    slash = strrchr(out, '/');
+    if (slash)
+        *slash = '\0';
+}
+
+int main(int argc, char **argv)
+{
+    static struct config cfg;
+    static char cmdline[4096], bin_dir[512], msg[1024];
+    struct shared *sh;
+    pid_t sup;
+
+    cfg.host = getpid() != 1;
+    if (cfg.host) {
+        const char *v;
+        if (!arg_find(argc, argv, "--host") && !(argc > 1 && !strcmp(argv[1], "--host"))) {
+            fprintf(stderr, "pvlab-init: not pid 1; this is the initramfs /init. For tests: "
+                            "pvlab-init --host --cmdline='pvlab.repro=...' [--bin-dir=DIR]\n");
+            return 2;
+        }
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+        v = arg_find(argc, argv, "--cmdline");
+        snprintf(cmdline, sizeof(cmdline), "%s", v ? v : "");
+        v = arg_find(argc, argv, "--bin-dir");
+        if (v)
+            snprintf(bin_dir, sizeof(bin_dir), "%s", v);
+        else
+            self_dir(bin_dir, sizeof(bin_dir));
+        for (int i = 1; i < argc; i++)
+            if (!strcmp(argv[i], "--test-kill-supervisor"))
+                cfg.kill_supervisor = 1;
+    } else {
+        int fd;
+        ssize_t r;
+        if (setup_init(msg, sizeof(msg)) < 0) {
+            guest_error(msg);
+            finish(&cfg, 1);
+        }
+        fd = open("/proc/cmdline", O_RDONLY);
+        r = fd >= 0 ? read(fd, cmdline, sizeof(cmdline) - 1) : -1;
+        if (r < 0) {
+            guest_error("cannot read /proc/cmdline");
+            finish(&cfg, 1);
+        }
+        cmdline[r] = '\0';
+        close(fd);
+        snprintf(bin_dir, sizeof(bin_dir), "/bin");
+    }
+
+    if (parse_config(&cfg, cmdline, bin_dir, msg, sizeof(msg)) < 0) {
+        guest_error(msg);
+        finish(&cfg, 1);
+    }
+    print_begin(&cfg);
+    if (!cfg.probe) /* self-test-hang: the host's timeout must end this trial */
+        for (;;)
+            pause();
+
+    sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) {
+        guest_error("cannot map shared counters");
+        finish(&cfg, 1);
+    }
+    sup = fork_retry();
+    if (sup < 0) {
+        guest_error("cannot fork the supervisor");
+        finish(&cfg, 1);
+    }
+    if (sup == 0) {
+        setpgid(0, 0);
+        _exit(supervise(&cfg, sh));
+    }
+    setpgid(sup, sup);
+    wait_supervisor(&cfg, sh, sup);
+    guest_say("PVLAB-END");
+    finish(&cfg, 0);
+    return 0;
+}
