@@ -1,0 +1,107 @@
+#include "lab/qemu.h"
+
+#include <string.h>
+
+/* QEMU's option parser splits on ',', and ",," stands for a literal comma. */
+static void add_escaped(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == ',')
+            buf_addch(b, ',');
+        buf_addch(b, *s);
+    }
+}
+
+static int check_path(const char *what, const char *path, struct err *e)
+{
+    if (!path || !*path) {
+        err_set(e, ERR_INTERNAL, "no %s given", what);
+        return -1;
+    }
+    if (strpbrk(path, " \t\n")) {
+        err_set(e, ERR_USAGE,
+                "%s path '%s' contains whitespace, which QEMU's multiboot module list cannot "
+                "carry; move it (or set cache_dir) to a path without spaces", what, path);
+        return -1;
+    }
+    return 0;
+}
+
+int qemu_build_argv(const struct qemu_cfg *cfg, struct sv *argv, struct err *e)
+{
+    struct buf mods = BUF_INIT;
+    int rc = -1;
+
+    if (check_path("Xen image", cfg->xen_path, e) < 0 ||
+        check_path("dom0 kernel", cfg->dom0_path, e) < 0 ||
+        check_path("initramfs", cfg->initrd_path, e) < 0 ||
+        check_path("serial log", cfg->serial_log, e) < 0)
+        goto out;
+    if (strchr(cfg->serial_log, ',')) {
+        err_set(e, ERR_USAGE, "serial log path '%s' contains a comma; set state_dir elsewhere",
+                cfg->serial_log);
+        goto out;
+    }
+    sv_push(argv, cfg->binary);
+    sv_push(argv, "-machine");
+    sv_push(argv, cfg->machine);
+    sv_push(argv, "-accel");
+    sv_push(argv, cfg->accel);
+    sv_push(argv, "-cpu");
+    sv_push(argv, cfg->cpu);
+    sv_push(argv, "-m");
+    sv_pushf(argv, "%d", cfg->memory_mb);
+    sv_push(argv, "-smp");
+    sv_pushf(argv, "%d", cfg->smp);
+    /* no default devices, no display, no monitor: the serial port is the only way out */
+    sv_push(argv, "-nodefaults");
+    sv_push(argv, "-no-user-config");
+    sv_push(argv, "-display");
+    sv_push(argv, "none");
+    sv_push(argv, "-monitor");
+    sv_push(argv, "none");
+    sv_push(argv, "-serial");
+    sv_pushf(argv, "file:%s", cfg->serial_log);
+    /* Xen reboots the machine when dom0 powers off or crashes: make that an exit */
+    sv_push(argv, "-no-reboot");
+    sv_push(argv, "-kernel");
+    sv_push(argv, cfg->xen_path);
+    sv_push(argv, "-append");
+    sv_push(argv, cfg->xen_cmdline);
+    /* multiboot modules: "dom0-kernel its-cmdline,initrd" */
+    add_escaped(&mods, cfg->dom0_path);
+    if (cfg->dom0_cmdline && *cfg->dom0_cmdline) {
+        buf_addch(&mods, ' ');
+        add_escaped(&mods, cfg->dom0_cmdline);
+    }
+    buf_addch(&mods, ',');
+    add_escaped(&mods, cfg->initrd_path);
+    sv_push(argv, "-initrd");
+    sv_push(argv, mods.data);
+    rc = 0;
+out:
+    buf_release(&mods);
+    return rc;
+}
+
+void qemu_shell_quote(struct buf *out, char *const *argv)
+{
+    for (size_t i = 0; argv[i]; i++) {
+        const char *a = argv[i];
+        if (i)
+            buf_addch(out, ' ');
+        if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "-_./=:,+@%") == strlen(a)) {
+            buf_adds(out, a);
+            continue;
+        }
+        buf_addch(out, '\'');
+        for (; *a; a++) {
+            if (*a == '\'')
+                buf_adds(out, "'\\''");
+            else
+                buf_addch(out, *a);
+        }
+        buf_addch(out, '\'');
+    }
+}

@@ -1,0 +1,36 @@
+/*
+ * The QEMU command line of an L1 Xen host, built as data (libvirt's qemu_command.c): a struct
+ * describing the machine becomes an argv, which unit tests compare with golden files and
+ * `pvlab run --print-qemu-cmd` prints shell-quoted.
+ */
+#ifndef PVLAB_LAB_QEMU_H
+#define PVLAB_LAB_QEMU_H
+
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/sv.h"
+
+struct qemu_cfg {
+    const char *binary;       /* qemu-system-x86_64 */
+    const char *machine;      /* q35 */
+    const char *accel;        /* "kvm" or "tcg" */
+    const char *cpu;          /* max,-smap under TCG */
+    int memory_mb;
+    int smp;
+    const char *xen_path;     /* gunzipped multiboot Xen image */
+    const char *xen_cmdline;
+    const char *dom0_path;    /* dom0 kernel (multiboot module 1) */
+    const char *dom0_cmdline;
+    const char *initrd_path;  /* dom0 initramfs (multiboot module 2) */
+    const char *serial_log;   /* the L1 serial port (Xen + dom0 console) goes to this file */
+};
+
+/*
+ * Appends the argv for cfg to argv. Fails (ERR_USAGE) for paths QEMU's multiboot module list
+ * cannot carry (spaces), naming the path.
+ */
+int qemu_build_argv(const struct qemu_cfg *cfg, struct sv *argv, struct err *e);
+/* Appends argv as one shell command line, quoting where needed. */
+void qemu_shell_quote(struct buf *out, char *const *argv);
+
+#endif

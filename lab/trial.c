@@ -1,0 +1,204 @@
+#include "lab/trial.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/sv.h"
+#include "util/xalloc.h"
+
+const char *trial_stage_name(enum trial_stage s)
+{
+    switch (s) {
+    case TRIAL_BOOT: return "boot";
+    case TRIAL_RUN: return "running";
+    case TRIAL_SHUTDOWN: return "shutdown";
+    case TRIAL_DONE: return "done";
+    }
+    return "?";
+}
+
+void trial_result_free(struct trial_result *r)
+{
+    verdict_free(&r->v);
+    free(r->qemu_log);
+    r->qemu_log = NULL;
+}
+
+struct watch {
+    const struct trial_spec *t;
+    struct buf log;        /* console so far (capped) */
+    size_t scanned;        /* bytes of log already split into lines */
+    int fd;                /* serial log, opened once QEMU created it */
+    enum trial_stage stage;
+    long long start_ms, begin_ms, end_ms;
+    struct trial_progress prog;
+};
+
+/* Reacts to one complete console line: stage changes and progress. */
+static void watch_line(struct watch *w, const char *line, size_t n, long long now)
+{
+    if (w->stage == TRIAL_BOOT && memmem(line, n, "PVLAB-BEGIN", 11)) {
+        w->stage = TRIAL_RUN;
+        w->begin_ms = now;
+    } else if (memmem(line, n, "PVLAB-END", 9) && w->stage < TRIAL_SHUTDOWN) {
+        w->stage = TRIAL_SHUTDOWN;
+        w->end_ms = now;
+    } else if (memmem(line, n, "PVLAB-EVENT", 11) || verdict_is_klog_fault(line, n)) {
+        w->prog.events++;
+    } else {
+        const char *tag = memmem(line, n, "PVLAB-PROGRESS", 14);
+        struct json_flat j;
+        char *js;
+        if (!tag)
+            return;
+        js = xstrndup(tag + 14, n - (size_t)(tag + 14 - line));
+        if (json_flat_parse(js, &j, NULL) == 0) {
+            w->prog.done = (long long)json_flat_num(&j, "done", (double)w->prog.done);
+            w->prog.total = (long long)json_flat_num(&j, "total", (double)w->prog.total);
+            json_flat_free(&j);
+        }
+        free(js);
+    }
+}
+
+/* Reads what QEMU appended to the serial log and feeds complete lines to watch_line. */
+static void watch_read(struct watch *w, long long now)
+{
+    char chunk[65536];
+    ssize_t r;
+
+    if (w->fd < 0) {
+        w->fd = open(w->t->qemu.serial_log, O_RDONLY | O_CLOEXEC);
+        if (w->fd < 0)
+            return;
+    }
+    while ((r = read(w->fd, chunk, sizeof(chunk))) > 0) {
+        buf_add(&w->log, chunk, (size_t)r);
+        if (w->log.truncated)
+            break;
+    }
+    for (;;) {
+        char *start = w->log.data + w->scanned;
+        char *nl = memchr(start, '\n', w->log.len - w->scanned);
+        if (!nl)
+            break;
+        watch_line(w, start, (size_t)(nl - start), now);
+        w->scanned = (size_t)(nl + 1 - w->log.data);
+    }
+}
+
+int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
+{
+    struct sv argv = SV_INIT;
+    struct proc qemu = PROC_INIT;
+    struct proc_spec spec = { 0 };
+    struct verdict_ctx vctx = { 0 };
+    struct watch w;
+    struct buf qemu_out = BUF_INIT;
+    int started = 0;
+    int rc = -1;
+
+    memset(r, 0, sizeof(*r));
+    r->boot_ms = -1;
+    r->qemu_exit = -1;
+    memset(&w, 0, sizeof(w));
+    w.t = t;
+    w.fd = -1;
+    buf_init(&w.log, t->log_cap ? t->log_cap : 64u << 20);
+    w.stage = TRIAL_BOOT;
+
+    if (qemu_build_argv(&t->qemu, &argv, e) < 0)
+        goto out;
+    r->qemu_log = xasprintf("%s.qemu", t->qemu.serial_log);
+    if (unlink(t->qemu.serial_log) < 0 && errno != ENOENT) {
+        err_sys(e, errno, "cannot remove old console log %s", t->qemu.serial_log);
+        goto out;
+    }
+    unlink(r->qemu_log);
+    spec.argv = (const char *const *)sv_argv(&argv);
+    spec.log_path = r->qemu_log;
+    spec.grace_ms = 2000;
+    if (proc_start(&spec, &qemu, e) < 0)
+        goto out;
+    started = 1;
+    w.start_ms = qemu.start_ms;
+    log_debug("lab", "started QEMU pid %d, console %s", (int)qemu.pid, t->qemu.serial_log);
+
+    for (;;) {
+        int exited = proc_poll(&qemu, 250, NULL);
+        long long now = proc_now_ms();
+        long long limit_ms = 0;
+
+        watch_read(&w, now);
+        w.prog.stage = exited ? TRIAL_DONE : w.stage;
+        w.prog.elapsed_ms = now - w.start_ms;
+        if (t->progress)
+            t->progress(t->progress_ctx, &w.prog);
+        if (exited)
+            break;
+        if (w.log.truncated) {
+            vctx.log_truncated = 1;
+            proc_kill(&qemu);
+            break;
+        }
+        switch (w.stage) {
+        case TRIAL_BOOT:
+            limit_ms = w.start_ms + (long long)t->boot_timeout_s * 1000;
+            break;
+        case TRIAL_RUN:
+            limit_ms = w.begin_ms + (long long)t->run_timeout_s * 1000;
+            break;
+        case TRIAL_SHUTDOWN:
+            limit_ms = w.end_ms + (long long)t->shutdown_s * 1000;
+            break;
+        case TRIAL_DONE:
+            break;
+        }
+        if (limit_ms && now >= limit_ms) {
+            if (w.stage != TRIAL_SHUTDOWN) {
+                vctx.timed_out = 1;
+                vctx.timeout_what = trial_stage_name(w.stage);
+                vctx.timeout_s = w.stage == TRIAL_BOOT ? t->boot_timeout_s : t->run_timeout_s;
+            } else {
+                log_debug("lab", "guest finished but QEMU did not exit in %d s; stopping it",
+                          t->shutdown_s);
+            }
+            proc_kill(&qemu);
+            break;
+        }
+    }
+    watch_read(&w, proc_now_ms());
+    r->wall_ms = proc_now_ms() - w.start_ms;
+    r->boot_ms = w.begin_ms ? w.begin_ms - w.start_ms : -1;
+    r->qemu_exit = proc_exit_code(&qemu);
+    vctx.interrupted = qemu.interrupted;
+    if (!qemu.interrupted && !vctx.timed_out && !vctx.log_truncated && r->qemu_exit != 0 &&
+        w.stage != TRIAL_SHUTDOWN) {
+        char *what = proc_describe(&qemu);
+        buf_read_file(&qemu_out, r->qemu_log, NULL);
+        buf_rtrim(&qemu_out);
+        vctx.qemu_failure = xasprintf("%s%s%.400s", what, qemu_out.len ? ": " : "",
+                                      qemu_out.data);
+        free(what);
+    }
+    verdict_parse(w.log.data, w.log.len, &vctx, &r->v);
+    rc = 0;
+out:
+    if (started && !qemu.exited)
+        proc_kill(&qemu);
+    proc_release(&qemu);
+    if (w.fd >= 0)
+        close(w.fd);
+    free((char *)vctx.qemu_failure);
+    buf_release(&w.log);
+    buf_release(&qemu_out);
+    sv_clear(&argv);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/*
+ * One trial: start the L1 host under QEMU, watch its serial console, enforce the boot and run
+ * timeouts, stop QEMU, and parse the verdict. Blocks for the length of the trial.
+ *
+ * Stages (a small state machine, driven by console lines and the clock):
+ *
+ *   BOOT --PVLAB-BEGIN--> RUN --PVLAB-END--> SHUTDOWN --QEMU exits--> DONE
+ *    |  boot_timeout       |  run_timeout      |  shutdown_s: stop QEMU, keep the verdict
+ *    +--> DONE (infra)     +--> DONE           +--> DONE
+ *   QEMU exiting in any stage ends the trial; the console log decides the verdict.
+ */
+#ifndef PVLAB_LAB_TRIAL_H
+#define PVLAB_LAB_TRIAL_H
+
+#include <stddef.h>
+
+#include "lab/qemu.h"
+#include "lab/verdict.h"
+#include "util/err.h"
+
+enum trial_stage { TRIAL_BOOT, TRIAL_RUN, TRIAL_SHUTDOWN, TRIAL_DONE };
+
+struct trial_progress {
+    enum trial_stage stage;
+    long long elapsed_ms;
+    long long done, total; /* iterations, from PVLAB-PROGRESS */
+    long long events;      /* corruption evidence lines so far */
+};
+
+struct trial_spec {
+    struct qemu_cfg qemu;  /* qemu.serial_log is the console log */
+    int boot_timeout_s;
+    int run_timeout_s;
+    int shutdown_s;
+    size_t log_cap;        /* bytes of console kept; more stops the trial */
+    void (*progress)(void *ctx, const struct trial_progress *p); /* may be NULL */
+    void *progress_ctx;
+};
+
+struct trial_result {
+    struct verdict v;
+    long long wall_ms;
+    long long boot_ms;     /* QEMU start until PVLAB-BEGIN, -1 if never */
+    int qemu_exit;         /* exit code, 128+signal, -1 */
+    char *qemu_log;        /* QEMU's own stdout/stderr, next to the console log */
+};
+
+/*
+ * Runs the trial. Returns 0 whenever a verdict was reached (including infra), -1 only when the
+ * trial could not be attempted (QEMU missing, log not writable) with e set.
+ */
+int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e);
+void trial_result_free(struct trial_result *r);
+const char *trial_stage_name(enum trial_stage s);
+
+#endif

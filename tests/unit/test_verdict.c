@@ -1,0 +1,187 @@
+/*
+ * Verdict parsing from console logs: every rule has a positive and a negative case, and the
+ * invariant "no RESULT line is never pass" is checked across all of them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lab/verdict.h"
+
+#define BOOT "(XEN) Xen version 4.17.7 (Debian)\r\n[    0.000000] Linux version 6.1.0\r\n" \
+             "[    0.000000] Hypervisor detected: Xen PV\r\n"
+#define BEGIN "PVLAB-BEGIN {\"repro\":\"fpu-leak\",\"iterations\":2000,\"kernel\":\"6.1.0-41-amd64\"}\r\n"
+#define RESULT_OK "PVLAB-RESULT {\"repro\":\"fpu-leak\",\"iterations\":2000,\"corruptions\":0," \
+                  "\"mismatches\":0,\"deaths\":0,\"self_test\":false}\r\nPVLAB-END\r\n"
+
+static void parse(const char *log, const struct verdict_ctx *ctx, struct verdict *v)
+{
+    verdict_parse(log, strlen(log), ctx, v);
+    /* invariant over every case */
+    if (!v->saw_result)
+        assert_int_not_equal(v->kind, VERDICT_PASS);
+}
+
+static void test_pass(void **state)
+{
+    struct verdict v;
+    parse(BOOT BEGIN "PVLAB-PROGRESS {\"done\":1000,\"total\":2000}\r\n" RESULT_OK, NULL, &v);
+    assert_int_equal(v.kind, VERDICT_PASS);
+    assert_int_equal(v.iterations, 2000);
+    assert_int_equal(v.corruptions, 0);
+    assert_string_equal(v.guest_kernel, "6.1.0-41-amd64");
+    assert_int_equal(v.evidence.n, 0);
+    verdict_free(&v);
+}
+
+static void test_fail_with_events_and_result(void **state)
+{
+    struct verdict v;
+    parse(BOOT BEGIN
+          "PVLAB-EVENT {\"type\":\"mismatch\",\"reg\":\"xmm3\",\"expected\":\"0x1\",\"got\":\"0x2\","
+          "\"self_test\":true}\r\n"
+          "PVLAB-RESULT {\"iterations\":2000,\"corruptions\":1,\"mismatches\":1,\"deaths\":0,"
+          "\"self_test\":true}\r\nPVLAB-END\r\n",
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_FAIL);
+    assert_int_equal(v.corruptions, 1);
+    assert_int_equal(v.mismatches, 1);
+    assert_true(v.self_test);
+    assert_int_equal(v.evidence.n, 1);
+    assert_non_null(strstr(v.evidence.v[0], "xmm3"));
+    assert_non_null(strstr(v.reason, "self-test"));
+    verdict_free(&v);
+}
+
+/* Seen on 4.1.5: children crash in glibc start-up, then the supervisor dies: no summary. */
+static void test_fail_without_result(void **state)
+{
+    struct verdict v;
+    parse(BOOT BEGIN
+          "[   31.1] fpu-probe[812]: segfault at 7ffd4 ip 0000000000401a2c sp 00007ffd error 6 in "
+          "fpu-probe[401000+9d000]\r\n"
+          "PVLAB-EVENT {\"type\":\"death\",\"signal\":11,\"signame\":\"SIGSEGV\",\"pid\":812}\r\n"
+          "[   33.9] traps: init[1]  trap divide error\r\n" /* not a [pid] fault line */
+          "[   34.0] traps: fpu-probe[901] general protection fault ip:4021d3 sp:7ffc error:0 in "
+          "fpu-probe[401000+9d000]\r\n"
+          "PVLAB-EVENT {\"type\":\"supervisor-death\",\"signal\":11}\r\n",
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_FAIL);
+    assert_false(v.saw_result);
+    assert_int_equal(v.deaths, 2);
+    assert_int_equal(v.klog_faults, 2);
+    assert_int_equal(v.evidence.n, 4);
+    assert_non_null(strstr(v.reason, "no summary"));
+    verdict_free(&v);
+}
+
+/* A kernel fault line alone is evidence even when the summary says 0. */
+static void test_klog_fault_overrides_clean_summary(void **state)
+{
+    struct verdict v;
+    parse(BOOT BEGIN "[ 12.0] memcmp-probe[77]: segfault at 0 ip 0 sp 0 error 4\r\n" RESULT_OK,
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_FAIL);
+    assert_int_equal(v.klog_faults, 1);
+    verdict_free(&v);
+}
+
+static void test_klog_matcher(void **state)
+{
+    const char *yes[] = {
+        "fpu-probe[1]: segfault at 0 ip 0 sp 0 error 4",
+        "[  3.2] traps: fpu-probe[400] general protection fault ip:1 sp:2 error:0",
+        "traps: memcmp-probe[9] trap invalid opcode ip:4010 sp:7ffc error:0",
+        "fpu-probe[5]: bus error at 0x1",
+    };
+    const char *no[] = {
+        "segfault at 0 without a process",
+        "(XEN) traps.c:123: d0v0 general protection",
+        "PVLAB-PROGRESS {\"done\":1}",
+        "[  0.1] x86/fpu: Supporting XSAVE feature 0x001: 'x87 floating point registers'",
+    };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_true(verdict_is_klog_fault(yes[i], strlen(yes[i])));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_false(verdict_is_klog_fault(no[i], strlen(no[i])));
+}
+
+static void test_timeout_is_infra(void **state)
+{
+    struct verdict v;
+    struct verdict_ctx ctx = { .timed_out = 1, .timeout_what = "running", .timeout_s = 60 };
+    parse(BOOT BEGIN "PVLAB-PROGRESS {\"done\":300,\"total\":2000}\r\n", &ctx, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "timeout"));
+    assert_int_equal(v.iterations, 300);
+    verdict_free(&v);
+}
+
+static void test_panic_and_no_begin(void **state)
+{
+    struct verdict v;
+    parse(BOOT "[ 1.0] Kernel panic - not syncing: No working init found.\r\n", NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "panic before"));
+    verdict_free(&v);
+    parse(BOOT, NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "PVLAB-BEGIN"));
+    verdict_free(&v);
+}
+
+static void test_qemu_failure_and_guest_error(void **state)
+{
+    struct verdict v;
+    struct verdict_ctx ctx = { .qemu_failure = "qemu exited with status 1: bad cpu" };
+    parse("", &ctx, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "bad cpu"));
+    verdict_free(&v);
+    parse(BOOT "PVLAB-ERROR {\"msg\":\"unknown reproducer\"}\r\n", NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "unknown reproducer"));
+    verdict_free(&v);
+}
+
+static void test_zero_iterations_and_garbled_result(void **state)
+{
+    struct verdict v;
+    parse(BOOT BEGIN "PVLAB-RESULT {\"iterations\":0,\"corruptions\":0}\r\n", NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    verdict_free(&v);
+    /* a summary mangled on the console (e.g. interleaved output) is not a summary */
+    parse(BOOT BEGIN "PVLAB-RESULT {\"iterations\":20[  5.0] random: crng init\r\n", NULL, &v);
+    assert_int_not_equal(v.kind, VERDICT_PASS);
+    verdict_free(&v);
+}
+
+/* Lines may carry prefixes (timestamps, interleaved output): tags are found anywhere. */
+static void test_prefixed_lines(void **state)
+{
+    struct verdict v;
+    parse(BOOT "xx " BEGIN "junk PVLAB-RESULT {\"iterations\":5,\"corruptions\":0}\r\n", NULL, &v);
+    assert_int_equal(v.kind, VERDICT_PASS);
+    assert_int_equal(v.iterations, 5);
+    verdict_free(&v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pass),
+        cmocka_unit_test(test_fail_with_events_and_result),
+        cmocka_unit_test(test_fail_without_result),
+        cmocka_unit_test(test_klog_fault_overrides_clean_summary),
+        cmocka_unit_test(test_klog_matcher),
+        cmocka_unit_test(test_timeout_is_infra),
+        cmocka_unit_test(test_panic_and_no_begin),
+        cmocka_unit_test(test_qemu_failure_and_guest_error),
+        cmocka_unit_test(test_zero_iterations_and_garbled_result),
+        cmocka_unit_test(test_prefixed_lines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
