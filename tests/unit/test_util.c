@@ -1,0 +1,237 @@
+/* util/: buffers with caps, string vectors, JSON, atomic writes, and the process runner. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/json.h"
+#include "util/proc.h"
+#include "util/sv.h"
+#include "util/xalloc.h"
+
+static void test_buf_cap(void **state)
+{
+    struct buf b;
+    buf_init(&b, 10);
+    buf_adds(&b, "hello ");
+    assert_false(b.truncated);
+    buf_adds(&b, "world!");
+    assert_true(b.truncated);
+    assert_int_equal(b.len, 10);
+    assert_string_equal(b.data, "hello worl");
+    buf_release(&b);
+    assert_string_equal(b.data, "");
+}
+
+static void test_buf_addf_long(void **state)
+{
+    struct buf b = BUF_INIT;
+    char big[1000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    buf_addf(&b, "<%s>", big);
+    assert_int_equal(b.len, 1001);
+    assert_int_equal(b.data[0], '<');
+    assert_int_equal(b.data[1000], '>');
+    free(buf_detach(&b, NULL));
+}
+
+static void test_sv(void **state)
+{
+    struct sv s = SV_INIT;
+    char *j;
+    sv_split(&s, "  a b,,c ", " ,");
+    assert_int_equal(s.n, 3);
+    j = sv_join(&s, "|");
+    assert_string_equal(j, "a|b|c");
+    assert_null(sv_argv(&s)[3]);
+    free(j);
+    sv_clear(&s);
+}
+
+static void test_json_roundtrip(void **state)
+{
+    struct buf b = BUF_INIT;
+    struct jw w;
+    struct json_flat f;
+    struct err e = ERR_INIT;
+
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kv_s(&w, "s", "quote\" back\\ nl\n");
+    jw_kv_int(&w, "n", -42);
+    jw_kv_bool(&w, "t", 1);
+    jw_key(&w, "arr");
+    jw_arr(&w);
+    jw_int(&w, 1);
+    jw_s(&w, "]}");
+    jw_end(&w);
+    jw_kv_dbl(&w, "d", 0.25);
+    jw_end(&w);
+    assert_string_equal(b.data, "{\"s\":\"quote\\\" back\\\\ nl\\n\",\"n\":-42,\"t\":true,"
+                                "\"arr\":[1,\"]}\"],\"d\":0.25}");
+    assert_int_equal(json_flat_parse(b.data, &f, &e), 0);
+    assert_string_equal(json_flat_str(&f, "s"), "quote\" back\\ nl\n");
+    assert_int_equal((int)json_flat_num(&f, "n", 0), -42);
+    assert_int_equal((int)json_flat_num(&f, "t", 0), 1);
+    assert_string_equal(json_flat_get(&f, "arr")->str, "[1,\"]}\"]");
+    assert_true(json_flat_num(&f, "missing", 7) == 7);
+    json_flat_free(&f);
+    assert_int_equal(json_flat_parse("{\"a\":1,", &f, &e), -1);
+    assert_int_equal(json_flat_parse("[1]", &f, &e), -1);
+    buf_release(&b);
+}
+
+static void test_atomic_write(void **state)
+{
+    char dir[] = "/tmp/pvlab-util-XXXXXX";
+    struct err e = ERR_INIT;
+    struct buf b = BUF_INIT;
+    char *p;
+
+    assert_non_null(mkdtemp(dir));
+    p = xasprintf("%s/a/b/file", dir);
+    assert_int_equal(fs_write_atomic(p, "x", 1, &e), -1); /* parent missing */
+    assert_false(fs_exists(p));
+    {
+        char *parent = fs_dirname(p);
+        assert_int_equal(fs_mkdirs(parent, &e), 0);
+        free(parent);
+    }
+    assert_int_equal(fs_write_atomic(p, "data", 4, &e), 0);
+    assert_int_equal(buf_read_file(&b, p, &e), 0);
+    assert_string_equal(b.data, "data");
+    buf_release(&b);
+    assert_int_equal(fs_rmtree(dir, &e), 0);
+    assert_false(fs_exists(dir));
+    free(p);
+}
+
+static void test_proc_capture_and_env(void **state)
+{
+    const char *argv[] = { "sh", "-c", "echo out; echo err >&2; echo \"[$SECRET_VAR][$EXTRA]\"",
+                           NULL };
+    const char *env[] = { "EXTRA=yes", NULL };
+    struct buf out = BUF_INIT;
+    struct proc_spec spec = { .argv = argv, .env = env, .out = &out, .timeout_ms = 10000 };
+    struct err e = ERR_INIT;
+
+    setenv("SECRET_VAR", "leaked", 1);
+    assert_int_equal(proc_run(&spec, &e), 0);
+    /* clean environment: only PATH, LC_ALL, HOME and the spec's extras reach the child */
+    assert_string_equal(out.data, "out\n[][yes]\n");
+    buf_release(&out);
+}
+
+static void test_proc_failure_message(void **state)
+{
+    const char *argv[] = { "sh", "-c", "echo 'something broke' >&2; exit 3", NULL };
+    struct proc_spec spec = { .argv = argv };
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_run(&spec, &e), -1);
+    assert_int_equal(e.code, ERR_PROC);
+    assert_non_null(strstr(e.msg, "exited with status 3"));
+    assert_non_null(strstr(e.msg, "something broke"));
+}
+
+static void test_proc_missing_tool(void **state)
+{
+    const char *argv[] = { "pvlab-no-such-tool", NULL };
+    struct proc_spec spec = { .argv = argv };
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_run(&spec, &e), -1);
+    assert_int_equal(e.code, ERR_TOOL);
+    assert_non_null(strstr(e.msg, "pvlab-no-such-tool"));
+}
+
+/* A timeout must kill the whole process group, grandchildren included. */
+static void test_proc_timeout_kills_group(void **state)
+{
+    char pidfile[] = "/tmp/pvlab-grandchild-XXXXXX";
+    int fd = mkstemp(pidfile);
+    char *script;
+    const char *argv[] = { "sh", "-c", NULL, NULL };
+    struct proc_spec spec = { .argv = argv, .timeout_ms = 300, .grace_ms = 200 };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+    struct buf b = BUF_INIT;
+    long long t0 = proc_now_ms();
+    int gpid;
+
+    close(fd);
+    script = xasprintf("sleep 60 & echo $! > %s; wait", pidfile);
+    argv[2] = script;
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    proc_wait(&p, &e);
+    assert_true(p.timed_out);
+    assert_true(proc_now_ms() - t0 < 5000);
+    assert_int_equal(buf_read_file(&b, pidfile, &e), 0);
+    gpid = atoi(b.data);
+    assert_true(gpid > 0);
+    usleep(100000);
+    {
+        /* the grandchild is gone too (or a zombie waiting for init to reap it) */
+        char *stat_path = xasprintf("/proc/%d/stat", gpid);
+        struct buf st = BUF_INIT;
+        if (buf_read_file(&st, stat_path, NULL) == 0) {
+            const char *paren = strrchr(st.data, ')');
+            assert_non_null(paren);
+            if (paren[2] != 'Z')
+                fail_msg("grandchild %d still running: %s", gpid, st.data);
+        }
+        buf_release(&st);
+        free(stat_path);
+    }
+    {
+        char *d = proc_describe(&p);
+        assert_non_null(strstr(d, "timed out"));
+        free(d);
+    }
+    proc_release(&p);
+    buf_release(&b);
+    unlink(pidfile);
+    free(script);
+}
+
+static void test_proc_interrupt(void **state)
+{
+    const char *argv[] = { "sleep", "30", NULL };
+    struct proc_spec spec = { .argv = argv, .grace_ms = 200 };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    assert_int_equal(proc_poll(&p, 50, &e), 0);
+    proc_interrupt();
+    assert_int_equal(proc_poll(&p, 1000, &e), 1);
+    assert_true(p.interrupted);
+    proc_release(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_buf_addf_long),
+        cmocka_unit_test(test_sv),
+        cmocka_unit_test(test_json_roundtrip),
+        cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_proc_capture_and_env),
+        cmocka_unit_test(test_proc_failure_message),
+        cmocka_unit_test(test_proc_missing_tool),
+        cmocka_unit_test(test_proc_timeout_kills_group),
+        cmocka_unit_test(test_proc_interrupt), /* last: leaves the interrupt flag set */
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
