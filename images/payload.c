@@ -1,0 +1,258 @@
+#include "images/payload_priv.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "images/cpio.h"
+#include "util/fsutil.h"
+#include "util/sha256.h"
+#include "util/xalloc.h"
+
+#ifndef PVLAB_GUEST_DIR
+#define PVLAB_GUEST_DIR "build/guest"
+#endif
+
+static const struct repro_info repros[] = {
+    { "fpu-leak", "fresh execs check XMM/YMM/x87 registers survive a context switch (Xen #40)",
+      "fpu-probe", 0 },
+    { "seed-memcmp", "the original Xen #40 test case: memset + memcmp of a 1 MiB buffer",
+      "memcmp-probe", 0 },
+    { "self-test-hang", "prints PVLAB-BEGIN and hangs (exercises the host's timeout)", NULL, 1 },
+};
+
+#define NREPROS (sizeof(repros) / sizeof(repros[0]))
+
+const struct repro_info *repro_find(const char *name)
+{
+    for (size_t i = 0; name && i < NREPROS; i++)
+        if (!strcmp(repros[i].name, name))
+            return &repros[i];
+    return NULL;
+}
+
+const struct repro_info *repro_table(size_t *n_r)
+{
+    *n_r = NREPROS;
+    return repros;
+}
+
+void repro_names(struct buf *out)
+{
+    for (size_t i = 0; i < NREPROS; i++)
+        buf_addf(out, "%s%s", i ? ", " : "", repros[i].name);
+}
+
+const struct repro_info *repro_lookup(const char *name, struct err *e)
+{
+    const struct repro_info *r = repro_find(name);
+    struct buf names = BUF_INIT;
+
+    if (r)
+        return r;
+    repro_names(&names);
+    err_set(e, ERR_NOTFOUND, "unknown reproducer '%s'; known: %s", name ? name : "", names.data);
+    buf_release(&names);
+    return NULL;
+}
+
+int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e)
+{
+    if (!repro_lookup(p->repro, e))
+        return -1;
+    if (p->iterations < 1 || p->iterations > REPRO_MAX_ITERATIONS) {
+        err_set(e, ERR_USAGE, "iterations must be 1..%ld (got %ld)", REPRO_MAX_ITERATIONS,
+                p->iterations);
+        return -1;
+    }
+    if (p->workers < 0 || p->workers > REPRO_MAX_WORKERS) {
+        err_set(e, ERR_USAGE, "workers must be 0 (auto) .. %d (got %d)", REPRO_MAX_WORKERS,
+                p->workers);
+        return -1;
+    }
+    if (!isfinite(p->self_test_corrupt) || p->self_test_corrupt < 0 || p->self_test_corrupt > 1) {
+        err_set(e, ERR_USAGE, "self-test corruption rate must be between 0 and 1 (got %g)",
+                p->self_test_corrupt);
+        return -1;
+    }
+    buf_addf(out, " pvlab.repro=%s pvlab.iterations=%ld pvlab.workers=%d", p->repro,
+             p->iterations, p->workers);
+    buf_addf(out, " pvlab.self_test_corrupt=%.9g pvlab.seed=%lu", p->self_test_corrupt, p->seed);
+    return 0;
+}
+
+int payload_elf_is_static(const char *path, struct err *e)
+{
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph;
+    int fd = -1, rc = -1;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err_sys(e, errno, "cannot open %s", path);
+        if (errno == ENOENT && e)
+            e->code = ERR_NOTFOUND;
+        goto out;
+    }
+    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(ph)) {
+        err_set(e, ERR_IO, "%s is not a 64-bit ELF executable", path);
+        goto out;
+    }
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        off_t off = (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof(ph));
+        if (pread(fd, &ph, sizeof(ph), off) != (ssize_t)sizeof(ph)) {
+            err_set(e, ERR_IO, "%s: truncated ELF program headers", path);
+            goto out;
+        }
+        if (ph.p_type == PT_INTERP) {
+            rc = 0;
+            goto out;
+        }
+    }
+    rc = 1;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* One file shipped in the initramfs. */
+struct input {
+    const char *name; /* archive path */
+    char *src;        /* host path */
+    char sha[SHA256_HEX_LEN + 1];
+};
+
+enum { IN_INIT, IN_FPU, IN_MEMCMP, IN_BUSYBOX, NINPUTS };
+
+static const char *const applets[] = { "sh", "ls", "cat", "dmesg", "poweroff" };
+
+/* Checks the inputs exist and are static, and hashes them into the cache key. */
+static int inputs_check(struct input *in, char key[SHA256_HEX_LEN + 1], struct err *e)
+{
+    struct buf manifest = BUF_INIT;
+    int rc = -1;
+
+    buf_addf(&manifest, "%s\n", PAYLOAD_FORMAT);
+    for (int i = 0; i < NINPUTS; i++) {
+        int st = payload_elf_is_static(in[i].src, e);
+        if (st < 0 && i != IN_BUSYBOX && e && e->code == ERR_NOTFOUND) {
+            err_set(e, ERR_NOTFOUND,
+                    "guest program %s not found; run `make` to build the guest programs (or "
+                    "set PVLAB_GUEST_DIR to their directory)", in[i].src);
+            goto out;
+        }
+        if (st < 0 && i == IN_BUSYBOX && e && e->code == ERR_NOTFOUND) {
+            err_set(e, ERR_TOOL, "busybox not found at %s; the initramfs needs a static one: "
+                    "apt-get install busybox-static (or set PVLAB_BUSYBOX)", in[i].src);
+            goto out;
+        }
+        if (st < 0)
+            goto out;
+        if (st == 0) {
+            err_set(e, ERR_TOOL, "%s is dynamically linked but the initramfs has no libc; %s",
+                    in[i].src, i == IN_BUSYBOX ? "apt-get install busybox-static" :
+                    "rebuild the guest programs with `make` (they are linked -static)");
+            goto out;
+        }
+        if (sha256_file_hex(in[i].src, in[i].sha, e) < 0)
+            goto out;
+        buf_addf(&manifest, "%s %s\n", in[i].name, in[i].sha);
+    }
+    sha256_hex_buf(manifest.data, manifest.len, key);
+    rc = 0;
+out:
+    buf_release(&manifest);
+    return rc;
+}
+
+/* Writes the archive; entry order is fixed so the bytes are a function of the inputs. */
+static int write_archive(const struct input *in, const char *path, struct err *e)
+{
+    static const char *const dirs[] = { "bin", "dev", "proc", "sys", "tmp" };
+    struct cpio *c = NULL;
+    int rc = -1;
+
+    if (cpio_open(path, CPIO_GZIP, &c, e) < 0)
+        goto out;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (cpio_add_dir(c, dirs[i], !strcmp(dirs[i], "tmp") ? 01777 : 0755, e) < 0)
+            goto out;
+    if (cpio_add_chardev(c, "dev/console", 0600, 5, 1, e) < 0)
+        goto out;
+    for (int i = 0; i < NINPUTS; i++)
+        if (cpio_add_file(c, in[i].name, 0755, in[i].src, e) < 0)
+            goto out;
+    for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "bin/%s", applets[i]);
+        if (cpio_add_symlink(c, name, "busybox", e) < 0)
+            goto out;
+    }
+    rc = cpio_commit(c, e);
+    c = NULL;
+out:
+    cpio_abort(c);
+    return rc;
+}
+
+int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox,
+                  char **path_r, char **sha256_r, struct err *e)
+{
+    struct input in[NINPUTS] = {
+        [IN_INIT] = { "init", NULL, "" },
+        [IN_FPU] = { "bin/fpu-probe", NULL, "" },
+        [IN_MEMCMP] = { "bin/memcmp-probe", NULL, "" },
+        [IN_BUSYBOX] = { "bin/busybox", NULL, "" },
+    };
+    char key[SHA256_HEX_LEN + 1], sha[SHA256_HEX_LEN + 1];
+    char *dir = NULL, *path = NULL;
+    int rc = -1;
+
+    in[IN_INIT].src = xasprintf("%s/pvlab-init", guest_dir);
+    in[IN_FPU].src = xasprintf("%s/fpu-probe", guest_dir);
+    in[IN_MEMCMP].src = xasprintf("%s/memcmp-probe", guest_dir);
+    in[IN_BUSYBOX].src = xstrdup(busybox);
+    if (inputs_check(in, key, e) < 0)
+        goto out;
+    dir = xasprintf("%s/initramfs", cache_dir);
+    path = xasprintf("%s/%s.cpio.gz", dir, key);
+    if (!fs_exists(path)) {
+        if (fs_mkdirs(dir, e) < 0 || write_archive(in, path, e) < 0) {
+            err_prefix(e, "building the initramfs");
+            goto out;
+        }
+    }
+    if (sha256_file_hex(path, sha, e) < 0)
+        goto out;
+    *path_r = path;
+    path = NULL;
+    *sha256_r = xstrdup(sha);
+    rc = 0;
+out:
+    for (int i = 0; i < NINPUTS; i++)
+        free(in[i].src);
+    free(dir);
+    free(path);
+    return rc;
+}
+
+int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e)
+{
+    const char *guest_dir = getenv("PVLAB_GUEST_DIR");
+    const char *busybox = getenv("PVLAB_BUSYBOX");
+
+    if (!guest_dir || !*guest_dir)
+        guest_dir = PVLAB_GUEST_DIR;
+    if (!busybox || !*busybox)
+        busybox = fs_exists("/bin/busybox") || !fs_exists("/usr/bin/busybox") ? "/bin/busybox"
+                                                                              : "/usr/bin/busybox";
+    return payload_build(cache_dir, guest_dir, busybox, path_r, sha256_r, e);
+}

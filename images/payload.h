@@ -1,0 +1,62 @@
+/*
+ * What a dom0 runs in a trial: the reproducer table, the pvlab.* kernel parameters that select
+ * and tune a reproducer, and the initramfs that carries the guest programs.
+ *
+ * The guest side (images/guest/pvlab-init.c) reads the parameters written by repro_cmdline();
+ * the two must agree on names and ranges.
+ */
+#ifndef PVLAB_IMAGES_PAYLOAD_H
+#define PVLAB_IMAGES_PAYLOAD_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+struct repro_info {
+    const char *name;    /* "fpu-leak" */
+    const char *summary; /* one line for listings */
+    const char *probe;   /* guest binary exec'd per iteration ("fpu-probe"); NULL if none */
+    int self_test_only;  /* 1: exercises pvlab itself, not a bug (keep out of matrices) */
+};
+
+/* The reproducer with this name, or NULL. Returned pointers are static. */
+const struct repro_info *repro_find(const char *name);
+/* The whole table (static); *n_r gets its length. */
+const struct repro_info *repro_table(size_t *n_r);
+/* Appends "fpu-leak, seed-memcmp, self-test-hang" (for "known: ..." error messages). */
+void repro_names(struct buf *out);
+/* repro_find with an error naming the known reproducers (ERR_NOTFOUND). */
+const struct repro_info *repro_lookup(const char *name, struct err *e);
+
+#define REPRO_MAX_ITERATIONS 10000000L
+#define REPRO_MAX_WORKERS 256
+
+struct repro_params {
+    const char *repro;        /* table name */
+    long iterations;          /* 1..REPRO_MAX_ITERATIONS probes */
+    int workers;              /* 0 = auto in the guest (2 * online CPUs + 1) */
+    double self_test_corrupt; /* 0..1: fraction of probes that corrupt themselves on purpose */
+    unsigned long seed;       /* 0 = the guest picks one and reports it in PVLAB-BEGIN */
+};
+
+/*
+ * Validates p and appends " pvlab.repro=NAME pvlab.iterations=N pvlab.workers=W
+ * pvlab.self_test_corrupt=R pvlab.seed=S" (leading space) to out, for the dom0 command line.
+ * Returns 0, or -1 with e set (ERR_USAGE / ERR_NOTFOUND); out is unchanged on error.
+ */
+int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e);
+
+/*
+ * Builds (or reuses) the dom0 initramfs: gzip'd newc with /init (pvlab-init), /bin/fpu-probe,
+ * /bin/memcmp-probe, a static /bin/busybox with applet links, /dev/console (char 5,1) and the
+ * /dev /proc /sys /tmp mount points. Stored content-addressed as
+ * <cache_dir>/initramfs/<sha256 of inputs and format version>.cpio.gz, so unchanged inputs
+ * reuse the file. Guest binaries come from $PVLAB_GUEST_DIR, else the build's guest directory;
+ * busybox from $PVLAB_BUSYBOX, else /bin/busybox or /usr/bin/busybox.
+ * On success *path_r and *sha256_r (hex sha256 of the archive) are malloc'd, caller frees.
+ * Blocks on file I/O (a build takes well under a second).
+ */
+int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e);
+
+#endif
