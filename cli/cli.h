@@ -1,0 +1,43 @@
+/* Shared plumbing of the pvlab subcommands: global options, config/store opening, output. */
+#ifndef PVLAB_CLI_CLI_H
+#define PVLAB_CLI_CLI_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+#include "jobs/store.h"
+#include "util/err.h"
+
+/* Exit codes of every subcommand except run's verdicts (0 pass / 1 fail / 125 untestable). */
+#define EXIT_USAGE 2
+#define EXIT_ERROR 3
+/* pvlab run: input or setup errors stop `git bisect run` instead of marking a commit. */
+#define EXIT_RUN_ERROR 128
+
+struct cli {
+    const char *config_path; /* --config */
+    int json;                /* --json */
+    int verbose;
+    struct config cfg;
+    int cfg_loaded;
+    struct store *store;
+};
+
+int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_show(struct cli *c, int argc, char **argv);
+
+/* Loads the configuration once. */
+int cli_config(struct cli *c, struct err *e);
+/* Opens the store at <state_dir>/pvlab.db once (marking runs of dead processes interrupted). */
+int cli_store(struct cli *c, struct err *e);
+/* Prints "pvlab: error: msg" (plus a hint for the error's code) to stderr. */
+void cli_error(const struct err *e);
+/* Prints a run (and its trials) as JSON on stdout. */
+void cli_print_run_json(const struct run_rec *r, const struct trial_rec *t, size_t nt);
+/* Prints a run summary for humans on stdout. */
+void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, size_t nt);
+/* Parses a positive integer option value; returns -1 with e set otherwise. */
+int cli_parse_long(const char *opt, const char *s, long min, long max, long *out, struct err *e);
+
+#endif

@@ -1,0 +1,182 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/stats.h"
+#include "util/xalloc.h"
+
+int cli_config(struct cli *c, struct err *e)
+{
+    if (c->cfg_loaded)
+        return 0;
+    if (config_load(&c->cfg, c->config_path, e) < 0)
+        return -1;
+    c->cfg_loaded = 1;
+    return 0;
+}
+
+int cli_store(struct cli *c, struct err *e)
+{
+    char *path = NULL;
+    int rc = -1;
+
+    if (c->store)
+        return 0;
+    if (cli_config(c, e) < 0)
+        goto out;
+    path = xasprintf("%s/pvlab.db", c->cfg.state_dir);
+    if (store_open(path, &c->store, e) < 0)
+        goto out;
+    if (store_mark_stale(c->store, e) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(path);
+    return rc;
+}
+
+void cli_error(const struct err *e)
+{
+    fprintf(stderr, "pvlab: error: %s\n", e->msg[0] ? e->msg : "unknown error");
+    if (e->code == ERR_USAGE)
+        fprintf(stderr, "(see 'pvlab help' or 'pvlab <command> --help')\n");
+}
+
+int cli_parse_long(const char *opt, const char *s, long min, long max, long *out, struct err *e)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > max) {
+        err_set(e, ERR_USAGE, "%s expects a whole number from %ld to %ld, got '%s'", opt, min,
+                max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void json_trial(struct jw *w, const struct trial_rec *t)
+{
+    jw_obj(w);
+    jw_kv_int(w, "idx", t->idx);
+    jw_kv_s(w, "verdict", t->verdict);
+    jw_kv_s(w, "reason", t->reason);
+    jw_kv_int(w, "iterations", t->iterations);
+    jw_kv_int(w, "corruptions", t->corruptions);
+    jw_kv_int(w, "mismatches", t->mismatches);
+    jw_kv_int(w, "deaths", t->deaths);
+    jw_kv_int(w, "klog_faults", t->klog_faults);
+    jw_key(w, "evidence");
+    jw_raw(w, t->evidence_json && *t->evidence_json ? t->evidence_json : "[]");
+    jw_kv_s(w, "started", t->started);
+    jw_kv_s(w, "finished", t->finished);
+    jw_kv_int(w, "wall_ms", t->wall_ms);
+    jw_kv_int(w, "boot_ms", t->boot_ms);
+    jw_kv_s(w, "log", t->log_path);
+    jw_end(w);
+}
+
+void cli_print_run_json(const struct run_rec *r, const struct trial_rec *t, size_t nt)
+{
+    struct buf b = BUF_INIT;
+    struct jw w;
+
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kv_int(&w, "id", r->id);
+    jw_kv_s(&w, "created", r->created);
+    jw_kv_s(&w, "finished", r->finished);
+    jw_kv_s(&w, "status", r->status);
+    jw_kv_s(&w, "verdict", r->verdict);
+    jw_kv_s(&w, "repro", r->repro);
+    jw_key(&w, "params");
+    jw_raw(&w, r->params_json);
+    jw_kv_int(&w, "trials_planned", r->trials_planned);
+    jw_key(&w, "counts");
+    jw_obj(&w);
+    jw_kv_int(&w, "pass", r->trials_pass);
+    jw_kv_int(&w, "fail", r->trials_fail);
+    jw_kv_int(&w, "infra", r->trials_infra);
+    jw_kv_int(&w, "skip", r->trials_skip);
+    jw_kv_int(&w, "iterations", r->iterations);
+    jw_kv_int(&w, "corruptions", r->corruptions);
+    jw_end(&w);
+    jw_kv_dbl(&w, "rate_upper95", r->rate_upper95);
+    jw_key(&w, "xen");
+    jw_obj(&w);
+    jw_kv_s(&w, "spec", r->xen_spec);
+    jw_kv_s(&w, "package", r->xen_package);
+    jw_kv_s(&w, "version", r->xen_version);
+    jw_kv_s(&w, "sha256", r->xen_sha256);
+    jw_end(&w);
+    jw_key(&w, "linux");
+    jw_obj(&w);
+    jw_kv_s(&w, "spec", r->linux_spec);
+    jw_kv_s(&w, "package", r->linux_package);
+    jw_kv_s(&w, "version", r->linux_version);
+    jw_kv_s(&w, "sha256", r->linux_sha256);
+    jw_end(&w);
+    jw_kv_s(&w, "initramfs_sha256", r->initramfs_sha256);
+    jw_key(&w, "host");
+    jw_obj(&w);
+    jw_kv_s(&w, "qemu_version", r->qemu_version);
+    jw_kv_s(&w, "accel", r->accel);
+    jw_kv_s(&w, "cpu_model", r->cpu_model);
+    jw_kv_s(&w, "l0_kernel", r->l0_kernel);
+    jw_kv_s(&w, "hostname", r->hostname);
+    jw_end(&w);
+    jw_kv_s(&w, "qemu_cmd", r->qemu_cmd);
+    jw_key(&w, "trials");
+    jw_arr(&w);
+    for (size_t i = 0; i < nt; i++)
+        json_trial(&w, &t[i]);
+    jw_end(&w);
+    jw_end(&w);
+    printf("%s\n", b.data);
+    buf_release(&b);
+}
+
+/* "< 0.0015 (95% upper bound)" or "[lo, hi] (95% interval)" for k events in n iterations. */
+static void print_rate(long long k, long long n)
+{
+    if (n <= 0) {
+        printf("rate:        no iterations ran, nothing can be said about the bug\n");
+        return;
+    }
+    if (k == 0)
+        printf("rate:        0 of %lld iterations; per-iteration corruption rate < %.3g "
+               "(95%% upper bound)\n", n, stats_binom_upper(0, n, 0.95));
+    else
+        printf("rate:        %lld of %lld iterations = %.3g per iteration, 95%% interval "
+               "[%.3g, %.3g]\n", k, n, (double)k / (double)n, stats_binom_lower(k, n, 0.975),
+               stats_binom_upper(k, n, 0.975));
+}
+
+void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, size_t nt)
+{
+    printf("run %lld     %s, %s, %s\n", r->id, r->repro ? r->repro : "?",
+           r->status ? r->status : "?", r->created ? r->created : "");
+    printf("xen:         %s = %s %s\n", r->xen_spec, r->xen_package ? r->xen_package : "file",
+           r->xen_version ? r->xen_version : "");
+    printf("linux:       %s = %s %s\n", r->linux_spec,
+           r->linux_package ? r->linux_package : "file", r->linux_version ? r->linux_version : "");
+    printf("host:        %s, %s, cpu %s, L0 %s\n", r->qemu_version ? r->qemu_version : "?",
+           r->accel ? r->accel : "?", r->cpu_model ? r->cpu_model : "?",
+           r->l0_kernel ? r->l0_kernel : "?");
+    for (size_t i = 0; i < nt; i++)
+        printf("trial %-5d  %-5s %5.1f s  %s\n             log: %s\n", t[i].idx, t[i].verdict,
+               (double)t[i].wall_ms / 1000.0, t[i].reason ? t[i].reason : "",
+               t[i].log_path ? t[i].log_path : "-");
+    printf("verdict:     %s (%ld pass, %ld fail, %ld infra of %d planned)\n",
+           r->verdict ? r->verdict : "none", r->trials_pass, r->trials_fail, r->trials_infra,
+           r->trials_planned);
+    print_rate(r->corruptions, r->iterations);
+}

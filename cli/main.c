@@ -1,0 +1,83 @@
+/* The pvlab binary: global options, then one subcommand (one file each in cli/). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/log.h"
+#include "util/proc.h"
+
+#define PVLAB_VERSION "0.1"
+
+static const char usage[] =
+    "usage: pvlab [--config FILE] [-v] <command> [options]\n"
+    "\n"
+    "A regression and bisect lab for Xen paravirtualised guests: boots Xen and a Linux PV dom0\n"
+    "under QEMU, runs a reproducer and reports a verdict with a confidence bound.\n"
+    "\n"
+    "Commands:\n"
+    "  run      boot Xen + a PV dom0 N times, run a reproducer, print the verdict\n"
+    "  list     list past runs from the store\n"
+    "  show     show one run with its trials, evidence and logs\n"
+    "  help     this text; 'pvlab <command> --help' explains a command\n"
+    "\n"
+    "Global options:\n"
+    "  --config FILE   configuration file (over config/pvlab.conf and ~/.config/pvlab/pvlab.conf)\n"
+    "  -v, --verbose   more logging (repeat for debug)\n"
+    "  --version       print the version\n"
+    "\n"
+    "Environment: PVLAB_HOME (cache and state under one directory), PVLAB_CACHE_DIR,\n"
+    "PVLAB_STATE_DIR, PVLAB_CONFIG. See docs/config.md.\n";
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli c;
+    const char *cmd;
+    int opt, rc;
+
+    memset(&c, 0, sizeof(c));
+    /* stop at the first non-option: the subcommand parses the rest */
+    while ((opt = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': c.config_path = optarg; break;
+        case 'v': c.verbose++; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': printf("pvlab %s\n", PVLAB_VERSION); return 0;
+        default: fputs(usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    log_set_level(LOG_WARN + c.verbose);
+    proc_install_signal_handlers();
+    cmd = argv[optind];
+    argc -= optind;
+    argv += optind;
+    optind = 0; /* reset getopt for the subcommand (glibc: 0 re-initialises) */
+    if (!strcmp(cmd, "run"))
+        rc = cmd_run(&c, argc, argv);
+    else if (!strcmp(cmd, "list"))
+        rc = cmd_list(&c, argc, argv);
+    else if (!strcmp(cmd, "show"))
+        rc = cmd_show(&c, argc, argv);
+    else if (!strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        rc = 0;
+    } else {
+        fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, help\n", cmd);
+        rc = EXIT_USAGE;
+    }
+    store_close(c.store);
+    if (c.cfg_loaded)
+        config_free(&c.cfg);
+    return rc;
+}

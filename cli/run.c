@@ -1,0 +1,244 @@
+/* pvlab run: N trials of one configuration; exit status as `git bisect run` expects. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "jobs/run.h"
+#include "lab/qemu.h"
+#include "util/buf.h"
+#include "util/status.h"
+#include "util/sv.h"
+#include "util/xalloc.h"
+
+static const char usage[] =
+    "usage: pvlab run [options]\n"
+    "\n"
+    "Boots Xen with a Linux PV dom0 under QEMU once per trial, runs a reproducer in dom0 and\n"
+    "prints the verdict: pass (ran, no corruption), fail (corruption seen, with evidence) or\n"
+    "infra (boot hang, panic, timeout: says nothing about the bug), plus a 95% bound on the\n"
+    "per-iteration corruption rate. Every trial is stored ('pvlab list', 'pvlab show ID').\n"
+    "\n"
+    "  --xen SPEC             4.14 | 4.17 | 4.20 (Debian's) | file:PATH   (default 4.17)\n"
+    "  --linux SPEC           5.10 | 6.1 | 6.12 (Debian's) | file:PATH   (default 6.1)\n"
+    "  --repro NAME           fpu-leak | seed-memcmp | self-test-hang     (default fpu-leak)\n"
+    "  --trials N             boots, one verdict each (default 1)\n"
+    "  --iterations N         fresh processes per trial (default 2000)\n"
+    "  --workers N            parallel workers in dom0 (default 2 x vCPUs + 1)\n"
+    "  --lazy-fpu             add eagerfpu=off to dom0 (Linux 3.7-4.1 default to eager FPU,\n"
+    "                         which hides bug #40)\n"
+    "  --self-test-corrupt R  detector self-test: clobber a register in a fraction R of the\n"
+    "                         processes; the run must then fail (positive control)\n"
+    "  --seed N               reproducer seed (default: random, recorded)\n"
+    "  --dom0-args STR        extra dom0 kernel command-line words\n"
+    "  --xen-args STR         extra Xen command-line words\n"
+    "  --boot-timeout S       seconds until the reproducer starts (default: config boot_s)\n"
+    "  --timeout S            seconds for the reproducer (default: scaled by iterations)\n"
+    "  --print-qemu-cmd       fetch and prepare, then print the QEMU command line and exit\n"
+    "  --json                 print the run as JSON on stdout\n"
+    "  -q, --quiet            no progress output\n"
+    "\n"
+    "Exit status: 0 no corruption, 1 corruption seen, 125 could not test (infra), so\n"
+    "'git bisect run pvlab run ...' works as is; 128 for bad input or setup errors, which\n"
+    "stops a git bisect run instead of mislabelling a commit.\n";
+
+struct ui {
+    struct status st;
+    char stage[64];
+};
+
+static void on_stage(void *ctx, const char *stage, const char *detail)
+{
+    struct ui *u = ctx;
+    status_update(&u->st, stage, "%s", detail ? detail : "");
+}
+
+static void on_trial(void *ctx, int idx, int total, const struct trial_progress *p)
+{
+    struct ui *u = ctx;
+    char stage[64];
+
+    snprintf(stage, sizeof(stage), "trial %d/%d", idx, total);
+    if (p->stage == TRIAL_RUN && p->total > 0)
+        status_update(&u->st, stage, "%s %lld/%lld, %lld evidence line%s, %.0f s",
+                      trial_stage_name(p->stage), p->done, p->total, p->events,
+                      p->events == 1 ? "" : "s", (double)p->elapsed_ms / 1000.0);
+    else
+        status_update(&u->st, stage, "%s, %.0f s", trial_stage_name(p->stage),
+                      (double)p->elapsed_ms / 1000.0);
+}
+
+static void on_trial_done(void *ctx, int idx, int total, const struct trial_result *r)
+{
+    struct ui *u = ctx;
+    status_print(&u->st, "trial %d/%d: %s (%s) in %.1f s", idx, total,
+                 verdict_name(r->v.kind), r->v.reason ? r->v.reason : "",
+                 (double)r->wall_ms / 1000.0);
+}
+
+static int print_qemu_cmd(const struct run_plan *plan)
+{
+    struct qemu_cfg q;
+    struct sv argv = SV_INIT;
+    struct buf out = BUF_INIT;
+    struct err e = ERR_INIT;
+    char *log = xasprintf("%s/console.log", plan->cfg->state_dir);
+    int rc = EXIT_RUN_ERROR;
+
+    run_qemu_cfg(plan, log, &q);
+    if (qemu_build_argv(&q, &argv, &e) < 0) {
+        cli_error(&e);
+        goto out;
+    }
+    qemu_shell_quote(&out, sv_argv(&argv));
+    printf("%s\n", out.data);
+    rc = 0;
+out:
+    free(log);
+    buf_release(&out);
+    sv_clear(&argv);
+    return rc;
+}
+
+int cmd_run(struct cli *c, int argc, char **argv)
+{
+    enum { O_XEN = 256, O_LINUX, O_REPRO, O_TRIALS, O_ITER, O_WORKERS, O_LAZY, O_SELFTEST,
+           O_SEED, O_DOM0ARGS, O_XENARGS, O_BOOTTO, O_TO, O_PRINT, O_JSON };
+    static const struct option opts[] = {
+        { "xen", required_argument, NULL, O_XEN },
+        { "linux", required_argument, NULL, O_LINUX },
+        { "repro", required_argument, NULL, O_REPRO },
+        { "trials", required_argument, NULL, O_TRIALS },
+        { "iterations", required_argument, NULL, O_ITER },
+        { "workers", required_argument, NULL, O_WORKERS },
+        { "lazy-fpu", no_argument, NULL, O_LAZY },
+        { "self-test-corrupt", required_argument, NULL, O_SELFTEST },
+        { "seed", required_argument, NULL, O_SEED },
+        { "dom0-args", required_argument, NULL, O_DOM0ARGS },
+        { "xen-args", required_argument, NULL, O_XENARGS },
+        { "boot-timeout", required_argument, NULL, O_BOOTTO },
+        { "timeout", required_argument, NULL, O_TO },
+        { "print-qemu-cmd", no_argument, NULL, O_PRINT },
+        { "json", no_argument, NULL, O_JSON },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct run_request req = { "4.17", "6.1", "fpu-leak", 1, 2000, 0, 0, 0, 0, NULL, NULL, 0, 0 };
+    struct run_events ev = { on_stage, on_trial, on_trial_done, NULL };
+    struct run_plan plan;
+    struct run_rec rec;
+    struct trial_rec *trials = NULL;
+    size_t ntrials = 0;
+    struct err e = ERR_INIT;
+    struct ui u;
+    int print_cmd = 0, quiet = 0, opt, rc = EXIT_RUN_ERROR;
+    long v;
+    char *end;
+
+    memset(&plan, 0, sizeof(plan));
+    memset(&rec, 0, sizeof(rec));
+    while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (opt) {
+        case O_XEN: req.xen_spec = optarg; break;
+        case O_LINUX: req.linux_spec = optarg; break;
+        case O_REPRO: req.repro = optarg; break;
+        case O_TRIALS:
+            if (cli_parse_long("--trials", optarg, 1, 100000, &v, &e) < 0)
+                goto usage_err;
+            req.trials = (int)v;
+            break;
+        case O_ITER:
+            if (cli_parse_long("--iterations", optarg, 1, 10000000, &v, &e) < 0)
+                goto usage_err;
+            req.iterations = v;
+            break;
+        case O_WORKERS:
+            if (cli_parse_long("--workers", optarg, 0, 1024, &v, &e) < 0)
+                goto usage_err;
+            req.workers = (int)v;
+            break;
+        case O_LAZY: req.lazy_fpu = 1; break;
+        case O_SELFTEST:
+            req.self_test_corrupt = strtod(optarg, &end);
+            if (*end || end == optarg || req.self_test_corrupt <= 0 || req.self_test_corrupt > 1) {
+                err_set(&e, ERR_USAGE, "--self-test-corrupt expects a rate in (0, 1], got '%s'",
+                        optarg);
+                goto usage_err;
+            }
+            break;
+        case O_SEED:
+            if (cli_parse_long("--seed", optarg, 1, 0x7fffffffL, &v, &e) < 0)
+                goto usage_err;
+            req.seed = (unsigned long)v;
+            break;
+        case O_DOM0ARGS: req.dom0_args = optarg; break;
+        case O_XENARGS: req.xen_args = optarg; break;
+        case O_BOOTTO:
+            if (cli_parse_long("--boot-timeout", optarg, 1, 86400, &v, &e) < 0)
+                goto usage_err;
+            req.boot_timeout_s = (int)v;
+            break;
+        case O_TO:
+            if (cli_parse_long("--timeout", optarg, 1, 86400 * 7, &v, &e) < 0)
+                goto usage_err;
+            req.run_timeout_s = (int)v;
+            break;
+        case O_PRINT: print_cmd = 1; break;
+        case O_JSON: c->json = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return EXIT_RUN_ERROR;
+        }
+    }
+    if (optind < argc) {
+        err_set(&e, ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+        goto usage_err;
+    }
+    status_init(&u.st, !quiet);
+    ev.ctx = &u;
+    if (cli_config(c, &e) < 0 || run_prepare(&c->cfg, &req, &ev, &plan, &e) < 0)
+        goto err;
+    if (print_cmd) {
+        status_done(&u.st);
+        rc = print_qemu_cmd(&plan);
+        goto out;
+    }
+    if (cli_store(c, &e) < 0)
+        goto err;
+    if (run_execute(&plan, c->store, &ev, &rec, &e) < 0) {
+        status_done(&u.st);
+        cli_error(&e);
+        rc = rec.id ? 125 : EXIT_RUN_ERROR;
+        goto out;
+    }
+    status_done(&u.st);
+    {
+        long long id = rec.id;
+        run_rec_free(&rec);
+        if (store_run_get(c->store, id, &rec, &trials, &ntrials, &e) < 0)
+            goto err;
+    }
+    if (c->json)
+        cli_print_run_json(&rec, trials, ntrials);
+    else
+        cli_print_run_human(&rec, trials, ntrials);
+    rc = run_exit_code(rec.verdict);
+    goto out;
+usage_err:
+    cli_error(&e);
+    rc = EXIT_RUN_ERROR;
+    goto out;
+err:
+    status_done(&u.st);
+    cli_error(&e);
+    rc = EXIT_RUN_ERROR;
+out:
+    for (size_t i = 0; i < ntrials; i++)
+        trial_rec_free(&trials[i]);
+    free(trials);
+    run_rec_free(&rec);
+    run_plan_free(&plan);
+    return rc;
+}
