@@ -16,8 +16,7 @@
 /* stirlerr(n) = log(n!) - log(sqrt(2*pi*n) * (n/e)^n), for integer n >= 1. */
 static double stirlerr(double n)
 {
-    const double s0 = 1.0 / 12, s1 = 1.0 / 360, s2 = 1.0 / 1260, s3 = 1.0 / 1680,
-                 s4 = 1.0 / 1188;
+    const double s0 = 1.0 / 12, s1 = 1.0 / 360, s2 = 1.0 / 1260, s3 = 1.0 / 1680, s4 = 1.0 / 1188;
     double nn;
 
     if (n <= 15) /* the series is not accurate enough yet; lgammal keeps ~18 digits here */

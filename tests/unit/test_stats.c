@@ -57,8 +57,8 @@ static void test_zero_events_closed_form(void **state)
 
     for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
         for (j = 0; j < sizeof(confs) / sizeof(confs[0]); j++)
-            assert_rel(stats_binom_upper(0, ns[i], confs[j]),
-                       -expm1(log(1 - confs[j]) / ns[i]), 1e-9);
+            assert_rel(stats_binom_upper(0, ns[i], confs[j]), -expm1(log(1 - confs[j]) / ns[i]),
+                       1e-9);
     /* the rule of three */
     assert_rel(stats_binom_upper(0, 1000000, 0.95) * 1000000, 3.0, 0.002);
     assert_true(stats_binom_lower(0, 1000000, 0.95) == 0);
