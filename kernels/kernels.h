@@ -1,0 +1,72 @@
+/*
+ * Artifacts: the bootable files a trial needs (a Xen hypervisor, a Linux dom0 kernel), resolved
+ * from a user's spec through a provider and kept in a content-addressed cache.
+ *
+ *   spec             provider   where the file comes from
+ *   "4.17"           debian     the shipped table (kernels/debian_table.c) -> a Debian suite's
+ *   "debian:4.17"               package, fetched with apt-get into a private apt state under
+ *                               <cache_dir>/apt/<suite>/ (the system's apt setup is never touched)
+ *   "file:/boot/x"   file       a local file, copied (Xen: gunzipped when gzip) into the cache
+ *
+ * Cache layout (every entry is published by renaming a finished temp directory, so a killed run
+ * or a full disk never leaves an entry that a later run would use):
+ *   <cache_dir>/artifacts/{xen,linux}/<key>/{xen.bin|vmlinuz, meta.json}
+ *   <cache_dir>/debs/<package>_<version>_amd64.deb          downloaded packages (hash-checked)
+ *   <cache_dir>/apt/<suite>/                                 private apt lists, refreshed when
+ *                                                            older than refresh_hours
+ * The key is sha256("<provider>\n<package>\n<version>\n") for debian, the file's sha256 for file:.
+ */
+#ifndef PVLAB_KERNELS_KERNELS_H
+#define PVLAB_KERNELS_KERNELS_H
+
+#include "util/err.h"
+
+enum artifact_kind { ARTIFACT_XEN, ARTIFACT_LINUX };
+
+struct artifact {         /* all strings owned, freed by artifact_free */
+    enum artifact_kind kind;
+    char *spec;           /* as the user gave it: "4.17", "file:/boot/xen.gz" */
+    char *provider;       /* "debian" | "file" */
+    char *path;           /* bootable file in the cache: Xen = gunzipped multiboot image;
+                             Linux = vmlinuz/bzImage */
+    char *version;        /* exact: Debian package version, or "file" */
+    char *package;        /* Debian binary package, e.g. linux-image-6.1.0-41-amd64;
+                             NULL for file: */
+    char *suite;          /* bookworm, bookworm-security, ...; NULL for file: */
+    char *sha256;         /* of path */
+    char *source_sha256;  /* of the downloaded .deb or of the given file */
+};
+
+#define ARTIFACT_INIT { ARTIFACT_XEN, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+struct kernels_opts {
+    const char *cache_dir;       /* required */
+    const char *mirror;          /* NULL = derive from the machine's apt sources */
+    const char *security_mirror; /* NULL = derive (none found: security updates are skipped) */
+    int refresh_hours;           /* re-run the private apt update when lists are older; 0 = 24 */
+    /* Called at each slow step (stage "update", "fetch", "extract"); may be NULL. */
+    void (*progress)(void *ctx, const char *stage, const char *detail);
+    void *progress_ctx;
+};
+
+/*
+ * Resolves spec to a cached bootable file, fetching and converting it when the cache lacks it.
+ * Blocks (apt-get update/download, dpkg-deb: seconds to minutes; a warm cache with fresh lists
+ * runs only apt-cache). On success fills *a (caller frees with artifact_free) and returns 0.
+ * On failure returns -1 with e set and *a left empty:
+ *   ERR_NOTFOUND unknown version (the message lists the known ones) or missing file;
+ *   ERR_USAGE    a file: that is not readable or not a bootable image of that kind;
+ *   ERR_CONFIG   no Debian mirror could be derived from the apt sources (set `mirror`);
+ *   ERR_TOOL     apt-get / dpkg-deb / tar missing;  ERR_NET  the package archive unreachable
+ *                and no usable lists;  ERR_NOSPACE  disk full;  ERR_IO / ERR_PROC otherwise.
+ */
+int artifact_resolve(const struct kernels_opts *o, enum artifact_kind kind, const char *spec,
+                     struct artifact *a, struct err *e);
+/* Frees the strings and resets *a to ARTIFACT_INIT; NULL and repeated calls are fine. */
+void artifact_free(struct artifact *a);
+/* "4.14, 4.17, 4.20" (Xen) or "5.10, 6.1, 6.12" (Linux): the shipped Debian versions; static. */
+const char *artifact_known(enum artifact_kind kind);
+/* "xen" / "linux"; static. */
+const char *artifact_kind_name(enum artifact_kind kind);
+
+#endif
