@@ -620,6 +620,17 @@ out:
     return rc;
 }
 
+/*
+ * Verdict of a run being closed with status: store_run_verdict, except that an interrupted run
+ * with no trial has none (it was never tested, which "skip" would claim it could not be).
+ */
+static const char *close_verdict(const char *status, const struct tally *t)
+{
+    if (!strcmp(status, "interrupted") && t->pass + t->fail + t->infra + t->skip == 0)
+        return NULL;
+    return store_run_verdict(t->pass, t->fail, t->infra, t->skip);
+}
+
 /* Sets a run's final status and verdict (NULL = none); finished NULL keeps the stored value. */
 static int run_close(struct store *s, long long id, const char *status, const char *verdict,
                      const char *finished, struct err *e)
@@ -791,7 +802,7 @@ int store_run_finish(struct store *s, struct run_rec *r, struct err *e)
         goto out;
     if (run_exists(s, r->id, e) < 0 || run_refresh(s, r->id, &t, e) < 0)
         goto out;
-    verdict = store_run_verdict(t.pass, t.fail, t.infra, t.skip);
+    verdict = close_verdict(status, &t);
     if (run_close(s, r->id, status, verdict, finished, e) < 0)
         goto out;
     if (tx_commit(s, "committing a finished run", e) < 0)
@@ -1003,14 +1014,8 @@ int store_mark_stale(struct store *s, struct err *e)
     if (stale_ids(s, &ids, &n, e) < 0)
         goto out;
     for (i = 0; i < n; i++) {
-        /* keep what the trials showed; a run that recorded no trial has no verdict at all */
-        if (run_refresh(s, ids[i], &t, e) < 0)
-            goto out;
-        if (run_close(s, ids[i], "interrupted",
-                      t.pass + t.fail + t.infra + t.skip > 0
-                          ? store_run_verdict(t.pass, t.fail, t.infra, t.skip)
-                          : NULL,
-                      NULL, e) < 0)
+        if (run_refresh(s, ids[i], &t, e) < 0 ||
+            run_close(s, ids[i], "interrupted", close_verdict("interrupted", &t), NULL, e) < 0)
             goto out;
         log_info("store", "run %lld in %s was interrupted (its pvlab process is gone)", ids[i],
                  s->path);

@@ -98,10 +98,11 @@ int store_run_update(struct store *s, const struct run_rec *r, struct err *e);
  */
 int store_trial_add(struct store *s, const struct trial_rec *t, struct err *e);
 /*
- * Closes run r->id: recomputes counts from the trials table, sets verdict (store_run_verdict),
- * rate_upper95, finished = now and status = r->status ("done" when NULL; "error" or
- * "interrupted" are accepted too). Writes the results back into r: counts, iterations,
- * corruptions, rate_upper95, and new malloc'd finished and verdict strings.
+ * Closes run r->id: recomputes counts from the trials table, sets verdict (store_run_verdict;
+ * none for an "interrupted" run without trials), rate_upper95, finished = now and status =
+ * r->status ("done" when NULL; "error" or "interrupted" are accepted too). Writes the results
+ * back into r: counts, iterations, corruptions, rate_upper95, and new malloc'd finished and
+ * verdict (possibly NULL) strings.
  */
 int store_run_finish(struct store *s, struct run_rec *r, struct err *e);
 /*

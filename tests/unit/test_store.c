@@ -376,6 +376,15 @@ static void test_rate_bound(void **state)
         assert_raw(f->db, sql, "error null");
     }
     run_rec_free_stamps(&r);
+
+    /* interrupted (Ctrl-C) before any trial: finished, but no verdict rather than "skip" */
+    fill_run(&r);
+    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
+    r.status = "interrupted";
+    assert_int_equal(store_run_finish(f->s, &r, &e), 0);
+    assert_null(r.verdict);
+    assert_non_null(r.finished);
+    run_rec_free_stamps(&r);
 }
 
 static void test_trial_errors(void **state)
