@@ -46,10 +46,9 @@ const char *store_path(const struct store *s);
  */
 struct run_rec {
     long long id;
-    char *created; /* ISO-8601 UTC ("2025-01-31T12:00:00Z"), set by store_run_begin */
-    char *
-        finished; /* set by store_run_finish; NULL while running or if store_mark_stale closed it */
-    char *status; /* "running" | "done" | "interrupted" | "error" */
+    char *created;  /* ISO-8601 UTC ("2025-01-31T12:00:00Z"), set by store_run_begin */
+    char *finished; /* set by store_run_finish; NULL while running or if marked stale */
+    char *status;   /* "running" | "done" | "interrupted" | "error" */
     char *xen_spec, *linux_spec, *repro;
     char *params_json; /* iterations, workers, lazy_fpu, self_test_corrupt, dom0 args... as JSON */
     int trials_planned;
