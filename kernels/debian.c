@@ -497,9 +497,19 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     char *mirror = NULL, *security = NULL, *meta = NULL, *rec = NULL;
     char *pkg = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *member = NULL;
     char key[65], sum[65];
+    char *lock_path = NULL;
+    int lock_fd = -1;
     int changed = 0, r, rc = -1;
 
     if (check_tools(e) < 0)
+        goto out;
+    /* apt runs without its own locking: one pvlab at a time per suite (parallel workers) */
+    lock_path = xasprintf("%s/apt", o->cache_dir);
+    if (fs_mkdirs(lock_path, e) < 0)
+        goto out;
+    free(lock_path);
+    lock_path = xasprintf("%s/apt/%s.lock", o->cache_dir, ent->suite);
+    if (fs_lock(lock_path, &lock_fd, e) < 0)
         goto out;
     if (pick_mirrors(o, &mirror, &security, e) < 0) {
         char *old = xasprintf("%s/apt/%s/etc/sources.list", o->cache_dir, ent->suite);
@@ -559,6 +569,8 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     }
     rc = 0;
 out:
+    fs_unlock(lock_fd);
+    free(lock_path);
     apt_state_release(&st);
     free(mirror);
     free(security);

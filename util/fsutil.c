@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -227,4 +228,30 @@ char *fs_which(const char *name)
     }
     free(copy);
     return found;
+}
+
+int fs_lock(const char *path, int *fd_r, struct err *e)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+    *fd_r = -1;
+    if (fd < 0) {
+        err_sys(e, errno, "cannot open lock file %s", path);
+        return -1;
+    }
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno == EINTR)
+            continue;
+        err_sys(e, errno, "cannot lock %s", path);
+        close(fd);
+        return -1;
+    }
+    *fd_r = fd;
+    return 0;
+}
+
+void fs_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* closing drops the flock */
 }

@@ -25,6 +25,13 @@ int fs_commit_tmp(const char *tmp, const char *path, struct err *e);
 char *fs_abspath(const char *path, struct err *e);
 /* Returns the directory part of path, malloc'd. */
 char *fs_dirname(const char *path);
+/*
+ * Takes an exclusive flock on path (created if needed), blocking until other pvlab processes
+ * release it. *fd_r receives the descriptor to pass to fs_unlock. Returns 0 or -1 with e set.
+ */
+int fs_lock(const char *path, int *fd_r, struct err *e);
+/* Releases a lock from fs_lock; fd < 0 is accepted. */
+void fs_unlock(int fd);
 /* Returns the path of an executable found in PATH (malloc'd) or NULL. */
 char *fs_which(const char *name);
 
