@@ -21,7 +21,7 @@
 static const struct repro_info repros[] = {
     { "fpu-leak", "fresh execs check XMM/YMM/x87 registers survive a context switch (Xen #40)",
       "fpu-probe", 0 },
-    { "seed-memcmp", "the original Xen #40 test case: memset + memcmp of a 1 MiB buffer",
+    { "seed-memcmp", "the original Xen #40 test case: malloc, memset, memcmp of 256 KiB",
       "memcmp-probe", 0 },
     { "self-test-hang", "prints PVLAB-BEGIN and hangs (exercises the host's timeout)", NULL, 1 },
 };
