@@ -54,7 +54,8 @@ struct probe_state {
 #define ST_X(i) "movdqu %%xmm" #i ", %c[out]+" #i "*32(%[s])\n\t"
 #define LD_Y(i) "vmovdqu %c[in]+" #i "*32(%[s]), %%ymm" #i "\n\t"
 #define ST_Y(i) "vmovdqu %%ymm" #i ", %c[out]+" #i "*32(%[s])\n\t"
-#define BAD_X(i) "cmpl $" #i ", %k[bad]\n\tjne 1" #i "f\n\tpcmpeqd %%xmm" #i ", %%xmm" #i "\n1" #i ":\n\t"
+#define BAD_X(i) \
+    "cmpl $" #i ", %k[bad]\n\tjne 1" #i "f\n\tpcmpeqd %%xmm" #i ", %%xmm" #i "\n1" #i ":\n\t"
 #define BAD_Y(i) \
     "cmpl $" #i ", %k[bad]\n\tjne 1" #i "f\n\tvpcmpeqd %%xmm" #i ", %%xmm" #i ", %%xmm" #i \
     "\n1" #i ":\n\t"
