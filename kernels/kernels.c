@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernels/build.h"
 #include "kernels/kernels_priv.h"
 #include "util/fsutil.h"
 #include "util/sha256.h"
@@ -124,12 +125,15 @@ int artifact_resolve(const struct kernels_opts *o, enum artifact_kind kind, cons
         err_set(e, ERR_CONFIG, "no cache directory configured (set cache_dir)");
         goto out;
     }
+    if (spec && build_resolve_spec(o, kind, spec, a, &rc, e)) /* git:, tarball:, debsrc: */
+        goto built;
     if (kernels_parse_spec(kind, spec, &ps, e) < 0)
         goto out;
     if (ps.provider == SPEC_FILE)
         rc = file_resolve(o, kind, ps.arg, a, e);
     else
         rc = debian_resolve(o, ps.entry, a, e);
+built:
     if (rc < 0)
         goto out;
     a->spec = xstrdup(spec);

@@ -1,0 +1,169 @@
+/* `pvlab cache`: listing what the cache holds and removing least recently used entries. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kernels/build.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+struct items {
+    struct cache_item *v;
+    size_t n;
+};
+
+/* Bytes under path (no symlink following) and the newest mtime of its top level. */
+static long long du(const char *path)
+{
+    struct stat sb;
+    long long n = 0;
+    DIR *d;
+    struct dirent *de;
+
+    if (lstat(path, &sb) < 0)
+        return 0;
+    if (!S_ISDIR(sb.st_mode))
+        return (long long)sb.st_blocks * 512;
+    n = (long long)sb.st_blocks * 512;
+    if (!(d = opendir(path)))
+        return n;
+    while ((de = readdir(d))) {
+        char *p;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        p = xasprintf("%s/%s", path, de->d_name);
+        n += du(p);
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
+static void add(struct items *it, const char *kind, const char *path, const char *desc)
+{
+    struct stat sb;
+
+    it->v = xrealloc(it->v, (it->n + 1) * sizeof(*it->v));
+    it->v[it->n].kind = xstrdup(kind);
+    it->v[it->n].path = xstrdup(path);
+    it->v[it->n].desc = xstrdup(desc);
+    it->v[it->n].bytes = du(path);
+    it->v[it->n].mtime = stat(path, &sb) == 0 ? (long long)sb.st_mtime : 0;
+    it->n++;
+}
+
+/* One item per subdirectory of dir (hidden temp directories skipped). */
+static void scan(struct items *it, const char *dir, const char *kind, int artifacts)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        char *p, *desc = NULL;
+        if (de->d_name[0] == '.')
+            continue;
+        p = xasprintf("%s/%s", dir, de->d_name);
+        if (!fs_is_dir(p)) {
+            free(p);
+            continue;
+        }
+        if (artifacts) {
+            char *m = xasprintf("%s/meta.json", p);
+            struct buf t = BUF_INIT;
+            struct json_flat j = { NULL, 0 };
+            if (buf_read_file(&t, m, NULL) == 0 && json_flat_parse(t.data, &j, NULL) == 0)
+                desc = xasprintf("%s %s %.40s", json_flat_str(&j, "provider"),
+                                 json_flat_str(&j, "package") ? json_flat_str(&j, "package")
+                                                              : "-",
+                                 json_flat_str(&j, "version"));
+            json_flat_free(&j);
+            buf_release(&t);
+            free(m);
+        }
+        add(it, kind, p, desc ? desc : de->d_name);
+        free(desc);
+        free(p);
+    }
+    closedir(d);
+}
+
+int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, struct err *e)
+{
+    static const struct { const char *sub, *kind; int art; } where[] = {
+        { "artifacts/linux", "linux", 1 }, { "artifacts/xen", "xen", 1 },
+        { "build/obj", "build-obj", 0 },    { "build/src", "build-src", 0 },
+        { "build/debsrc", "build-src", 0 }, { "build/trees", "build-tree", 0 },
+        { "toolchains", "toolchain", 0 },
+    };
+    struct items it = { NULL, 0 };
+
+    if (!fs_is_dir(cache_dir)) {
+        err_set(e, ERR_NOTFOUND, "cache directory %s does not exist", cache_dir);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        char *d = xasprintf("%s/%s", cache_dir, where[i].sub);
+        scan(&it, d, where[i].kind, where[i].art);
+        free(d);
+    }
+    *items_r = it.v;
+    *n_r = it.n;
+    return 0;
+}
+
+void cache_items_free(struct cache_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].kind);
+        free(items[i].path);
+        free(items[i].desc);
+    }
+    free(items);
+}
+
+static int by_mtime(const void *a, const void *b)
+{
+    const struct cache_item *x = a, *y = b;
+    return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, size_t *removed_r,
+             struct err *e)
+{
+    struct cache_item *v = NULL;
+    size_t n = 0, removed = 0;
+    long long total = 0, freed = 0;
+    int rc = -1;
+
+    if (cache_list(cache_dir, &v, &n, e) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        total += v[i].bytes;
+    qsort(v, n, sizeof(*v), by_mtime);
+    /* git worktrees are registered in the user's repository and toolchains are slow to
+       make: both stay (remove a worktree with `git worktree remove`) */
+    for (size_t i = 0; i < n && total > keep_bytes; i++) {
+        if (!strcmp(v[i].kind, "toolchain") || !strcmp(v[i].kind, "build-tree"))
+            continue;
+        if (fs_rmtree(v[i].path, e) < 0)
+            goto out;
+        total -= v[i].bytes;
+        freed += v[i].bytes;
+        removed++;
+    }
+    rc = 0;
+out:
+    if (freed_r)
+        *freed_r = freed;
+    if (removed_r)
+        *removed_r = removed;
+    cache_items_free(v, n);
+    return rc;
+}

@@ -1,0 +1,396 @@
+/*
+ * Sources for the builders: git worktrees (the user's checkout is never touched), tarballs
+ * unpacked once, and Debian source packages fetched with a private apt state holding deb-src
+ * lines (the system's apt setup is never touched).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/build_priv.h"
+#include "kernels/build_src.h"
+#include "kernels/kernels_priv.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/sha256.h"
+#include "util/xalloc.h"
+
+#define T_GIT_MS (30 * 60 * 1000)
+#define T_UNPACK_MS (30 * 60 * 1000)
+#define T_APT_MS (30 * 60 * 1000)
+#define KEYRING "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+/* Runs git with args; stdout captured (trimmed) into out when non-NULL. */
+static int git(const char *const *argv, struct buf *out, const char *log, struct err *e)
+{
+    struct proc_spec ps = { 0 };
+
+    ps.argv = argv;
+    ps.out = out;
+    ps.log_path = log;
+    ps.timeout_ms = T_GIT_MS;
+    if (proc_run(&ps, e) < 0)
+        return -1;
+    if (out)
+        buf_rtrim(out);
+    return 0;
+}
+
+int src_git_resolve(const char *repo, const char *rev, char **commit_r, char **makefile_r,
+                    struct err *e)
+{
+    struct buf out = BUF_INIT, mk = BUF_INIT;
+    char *spec = xasprintf("%s^{commit}", rev ? rev : "HEAD"), *blob = NULL;
+    int rc = -1;
+
+    *commit_r = NULL;
+    if (makefile_r)
+        *makefile_r = NULL;
+    if (!fs_is_dir(repo)) {
+        err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
+        goto out;
+    }
+    {
+        const char *argv[] = { "git", "-C", repo, "rev-parse", "--git-dir", NULL };
+        if (git(argv, &out, NULL, e) < 0) {
+            if (e && e->code != ERR_TOOL)
+                err_set(e, ERR_USAGE, "%s is not a git repository (for a plain source tree "
+                        "use --tarball or --srcdir)", repo);
+            goto out;
+        }
+    }
+    buf_reset(&out);
+    {
+        const char *argv[] = { "git", "-C", repo, "rev-parse", "--verify", "--quiet", spec, NULL };
+        if (git(argv, &out, NULL, e) < 0 || out.len < 40) {
+            err_set(e, ERR_NOTFOUND, "unknown revision '%s' in %s (try a tag, a branch or a "
+                    "commit id that `git -C %s log` shows)", rev ? rev : "HEAD", repo, repo);
+            goto out;
+        }
+    }
+    *commit_r = xstrdup(out.data);
+    if (makefile_r) {
+        const char *argv[] = { "git", "-C", repo, "show", NULL, NULL };
+        blob = xasprintf("%s:%s", out.data, *makefile_r ? *makefile_r : "Makefile");
+        argv[4] = blob;
+        buf_init(&mk, 1 << 20);
+        if (git(argv, &mk, NULL, e) < 0) {
+            err_prefix(e, "%s at %s has no top-level Makefile", repo, out.data);
+            goto out;
+        }
+        *makefile_r = buf_detach(&mk, NULL);
+    }
+    rc = 0;
+out:
+    if (rc < 0) {
+        free(*commit_r);
+        *commit_r = NULL;
+    }
+    buf_release(&out);
+    buf_release(&mk);
+    free(spec);
+    free(blob);
+    return rc;
+}
+
+int src_git_checkout(const char *repo, const char *commit, const char *wt, const char *log,
+                     struct err *e)
+{
+    int rc = -1;
+
+    if (fs_is_dir(wt)) {
+        const char *co[] = { "git", "-C", wt, "checkout", "-q", "-f", "--detach", commit, NULL };
+        const char *cl[] = { "git", "-C", wt, "clean", "-q", "-f", "-d", NULL };
+        if (git(co, NULL, log, NULL) == 0 && git(cl, NULL, log, e) == 0) {
+            rc = 0;
+            goto out;
+        }
+        log_warn("build", "worktree %s is unusable; making it again", wt);
+        if (fs_rmtree(wt, e) < 0)
+            goto out;
+    }
+    {
+        const char *pr[] = { "git", "-C", repo, "worktree", "prune", NULL };
+        const char *add[] = { "git", "-C", repo, "worktree", "add", "-q", "--detach", "-f", wt,
+                              commit, NULL };
+        char *parent = fs_dirname(wt);
+        int r = fs_mkdirs(parent, e);
+        free(parent);
+        if (r < 0 || git(pr, NULL, log, e) < 0 || git(add, NULL, log, e) < 0) {
+            err_prefix(e, "cannot make a worktree of %s at %s", repo, wt);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+/* The single directory a tarball unpacked into (or dir itself when there are several). */
+static char *only_subdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char *one = NULL;
+    int n = 0;
+
+    if (!d)
+        return xstrdup(dir);
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.') {
+            n++;
+            free(one);
+            one = xasprintf("%s/%s", dir, de->d_name);
+        }
+    closedir(d);
+    if (n == 1 && fs_is_dir(one))
+        return one;
+    free(one);
+    return xstrdup(dir);
+}
+
+int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char **tree_r,
+                struct err *e)
+{
+    char *base = NULL, *dir = NULL, *tmp = NULL, *lock = NULL;
+    const char *argv[] = { "tar", "-xf", tarball, "-C", NULL, NULL };
+    struct proc_spec ps = { 0 };
+    int lock_fd = -1, rc = -1;
+
+    *tree_r = NULL;
+    if (!fs_exists(tarball)) {
+        err_set(e, ERR_NOTFOUND, "source tarball %s not found (Debian's linux-source-6.1 "
+                "package installs /usr/src/linux-source-6.1.tar.xz)", tarball);
+        goto out;
+    }
+    if (sha256_file_hex(tarball, sum, e) < 0)
+        goto out;
+    base = xasprintf("%s/build/src", cache_dir);
+    dir = xasprintf("%s/%.16s", base, sum);
+    lock = xasprintf("%s/%.16s.lock", base, sum);
+    tmp = xasprintf("%s/.tmp-%.16s.%d", base, sum, (int)getpid());
+    if (fs_mkdirs(base, e) < 0 || fs_lock(lock, &lock_fd, e) < 0)
+        goto out;
+    if (!fs_is_dir(dir)) {
+        log_info("build", "unpacking %s into %s", tarball, dir);
+        if (fs_rmtree(tmp, e) < 0 || fs_mkdirs(tmp, e) < 0)
+            goto out;
+        argv[4] = tmp;
+        ps.argv = argv;
+        ps.timeout_ms = T_UNPACK_MS;
+        if (proc_run(&ps, e) < 0) {
+            if (e && strstr(e->msg, "No space left"))
+                e->code = ERR_NOSPACE;
+            err_prefix(e, "cannot unpack %s", tarball);
+            goto out;
+        }
+        if (rename(tmp, dir) < 0) {
+            err_sys(e, errno, "cannot publish %s", dir);
+            goto out;
+        }
+    }
+    *tree_r = only_subdir(dir);
+    rc = 0;
+out:
+    if (tmp)
+        fs_rmtree(tmp, NULL);
+    fs_unlock(lock_fd);
+    free(base);
+    free(dir);
+    free(tmp);
+    free(lock);
+    return rc;
+}
+
+/* Writes the private apt state for deb-src of suite; returns the APT_CONFIG path. */
+static char *debsrc_apt_state(const char *cache_dir, const char *suite, const char *mirror,
+                              const char *security, struct err *e)
+{
+    static const char *const sub[] = { "etc/apt.conf.d", "etc/sources.list.d",
+                                       "etc/preferences.d", "etc/trusted.gpg.d",
+                                       "state/lists/partial", "cache/archives/partial", "log",
+                                       NULL };
+    char *dir = xasprintf("%s/apt/src-%s", cache_dir, suite), *conf = NULL, *p = NULL;
+    struct buf src = BUF_INIT, c = BUF_INIT;
+    int ok = 0;
+
+    for (size_t i = 0; sub[i]; i++) {
+        free(p);
+        p = xasprintf("%s/%s", dir, sub[i]);
+        if (fs_mkdirs(p, e) < 0)
+            goto out;
+    }
+    free(p);
+    p = xasprintf("%s/state/status", dir);
+    if (!fs_exists(p) && fs_write_atomic(p, "", 0, e) < 0)
+        goto out;
+    buf_addf(&src, "deb-src [signed-by=%s] %s %s main\n", KEYRING, mirror, suite);
+    if (security)
+        buf_addf(&src, "deb-src [signed-by=%s] %s %s-security main\n", KEYRING, security, suite);
+    free(p);
+    p = xasprintf("%s/etc/sources.list", dir);
+    if (fs_write_atomic(p, src.data, src.len, e) < 0)
+        goto out;
+    buf_addf(&c, "Dir::Etc \"%s/etc/\";\nDir::State \"%s/state/\";\n", dir, dir);
+    buf_addf(&c, "Dir::State::status \"%s/state/status\";\nDir::Cache \"%s/cache/\";\n", dir,
+             dir);
+    buf_addf(&c, "Dir::Log \"%s/log/\";\n", dir);
+    buf_adds(&c, "Debug::NoLocking \"true\";\nAPT::Sandbox::User \"root\";\n"
+                 "Acquire::Languages \"none\";\n");
+    conf = xasprintf("%s/apt.conf", dir);
+    if (fs_write_atomic(conf, c.data, c.len, e) < 0)
+        goto out;
+    ok = 1;
+out:
+    if (!ok) {
+        free(conf);
+        conf = NULL;
+    }
+    buf_release(&src);
+    buf_release(&c);
+    free(dir);
+    free(p);
+    return conf;
+}
+
+/* Runs an apt tool with APT_CONFIG=conf in cwd; stdout into out when non-NULL. */
+static int apt_src_run(const char *conf, const char *const *argv, const char *cwd,
+                       struct buf *out, const char *log, struct err *e)
+{
+    char *env0 = xasprintf("APT_CONFIG=%s", conf);
+    const char *env[] = { env0, NULL };
+    struct proc_spec ps = { 0 };
+    int rc;
+
+    ps.argv = argv;
+    ps.env = env;
+    ps.cwd = cwd;
+    ps.out = out;
+    ps.log_path = log;
+    ps.timeout_ms = T_APT_MS;
+    rc = proc_run(&ps, e);
+    free(env0);
+    return rc;
+}
+
+int build_debian_source(const struct kernels_opts *o, const char *package, const char *suite,
+                        char **dir_r, char **id_r, struct err *e)
+{
+    char *mirror = NULL, *security = NULL, *conf = NULL, *base = NULL, *lock = NULL;
+    char *dir = NULL, *tmp = NULL, *log = NULL, *ver = NULL;
+    struct buf out = BUF_INIT;
+    int lock_fd = -1, rc = -1;
+
+    *dir_r = *id_r = NULL;
+    suite = suite ? suite : "bookworm";
+    if (o->mirror) {
+        mirror = xstrdup(o->mirror);
+        security = xstrdup(o->security_mirror);
+    } else if (aptsrc_from_system(NULL, &mirror, &security, e) < 0) {
+        goto out;
+    }
+    base = xasprintf("%s/build/debsrc", o->cache_dir);
+    lock = xasprintf("%s/%s-%s.lock", base, package, suite);
+    log = xasprintf("%s/%s-%s.log", base, package, suite);
+    if (fs_mkdirs(base, e) < 0 || fs_lock(lock, &lock_fd, e) < 0)
+        goto out;
+    if (!(conf = debsrc_apt_state(o->cache_dir, suite, mirror, security, e)))
+        goto out;
+    {
+        const char *argv[] = { "apt-get", "-q", "-o", "APT::Update::Error-Mode=any", "update",
+                               NULL };
+        if (apt_src_run(conf, argv, NULL, NULL, log, e) < 0) {
+            if (e && e->code == ERR_PROC)
+                e->code = ERR_NET;
+            err_prefix(e, "cannot download the source lists of %s (log %s)", suite, log);
+            goto out;
+        }
+    }
+    {
+        const char *argv[] = { "apt-cache", "showsrc", "--only-source", package, NULL };
+        char *v;
+        buf_init(&out, 4 << 20);
+        if (apt_src_run(conf, argv, NULL, &out, NULL, e) < 0 ||
+            !(v = debian_field(out.data, "Version"))) {
+            err_set(e, ERR_NOTFOUND, "source package %s not found in %s", package, suite);
+            goto out;
+        }
+        /* showsrc lists every version; the newest is the one apt-get source takes */
+        ver = v;
+        for (const char *p = strstr(out.data, "\nVersion: "); p; p = strstr(p + 1, "\nVersion: ")) {
+            char *w = xstrndup(p + 10, strcspn(p + 10, "\n"));
+            const char *cmp[] = { "dpkg", "--compare-versions", w, "gt", ver, NULL };
+            struct proc_spec ps = { 0 };
+            ps.argv = cmp;
+            ps.timeout_ms = 10000;
+            if (proc_run(&ps, NULL) == 0) {
+                free(ver);
+                ver = w;
+            } else {
+                free(w);
+            }
+        }
+    }
+    dir = xasprintf("%s/%s_%s", base, package, ver);
+    if (!fs_is_dir(dir)) {
+        char *what = xasprintf("%s=%s", package, ver);
+        const char *argv[] = { "apt-get", "-q", "source", what, NULL };
+        tmp = xasprintf("%s/.tmp-%s.%d", base, package, (int)getpid());
+        log_warn("build", "fetching and unpacking the source package %s %s (log %s)", package,
+                 ver, log);
+        if (fs_rmtree(tmp, e) < 0 || fs_mkdirs(tmp, e) < 0 ||
+            apt_src_run(conf, argv, tmp, NULL, log, e) < 0) {
+            free(what);
+            if (e && strstr(e->msg, "No space left"))
+                e->code = ERR_NOSPACE;
+            err_prefix(e, "apt-get source %s failed (needs dpkg-dev; log %s)", package, log);
+            goto out;
+        }
+        free(what);
+        {
+            DIR *d = opendir(tmp);
+            struct dirent *de;
+            char *tree = NULL;
+            while (d && (de = readdir(d)))
+                if (de->d_name[0] != '.' && !tree) {
+                    char *p = xasprintf("%s/%s", tmp, de->d_name);
+                    if (fs_is_dir(p))
+                        tree = p;
+                    else
+                        free(p);
+                }
+            if (d)
+                closedir(d);
+            if (!tree || rename(tree, dir) < 0) {
+                err_set(e, ERR_PROC, "apt-get source %s left no source tree in %s", package,
+                        tmp);
+                free(tree);
+                goto out;
+            }
+            free(tree);
+        }
+    }
+    *dir_r = xstrdup(dir);
+    *id_r = xasprintf("%s=%s", package, ver);
+    rc = 0;
+out:
+    if (tmp)
+        fs_rmtree(tmp, NULL);
+    fs_unlock(lock_fd);
+    buf_release(&out);
+    free(mirror);
+    free(security);
+    free(conf);
+    free(base);
+    free(lock);
+    free(dir);
+    free(tmp);
+    free(log);
+    free(ver);
+    return rc;
+}

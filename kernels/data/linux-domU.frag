@@ -1,0 +1,29 @@
+# Linux PV domU fragment (format: see linux-dom0.frag). A domU gets its console, disk and
+# network from PV frontends; no PCI/ACPI needed.
+CONFIG_64BIT=y
+CONFIG_SMP=y
+CONFIG_PARAVIRT_GUEST=y                 @ 2.6.26-3.9
+CONFIG_HYPERVISOR_GUEST=y               @ 3.10-
+CONFIG_PARAVIRT=y
+CONFIG_XEN=y
+CONFIG_XEN_PV=y                         @ 4.14-
+CONFIG_TTY=y                            @ 3.9-
+CONFIG_PRINTK=y
+CONFIG_HVC_XEN=y
+CONFIG_XEN_BLKDEV_FRONTEND=y
+CONFIG_XEN_NETDEV_FRONTEND=y ?
+CONFIG_BLK_DEV_INITRD=y
+CONFIG_RD_GZIP=y                        @ 2.6.30-
+CONFIG_DEVTMPFS=y                       @ 2.6.32-
+CONFIG_DEVTMPFS_MOUNT=y                 @ 2.6.32-
+CONFIG_BINFMT_ELF=y
+CONFIG_BINFMT_SCRIPT=y                  @ 3.10-
+CONFIG_PROC_FS=y
+CONFIG_SYSFS=y
+CONFIG_TMPFS=y
+CONFIG_SHMEM=y
+CONFIG_MULTIUSER=y                      @ 4.1-
+CONFIG_FUTEX=y
+CONFIG_EPOLL=y
+CONFIG_NET=y
+CONFIG_UNIX=y

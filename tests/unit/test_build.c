@@ -1,0 +1,538 @@
+/*
+ * kernels/ builders: versions and ranges, the shipped toolchain table (2.6.26 ... 6.12), the
+ * fix table's range logic and application, fragment parsing/merging and the survived-options
+ * check on fake .configs, cache key stability, and the whole build pipeline on a fake source
+ * tree whose Makefile plays the kernel's targets (cache hit without make, build failure as
+ * ERR_BUILD with the log's error lines, a dropped option named, bad input).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kernels/build.h"
+#include "kernels/build_priv.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/xalloc.h"
+
+static char *tmpdir;
+
+static int setup(void **state)
+{
+    char tmpl[] = "/tmp/pvlab-test-build-XXXXXX";
+    tmpdir = xstrdup(mkdtemp(tmpl));
+    return tmpdir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fs_rmtree(tmpdir, NULL);
+    free(tmpdir);
+    return 0;
+}
+
+static char *slurp(const char *name)
+{
+    struct buf b = BUF_INIT;
+    char *p = xasprintf("%s/kernels/data/%s", PVLAB_TOP, name);
+    assert_int_equal(buf_read_file(&b, p, NULL), 0);
+    free(p);
+    return buf_detach(&b, NULL);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    assert_int_equal(fs_write_atomic(path, text, strlen(text), NULL), 0);
+}
+
+static struct kver V(const char *s)
+{
+    struct kver v;
+    assert_int_equal(kver_parse(s, &v), 0);
+    return v;
+}
+
+static void test_versions(void **state)
+{
+    struct kver v = V("v4.1.5"), w;
+
+    assert_int_equal(v.v[0], 4);
+    assert_int_equal(v.v[1], 1);
+    assert_int_equal(v.v[2], 5);
+    w = V("RELEASE-4.17.0");
+    assert_int_equal(w.v[1], 17);
+    w = V("6.12-rc3");
+    assert_int_equal(w.v[1], 12);
+    assert_int_equal(w.v[2], -1);
+    assert_int_equal(kver_parse("latest", &w), -1);
+    assert_true(kver_cmp(&(struct kver){ { 2, 6, 26 } }, &(struct kver){ { 2, 6, 3 } }) > 0);
+    assert_int_equal(kver_in_range(&v, "4.1"), 1);          /* 4.1 holds 4.1.5 */
+    assert_int_equal(kver_in_range(&v, "3.18-4.1"), 1);
+    assert_int_equal(kver_in_range(&v, "4.2-"), 0);
+    assert_int_equal(kver_in_range(&v, "-4.0"), 0);
+    assert_int_equal(kver_in_range(&v, "4.1.6-"), 0);
+    assert_int_equal(kver_in_range(&v, "*"), 1);
+    assert_int_equal(kver_in_range(&v, "x-y"), -1);
+    assert_int_equal(kver_of_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 158\n", 0, &w), 0);
+    assert_int_equal(w.v[2], 158);
+    assert_int_equal(kver_of_text("export XEN_VERSION       = 4\nexport XEN_SUBVERSION    = 17\n"
+                                  "export XEN_EXTRAVERSION ?= .5$(XEN_VENDORVERSION)\n", 1, &w), 0);
+    assert_int_equal(w.v[0], 4);
+    assert_int_equal(w.v[1], 17);
+    assert_int_equal(w.v[2], 5);
+}
+
+/* The shipped table picks a profile for every era from 2.6.26 to 6.12. */
+static void test_toolchain_choice(void **state)
+{
+    static const struct { const char *kind, *ver, *profile, *cc; } want[] = {
+        { "linux", "2.6.26", "squeeze", "gcc-4.4" }, { "linux", "2.6.32", "squeeze", "gcc-4.4" },
+        { "linux", "3.1.10", "squeeze", "gcc-4.4" }, { "linux", "3.2", "jessie", "gcc-4.9" },
+        { "linux", "3.11", "jessie", "gcc-4.9" },    { "linux", "3.19.8", "jessie", "gcc-4.9" },
+        { "linux", "4.1.5", "bullseye", "gcc-10" },  { "linux", "4.19", "bullseye", "gcc-10" },
+        { "linux", "5.4", "bullseye", "gcc-10" },    { "linux", "5.10", "host", "gcc" },
+        { "linux", "6.1.158", "host", "gcc" },       { "linux", "6.12", "host", "gcc" },
+        { "xen", "4.17.5", "host", "gcc" },          { "xen", "4.14", "bullseye", "gcc-10" },
+        { "xen", "4.4", "jessie", "gcc-4.9" },
+    };
+    char *text = slurp("toolchains.tab");
+    struct tc_table t;
+    struct kver v;
+
+    assert_int_equal(tc_table_parse(text, &t, NULL), 0);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const struct tc_rule *r;
+        v = V(want[i].ver);
+        r = tc_choose(&t, want[i].kind, &v);
+        assert_non_null(r);
+        assert_string_equal(r->profile, want[i].profile);
+        assert_string_equal(r->cc, want[i].cc);
+    }
+    v = V("2.6.25");
+    assert_null(tc_choose(&t, "linux", &v)); /* before pvops: no profile, an error says so */
+    tc_table_free(&t);
+    {
+        struct err e = ERR_INIT;
+        assert_int_equal(tc_table_parse("linux 5.10- host\n", &t, &e), -1);
+        assert_int_equal(e.code, ERR_CONFIG);
+    }
+    free(text);
+}
+
+static int has(const struct sv *s, const char *str)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i], str))
+            return 1;
+    return 0;
+}
+
+static void test_fix_ranges(void **state)
+{
+    char *text = slurp("fixes.tab");
+    struct fix_table t;
+    struct kver v;
+    int n_in;
+
+    assert_int_equal(fix_table_parse(text, &t, NULL), 0);
+    assert_true(t.n >= 2);
+    for (size_t i = 0; i < t.n; i++) {
+        const struct fix *f = &t.v[i];
+        v = V("4.1.5");
+        assert_int_equal(fix_in_range(f, "linux", &v, 10), 1); /* both apply to 4.1.5/gcc-10 */
+        assert_int_equal(fix_in_range(f, "xen", &v, 10), 0);
+        assert_int_equal(fix_in_range(f, "linux", &v, 5), 0);  /* not needed with gcc 5 */
+        v = V("6.1");
+        assert_int_equal(fix_in_range(f, "linux", &v, 12), 0);
+        v = V("4.9");
+        assert_int_equal(fix_in_range(f, "linux", &v, 10), 0);
+    }
+    v = V("3.17");
+    n_in = 0;
+    for (size_t i = 0; i < t.n; i++)
+        n_in += fix_in_range(&t.v[i], "linux", &v, 10) &&
+                !strcmp(t.v[i].id, "compiler-gcc-copy");
+    assert_int_equal(n_in, 0); /* compiler-gcc5.h appeared in 3.18 */
+    {
+        char *x = fix_expand("include/linux/compiler-gcc${cc_major}.h", 10);
+        assert_string_equal(x, "include/linux/compiler-gcc10.h");
+        free(x);
+    }
+    /* applied to a fake 4.1.5 tree, once: the second time nothing is needed */
+    {
+        char *inc = xasprintf("%s/fx/include/linux", tmpdir), *p;
+        char *src = xasprintf("%s/fx", tmpdir);
+        struct sv applied = SV_INIT, again = SV_INIT;
+        struct buf mk = BUF_INIT;
+        assert_int_equal(fs_mkdirs(inc, NULL), 0);
+        p = xasprintf("%s/compiler-gcc5.h", inc);
+        write_file(p, "/* gcc5 */\n");
+        free(p);
+        p = xasprintf("%s/Makefile", src);
+        write_file(p, "VERSION = 4\nPATCHLEVEL = 1\nSUBLEVEL = 5\n");
+        v = V("4.1.5");
+        assert_int_equal(fixes_apply(&t, "linux", &v, 10, src, &applied, NULL), 0);
+        assert_true(has(&applied, "compiler-gcc-copy"));
+        assert_true(has(&applied, "no-pie-cflags"));
+        assert_true(has(&applied, "no-pie-aflags"));
+        assert_int_equal(buf_read_file(&mk, p, NULL), 0);
+        assert_non_null(strstr(mk.data, "KBUILD_CFLAGS += $(call cc-option,-fno-PIE)"));
+        free(p);
+        p = xasprintf("%s/compiler-gcc10.h", inc);
+        assert_true(fs_exists(p));
+        assert_int_equal(fixes_needed(&t, "linux", &v, 10, src, &again), 0);
+        sv_clear(&again);
+        assert_int_equal(fixes_apply(&t, "linux", &v, 10, src, &again, NULL), 0);
+        assert_int_equal((int)again.n, 0);
+        buf_release(&mk);
+        sv_clear(&applied);
+        sv_clear(&again);
+        free(p);
+        free(inc);
+        free(src);
+    }
+    fix_table_free(&t);
+    {
+        struct err e = ERR_INIT;
+        assert_int_equal(fix_table_parse("a | linux | 4.1 | 0 | move | x | y | z\n", &t, &e), -1);
+        assert_int_equal(e.code, ERR_CONFIG);
+    }
+    free(text);
+}
+
+static const char *opt_value(const struct frag *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->v[i].name, name))
+            return f->v[i].value;
+    return NULL;
+}
+
+static void test_fragment_eras(void **state)
+{
+    char *text = slurp("linux-dom0.frag");
+    struct frag f;
+    struct kver v = V("6.1.158");
+
+    assert_int_equal(frag_parse(text, "linux-dom0.frag", &v, &f, NULL), 0);
+    assert_string_equal(opt_value(&f, "CONFIG_XEN_PV"), "y");
+    assert_string_equal(opt_value(&f, "CONFIG_XEN_DOM0"), "y");
+    assert_string_equal(opt_value(&f, "CONFIG_BINFMT_SCRIPT"), "y");
+    assert_string_equal(opt_value(&f, "CONFIG_PCI"), "y");
+    assert_string_equal(opt_value(&f, "CONFIG_ACPI"), "y");
+    assert_null(opt_value(&f, "CONFIG_PARAVIRT_GUEST"));
+    frag_free(&f);
+    v = V("4.1.5");
+    assert_int_equal(frag_parse(text, "linux-dom0.frag", &v, &f, NULL), 0);
+    assert_null(opt_value(&f, "CONFIG_XEN_PV")); /* 4.14+ */
+    assert_non_null(opt_value(&f, "CONFIG_HYPERVISOR_GUEST"));
+    frag_free(&f);
+    v = V("3.2");
+    assert_int_equal(frag_parse(text, "linux-dom0.frag", &v, &f, NULL), 0);
+    assert_non_null(opt_value(&f, "CONFIG_PARAVIRT_GUEST"));
+    assert_null(opt_value(&f, "CONFIG_HYPERVISOR_GUEST"));
+    assert_null(opt_value(&f, "CONFIG_BINFMT_SCRIPT"));
+    frag_free(&f);
+    free(text);
+}
+
+static void test_fragment_merge_check(void **state)
+{
+    const char *frag_text = "# comment\n"
+                            "CONFIG_XEN=y\n"
+                            "CONFIG_XEN_DOM0=y\n"
+                            "# CONFIG_DEBUG is not set\n"
+                            "CONFIG_CMDLINE=\"quiet x\"\n"
+                            "CONFIG_EARLY_PRINTK=y ?\n"
+                            "CONFIG_OLD=y @ 2.6.26-3.9\n";
+    const char *config = "CONFIG_64BIT=y\n# CONFIG_XEN is not set\nCONFIG_DEBUG=y\n";
+    struct frag f;
+    struct buf merged = BUF_INIT;
+    struct sv bad = SV_INIT;
+    struct kver v = V("6.1");
+    struct err e = ERR_INIT;
+    char *x;
+
+    assert_int_equal(frag_parse(frag_text, "t.frag", &v, &f, NULL), 0);
+    assert_int_equal((int)f.n, 5);
+    frag_apply(config, &f, &merged);
+    x = config_get(merged.data, "CONFIG_XEN");
+    assert_string_equal(x, "y");
+    free(x);
+    x = config_get(merged.data, "CONFIG_DEBUG");
+    assert_string_equal(x, "n");
+    free(x);
+    x = config_get(merged.data, "CONFIG_64BIT");
+    assert_string_equal(x, "y");
+    free(x);
+    x = config_get(merged.data, "CONFIG_CMDLINE");
+    assert_string_equal(x, "\"quiet x\"");
+    free(x);
+    assert_null(strstr(merged.data, "# CONFIG_XEN is not set"));
+    assert_int_equal(frag_check(merged.data, &f, &bad), 0);
+    /* what olddefconfig does on a tinyconfig without PCI: XEN_DOM0 vanishes */
+    assert_int_equal(frag_check("CONFIG_XEN=y\nCONFIG_CMDLINE=\"quiet x\"\n", &f, &bad), 1);
+    assert_string_equal(bad.v[0], "CONFIG_XEN_DOM0=y (absent)");
+    sv_clear(&bad);
+    assert_int_equal(frag_check("# CONFIG_XEN is not set\nCONFIG_XEN_DOM0=y\n"
+                                "CONFIG_CMDLINE=\"quiet x\"\n", &f, &bad), 1);
+    assert_string_equal(bad.v[0], "CONFIG_XEN=y (got n)");
+    sv_clear(&bad);
+    frag_free(&f);
+    assert_int_equal(frag_parse("CONFIG_A=y\nXEN=y\n", "bad.frag", &v, &f, &e), -1);
+    assert_int_equal(e.code, ERR_CONFIG);
+    assert_non_null(strstr(e.msg, "bad.frag:2"));
+    buf_release(&merged);
+}
+
+static void test_key_stability(void **state)
+{
+    struct build_key_in a = { "linux", "git 0123", "base tinyconfig\nCONFIG_XEN=y\n",
+                              "host gcc 12.2.0", "" };
+    struct build_key_in b = a;
+    char k1[65], k2[65];
+
+    build_key(&a, k1);
+    build_key(&b, k2);
+    assert_string_equal(k1, k2);
+    for (int field = 0; field < 5; field++) {
+        b = a;
+        switch (field) {
+        case 0: b.kind = "xen"; break;
+        case 1: b.source = "git 0124"; break;
+        case 2: b.config = "base defconfig\nCONFIG_XEN=y\n"; break;
+        case 3: b.toolchain = "bullseye gcc-10 10.2.1"; break;
+        case 4: b.fixes = "no-pie-cflags"; break;
+        }
+        build_key(&b, k2);
+        assert_string_not_equal(k1, k2);
+    }
+    /* field boundaries matter: ("git 01", "23...") is not ("git 0123", "...") */
+    b = a;
+    b.source = "git 01";
+    b.config = "23base tinyconfig\nCONFIG_XEN=y\n";
+    build_key(&b, k2);
+    assert_string_not_equal(k1, k2);
+}
+
+static void test_log_errors(void **state)
+{
+    char *log = xasprintf("%s/b.log", tmpdir), *x;
+
+    write_file(log, "  CC      init/main.o\n  CC      kernel/fork.o\n"
+                    "kernel/fork.c:12:1: error: unknown type name 'foo'\n"
+                    "make[2]: *** [scripts/Makefile.build:250: kernel/fork.o] Error 1\n"
+                    "  CC      mm/slab.o\n");
+    x = build_log_errors(log, 10);
+    assert_non_null(strstr(x, "error: unknown type name"));
+    assert_non_null(strstr(x, "Error 1"));
+    assert_null(strstr(x, "init/main.o"));
+    free(x);
+    free(log);
+}
+
+/* A fake Linux tree: its Makefile plays tinyconfig/olddefconfig/bzImage. */
+static char *fake_tree(const char *name, const char *olddef_extra, const char *bz_cmd)
+{
+    char *src = xasprintf("%s/%s", tmpdir, name), *mk = xasprintf("%s/Makefile", src);
+    struct buf t = BUF_INIT;
+
+    assert_int_equal(fs_mkdirs(src, NULL), 0);
+    buf_addf(&t, "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 99\n"
+                 "tinyconfig:\n"
+                 "\tprintf 'CONFIG_64BIT=y\\n# CONFIG_PCI is not set\\n' > $(O)/.config\n"
+                 "olddefconfig:\n\t@echo olddefconfig >> $(O)/make-runs\n%s\n"
+                 "bzImage:\n\tmkdir -p $(O)/arch/x86/boot\n%s\n", olddef_extra, bz_cmd);
+    write_file(mk, t.data);
+    buf_release(&t);
+    free(mk);
+    return src;
+}
+
+#define MAKE_BZIMAGE                                                                              \
+    "\t{ head -c 514 /dev/zero; printf HdrS; head -c 2000 /dev/zero; } > $(O)/arch/x86/boot/bzImage"
+
+static void test_pipeline_fake_tree(void **state)
+{
+    char *cache = xasprintf("%s/cache", tmpdir);
+    char *src = fake_tree("ok", "", MAKE_BZIMAGE);
+    struct kernels_opts ko = { 0 };
+    struct build_req r;
+    struct build_result res = BUILD_RESULT_INIT;
+    struct artifact a = ARTIFACT_INIT, a2 = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+    char *sha = NULL;
+
+    ko.cache_dir = cache;
+    memset(&r, 0, sizeof(r));
+    r.ko = &ko;
+    r.srcdir = src;
+    r.srcid = "fake-ok-1";
+    r.toolchain = "host";
+    r.result = &res;
+    assert_int_equal(build_linux(&r, &a, &e), 0);
+    assert_int_equal(res.cache_hit, 0);
+    assert_int_equal(res.make_runs, 3); /* tinyconfig, olddefconfig, bzImage */
+    assert_string_equal(a.provider, "srcdir");
+    assert_string_equal(res.src_version, "6.1.99");
+    assert_non_null(a.sha256);
+    assert_true(fs_exists(a.path));
+    sha = xstrdup(a.sha256);
+    build_result_free(&res);
+    /* same inputs: a cache hit, make not run, same bytes */
+    assert_int_equal(build_linux(&r, &a2, &e), 0);
+    assert_int_equal(res.cache_hit, 1);
+    assert_int_equal(res.make_runs, 0);
+    assert_string_equal(a2.sha256, sha);
+    assert_string_equal(a2.path, a.path);
+    build_result_free(&res);
+    artifact_free(&a2);
+    /* another role is another key */
+    r.role = BUILD_DOMU;
+    assert_int_equal(build_linux(&r, &a2, &e), 0);
+    assert_int_equal(res.cache_hit, 0);
+    assert_string_not_equal(a2.path, a.path);
+    build_result_free(&res);
+    artifact_free(&a2);
+    artifact_free(&a);
+    free(sha);
+    free(src);
+    free(cache);
+}
+
+static void test_pipeline_failures(void **state)
+{
+    char *cache = xasprintf("%s/cache2", tmpdir);
+    char *broken = fake_tree("broken", "",
+                             "\t@echo 'kernel/fork.c:12:1: error: boom' >&2; exit 2");
+    char *dropper = fake_tree("dropper", "\tsed -i '/XEN_DOM0/d' $(O)/.config", MAKE_BZIMAGE);
+    char *notgit = xasprintf("%s/notgit", tmpdir);
+    struct kernels_opts ko = { 0 };
+    struct build_req r;
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+    char *entries = xasprintf("%s/artifacts/linux", cache);
+
+    ko.cache_dir = cache;
+    memset(&r, 0, sizeof(r));
+    r.ko = &ko;
+    r.toolchain = "host";
+    r.srcdir = broken;
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_BUILD);
+    assert_non_null(strstr(e.msg, "error: boom"));
+    assert_null(a.path);
+    r.srcdir = dropper;
+    err_clear(&e);
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_BUILD);
+    assert_non_null(strstr(e.msg, "CONFIG_XEN_DOM0"));
+    assert_non_null(strstr(e.msg, "unknown to this kernel")); /* no Kconfig defines it */
+    { /* nothing half-published */
+        struct cache_item *v = NULL;
+        size_t n = 0, arts = 0;
+        assert_int_equal(cache_list(cache, &v, &n, NULL), 0);
+        for (size_t i = 0; i < n; i++)
+            arts += !strcmp(v[i].kind, "linux");
+        assert_int_equal((int)arts, 0);
+        cache_items_free(v, n);
+    }
+    /* bad input */
+    assert_int_equal(fs_mkdirs(notgit, NULL), 0);
+    r.srcdir = NULL;
+    r.repo = notgit;
+    err_clear(&e);
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    assert_non_null(strstr(e.msg, "not a git repository"));
+    r.repo = NULL;
+    err_clear(&e);
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    r.tarball = "/nonexistent/linux.tar.xz";
+    err_clear(&e);
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+    r.tarball = NULL;
+    r.srcdir = dropper;
+    r.toolchain = "no-such-profile";
+    err_clear(&e);
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+    assert_non_null(strstr(e.msg, "no-such-profile"));
+    free(broken);
+    free(dropper);
+    free(notgit);
+    free(entries);
+    free(cache);
+}
+
+/* A git repository with one commit of the fake tree: unknown rev, then a worktree build. */
+static void test_pipeline_git(void **state)
+{
+    char *repo = fake_tree("repo", "", MAKE_BZIMAGE);
+    char *cache = xasprintf("%s/cache3", tmpdir);
+    char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add "
+                          "Makefile && git -c user.email=t@t -c user.name=t commit -qm one",
+                          repo);
+    struct kernels_opts ko = { 0 };
+    struct build_req r;
+    struct build_result res = BUILD_RESULT_INIT;
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+    struct buf status = BUF_INIT;
+
+    assert_int_equal(system(cmd), 0);
+    ko.cache_dir = cache;
+    memset(&r, 0, sizeof(r));
+    r.ko = &ko;
+    r.toolchain = "host";
+    r.repo = repo;
+    r.rev = "v9.9-nope";
+    r.result = &res;
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+    assert_non_null(strstr(e.msg, "v9.9-nope"));
+    r.rev = NULL;
+    assert_int_equal(build_linux(&r, &a, &e), 0);
+    assert_string_equal(a.provider, "git");
+    assert_int_equal((int)strlen(res.commit), 40);
+    { /* the user's checkout is untouched: nothing modified or added */
+        char *st = xasprintf("git -C %s status --porcelain > %s/st.txt", repo, tmpdir);
+        char *p = xasprintf("%s/st.txt", tmpdir);
+        assert_int_equal(system(st), 0);
+        assert_int_equal(buf_read_file(&status, p, NULL), 0);
+        assert_int_equal((int)status.len, 0);
+        free(st);
+        free(p);
+    }
+    build_result_free(&res);
+    artifact_free(&a);
+    buf_release(&status);
+    free(cmd);
+    free(repo);
+    free(cache);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_toolchain_choice),
+        cmocka_unit_test(test_fix_ranges),
+        cmocka_unit_test(test_fragment_eras),
+        cmocka_unit_test(test_fragment_merge_check),
+        cmocka_unit_test(test_key_stability),
+        cmocka_unit_test(test_log_errors),
+        cmocka_unit_test(test_pipeline_fake_tree),
+        cmocka_unit_test(test_pipeline_failures),
+        cmocka_unit_test(test_pipeline_git),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
