@@ -88,7 +88,8 @@ static void take_event(struct verdict *v, const char *json)
     type = json_flat_str(&j, "type");
     if (type && !strcmp(type, "mismatch"))
         v->mismatches++;
-    else if (type && (!strcmp(type, "death") || !strcmp(type, "supervisor-death")))
+    else if (type && (!strcmp(type, "death") || !strcmp(type, "worker-death") ||
+                      !strcmp(type, "supervisor-death")))
         v->deaths++;
     else
         v->mismatches++;

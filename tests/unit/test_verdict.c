@@ -67,13 +67,15 @@ static void test_fail_without_result(void **state)
           "[   33.9] traps: init[1]  trap divide error\r\n" /* not a [pid] fault line */
           "[   34.0] traps: fpu-probe[901] general protection fault ip:4021d3 sp:7ffc error:0 in "
           "fpu-probe[401000+9d000]\r\n"
+          "PVLAB-EVENT {\"type\":\"worker-death\",\"signal\":11}\r\n"
           "PVLAB-EVENT {\"type\":\"supervisor-death\",\"signal\":11}\r\n",
           NULL, &v);
     assert_int_equal(v.kind, VERDICT_FAIL);
     assert_false(v.saw_result);
-    assert_int_equal(v.deaths, 2);
+    assert_int_equal(v.deaths, 3);
+    assert_int_equal(v.mismatches, 0);
     assert_int_equal(v.klog_faults, 2);
-    assert_int_equal(v.evidence.n, 4);
+    assert_int_equal(v.evidence.n, 5);
     assert_non_null(strstr(v.reason, "no summary"));
     verdict_free(&v);
 }
