@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kernels/build_priv.h"
@@ -18,6 +20,7 @@
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/sha256.h"
+#include "util/sv.h"
 #include "util/xalloc.h"
 
 #define T_GIT_MS (30 * 60 * 1000)
@@ -278,12 +281,95 @@ static int apt_src_run(const char *conf, const char *const *argv, const char *cw
     return rc;
 }
 
+/* dpkg --compare-versions a gt b. */
+static int deb_newer(const char *a, const char *b)
+{
+    const char *argv[] = { "dpkg", "--compare-versions", a, "gt", b, NULL };
+    struct proc_spec ps = { 0 };
+
+    ps.argv = argv;
+    ps.timeout_ms = 10000;
+    return proc_run(&ps, NULL) == 0;
+}
+
+/* Every "Version:" of `apt-cache showsrc` output, newest first. */
+static void versions_newest_first(const char *showsrc, struct sv *out)
+{
+    for (const char *p = showsrc; (p = strstr(p, "Version: ")); p += 9) {
+        char *v;
+        size_t i;
+        if (p != showsrc && p[-1] != '\n')
+            continue;
+        v = xstrndup(p + 9, strcspn(p + 9, "\n"));
+        for (i = 0; i < out->n && strcmp(out->v[i], v); i++)
+            ;
+        if (i < out->n) {
+            free(v);
+            continue;
+        }
+        sv_push_owned(out, v);
+        for (i = out->n - 1; i > 0 && deb_newer(out->v[i], out->v[i - 1]); i--) {
+            char *t = out->v[i];
+            out->v[i] = out->v[i - 1];
+            out->v[i - 1] = t;
+        }
+    }
+}
+
+/* apt-get source pkg=ver into a temp dir, then the unpacked tree renamed to dir. */
+static int fetch_one(const char *conf, const char *base, const char *package, const char *ver,
+                     const char *dir, const char *log, struct err *e)
+{
+    char *what = xasprintf("%s=%s", package, ver);
+    char *tmp = xasprintf("%s/.tmp-%s.%d", base, package, (int)getpid());
+    const char *argv[] = { "apt-get", "-q", "source", what, NULL };
+    char *tree = NULL;
+    DIR *d = NULL;
+    struct dirent *de;
+    int rc = -1;
+
+    log_warn("build", "fetching and unpacking the source package %s %s (log %s)", package, ver,
+             log);
+    if (fs_rmtree(tmp, e) < 0 || fs_mkdirs(tmp, e) < 0)
+        goto out;
+    if (apt_src_run(conf, argv, tmp, NULL, log, e) < 0) {
+        if (e && strstr(e->msg, "No space left"))
+            e->code = ERR_NOSPACE;
+        err_prefix(e, "apt-get source %s failed (dpkg-dev installed? log %s)", what, log);
+        goto out;
+    }
+    d = opendir(tmp);
+    while (d && (de = readdir(d)) && !tree)
+        if (de->d_name[0] != '.') {
+            char *p = xasprintf("%s/%s", tmp, de->d_name);
+            if (fs_is_dir(p))
+                tree = p;
+            else
+                free(p);
+        }
+    if (!tree || rename(tree, dir) < 0) {
+        err_set(e, ERR_PROC, "apt-get source %s left no source tree in %s", what, tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (d)
+        closedir(d);
+    fs_rmtree(tmp, NULL);
+    free(what);
+    free(tmp);
+    free(tree);
+    return rc;
+}
+
 int build_debian_source(const struct kernels_opts *o, const char *package, const char *suite,
                         char **dir_r, char **id_r, struct err *e)
 {
     char *mirror = NULL, *security = NULL, *conf = NULL, *base = NULL, *lock = NULL;
-    char *dir = NULL, *tmp = NULL, *log = NULL, *ver = NULL;
+    char *dir = NULL, *log = NULL, *stamp = NULL;
     struct buf out = BUF_INIT;
+    struct sv vers = SV_INIT;
+    struct stat sb;
     int lock_fd = -1, rc = -1;
 
     *dir_r = *id_r = NULL;
@@ -301,10 +387,13 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
         goto out;
     if (!(conf = debsrc_apt_state(o->cache_dir, suite, mirror, security, e)))
         goto out;
-    {
+    stamp = xasprintf("%s/apt/src-%s/state/pvlab-updated", o->cache_dir, suite);
+    if (stat(stamp, &sb) < 0 || time(NULL) - sb.st_mtime > 3600L * (o->refresh_hours > 0
+                                                                     ? o->refresh_hours : 24)) {
         const char *argv[] = { "apt-get", "-q", "-o", "APT::Update::Error-Mode=any", "update",
                                NULL };
-        if (apt_src_run(conf, argv, NULL, NULL, log, e) < 0) {
+        if (apt_src_run(conf, argv, NULL, NULL, log, e) < 0 ||
+            fs_write_atomic(stamp, "", 0, e) < 0) {
             if (e && e->code == ERR_PROC)
                 e->code = ERR_NET;
             err_prefix(e, "cannot download the source lists of %s (log %s)", suite, log);
@@ -313,84 +402,39 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
     }
     {
         const char *argv[] = { "apt-cache", "showsrc", "--only-source", package, NULL };
-        char *v;
         buf_init(&out, 4 << 20);
-        if (apt_src_run(conf, argv, NULL, &out, NULL, e) < 0 ||
-            !(v = debian_field(out.data, "Version"))) {
+        if (apt_src_run(conf, argv, NULL, &out, NULL, e) < 0)
+            goto out;
+        versions_newest_first(out.data, &vers);
+        if (!vers.n) {
             err_set(e, ERR_NOTFOUND, "source package %s not found in %s", package, suite);
             goto out;
         }
-        /* showsrc lists every version; the newest is the one apt-get source takes */
-        ver = v;
-        for (const char *p = strstr(out.data, "\nVersion: "); p; p = strstr(p + 1, "\nVersion: ")) {
-            char *w = xstrndup(p + 10, strcspn(p + 10, "\n"));
-            const char *cmp[] = { "dpkg", "--compare-versions", w, "gt", ver, NULL };
-            struct proc_spec ps = { 0 };
-            ps.argv = cmp;
-            ps.timeout_ms = 10000;
-            if (proc_run(&ps, NULL) == 0) {
-                free(ver);
-                ver = w;
-            } else {
-                free(w);
-            }
-        }
     }
-    dir = xasprintf("%s/%s_%s", base, package, ver);
-    if (!fs_is_dir(dir)) {
-        char *what = xasprintf("%s=%s", package, ver);
-        const char *argv[] = { "apt-get", "-q", "source", what, NULL };
-        tmp = xasprintf("%s/.tmp-%s.%d", base, package, (int)getpid());
-        log_warn("build", "fetching and unpacking the source package %s %s (log %s)", package,
-                 ver, log);
-        if (fs_rmtree(tmp, e) < 0 || fs_mkdirs(tmp, e) < 0 ||
-            apt_src_run(conf, argv, tmp, NULL, log, e) < 0) {
-            free(what);
-            if (e && strstr(e->msg, "No space left"))
-                e->code = ERR_NOSPACE;
-            err_prefix(e, "apt-get source %s failed (needs dpkg-dev; log %s)", package, log);
+    /* newest first; a version the lists name but the mirror lacks falls back to the next */
+    for (size_t i = 0; i < vers.n; i++) {
+        free(dir);
+        dir = xasprintf("%s/%s_%s", base, package, vers.v[i]);
+        if (fs_is_dir(dir) || fetch_one(conf, base, package, vers.v[i], dir, log, e) == 0) {
+            err_clear(e);
+            *dir_r = xstrdup(dir);
+            *id_r = xasprintf("%s=%s", package, vers.v[i]);
+            rc = 0;
             goto out;
         }
-        free(what);
-        {
-            DIR *d = opendir(tmp);
-            struct dirent *de;
-            char *tree = NULL;
-            while (d && (de = readdir(d)))
-                if (de->d_name[0] != '.' && !tree) {
-                    char *p = xasprintf("%s/%s", tmp, de->d_name);
-                    if (fs_is_dir(p))
-                        tree = p;
-                    else
-                        free(p);
-                }
-            if (d)
-                closedir(d);
-            if (!tree || rename(tree, dir) < 0) {
-                err_set(e, ERR_PROC, "apt-get source %s left no source tree in %s", package,
-                        tmp);
-                free(tree);
-                goto out;
-            }
-            free(tree);
-        }
+        log_warn("build", "%s", e ? e->msg : "apt-get source failed");
     }
-    *dir_r = xstrdup(dir);
-    *id_r = xasprintf("%s=%s", package, ver);
-    rc = 0;
 out:
-    if (tmp)
-        fs_rmtree(tmp, NULL);
     fs_unlock(lock_fd);
     buf_release(&out);
+    sv_clear(&vers);
     free(mirror);
     free(security);
     free(conf);
     free(base);
     free(lock);
     free(dir);
-    free(tmp);
     free(log);
-    free(ver);
+    free(stamp);
     return rc;
 }
