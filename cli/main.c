@@ -19,6 +19,8 @@ static const char usage[] =
     "  run      boot Xen + a PV dom0 N times, run a reproducer, print the verdict\n"
     "  list     list past runs from the store\n"
     "  show     show one run with its trials, evidence and logs\n"
+    "  build    build a Linux PV kernel or a Xen hypervisor from source into the cache\n"
+    "  cache    list the artifact cache or remove least recently used entries\n"
     "  help     this text; 'pvlab <command> --help' explains a command\n"
     "\n"
     "Global options:\n"
@@ -69,11 +71,16 @@ int main(int argc, char **argv)
         rc = cmd_list(&c, argc, argv);
     else if (!strcmp(cmd, "show"))
         rc = cmd_show(&c, argc, argv);
+    else if (!strcmp(cmd, "build"))
+        rc = cmd_build(&c, argc, argv);
+    else if (!strcmp(cmd, "cache"))
+        rc = cmd_cache(&c, argc, argv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;
     } else {
-        fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, help\n", cmd);
+        fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, build, cache, "
+                "help\n", cmd);
         rc = EXIT_USAGE;
     }
     store_close(c.store);
