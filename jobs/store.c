@@ -1,4 +1,5 @@
 #include "jobs/store.h"
+#include "jobs/store_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -59,14 +60,29 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " log_path TEXT,"
     " PRIMARY KEY (run_id, idx));"
     "PRAGMA application_id = 1347832898;", /* PVLAB_APP_ID */
+    /* 2: bisections, their trials (each may link to a run) and posterior snapshots */
+    "CREATE TABLE bisections ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " created TEXT NOT NULL,"
+    " finished TEXT,"
+    " status TEXT NOT NULL DEFAULT 'running'"
+    "  CHECK (status IN ('running', 'done', 'interrupted', 'error', 'stopped')),"
+    " owner_host TEXT, owner_boot_id TEXT, owner_pid INTEGER, owner_start INTEGER,"
+    " repo TEXT NOT NULL, axis TEXT, find TEXT, good TEXT NOT NULL, bad TEXT NOT NULL,"
+    " params_json TEXT, result_json TEXT);"
+    "CREATE INDEX bisections_by_created ON bisections (created);"
+    "CREATE TABLE bisect_trials ("
+    " bisection_id INTEGER NOT NULL REFERENCES bisections (id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL CHECK (seq >= 1),"
+    " phase TEXT NOT NULL,"
+    " commit_sha TEXT NOT NULL,"
+    " outcome TEXT NOT NULL CHECK (outcome IN ('pass', 'fail', 'infra', 'skip')),"
+    " run_id INTEGER REFERENCES runs (id),"
+    " detail TEXT, wall_ms INTEGER, created TEXT,"
+    " best_sha TEXT, best_prob REAL, candidates INTEGER, p_est REAL,"
+    " PRIMARY KEY (bisection_id, seq));",
 };
 
-struct store {
-    sqlite3 *db;
-    char *path;
-    char host[256];
-    char boot_id[64];
-};
 
 /* Column tables: one place maps struct fields to SQL columns for every query. */
 enum col_type { T_TEXT, T_INT, T_LONG, T_LL, T_REAL };
@@ -176,7 +192,7 @@ static void read_cols(sqlite3_stmt *st, const struct col *c, size_t n, void *rec
 }
 
 /* Turns a SQLite failure into an error that names the database and says what to do. */
-static void db_fail(const struct store *s, struct err *e, int rc, const char *what)
+void store_db_fail(const struct store *s, struct err *e, int rc, const char *what)
 {
     const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 
@@ -223,32 +239,32 @@ static void db_fail(const struct store *s, struct err *e, int rc, const char *wh
     }
 }
 
-static sqlite3_stmt *db_prepare(struct store *s, const char *sql, const char *what, struct err *e)
+sqlite3_stmt *store_db_prepare(struct store *s, const char *sql, const char *what, struct err *e)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 
     if (rc != SQLITE_OK) {
-        db_fail(s, e, rc, what);
+        store_db_fail(s, e, rc, what);
         sqlite3_finalize(st);
         return NULL;
     }
     return st;
 }
 
-static int db_exec(struct store *s, const char *sql, const char *what, struct err *e)
+int store_db_exec(struct store *s, const char *sql, const char *what, struct err *e)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
     if (rc != SQLITE_OK) {
-        db_fail(s, e, rc, what);
+        store_db_fail(s, e, rc, what);
         return -1;
     }
     return 0;
 }
 
 /* Runs a statement that returns no rows (or ignores them); finalizes it. */
-static int db_step_done(struct store *s, sqlite3_stmt *st, const char *what, struct err *e)
+int store_db_step_done(struct store *s, sqlite3_stmt *st, const char *what, struct err *e)
 {
     int rc = sqlite3_step(st);
 
@@ -256,33 +272,33 @@ static int db_step_done(struct store *s, sqlite3_stmt *st, const char *what, str
         rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        db_fail(s, e, rc, what);
+        store_db_fail(s, e, rc, what);
         return -1;
     }
     return 0;
 }
 
 /* BEGIN IMMEDIATE takes the write lock up front, so a busy database fails here, not mid-way. */
-static int tx_begin(struct store *s, const char *what, struct err *e)
+int store_tx_begin(struct store *s, const char *what, struct err *e)
 {
-    return db_exec(s, "BEGIN IMMEDIATE", what, e);
+    return store_db_exec(s, "BEGIN IMMEDIATE", what, e);
 }
 
-static int tx_commit(struct store *s, const char *what, struct err *e)
+int store_tx_commit(struct store *s, const char *what, struct err *e)
 {
-    return db_exec(s, "COMMIT", what, e);
+    return store_db_exec(s, "COMMIT", what, e);
 }
 
-static void tx_rollback(struct store *s)
+void store_tx_rollback(struct store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* Reads a single integer from a query such as "PRAGMA user_version". */
-static int db_int(struct store *s, const char *sql, const char *what, long long *v_r, struct err *e)
+int store_db_int(struct store *s, const char *sql, const char *what, long long *v_r, struct err *e)
 {
-    sqlite3_stmt *st = db_prepare(s, sql, what, e);
+    sqlite3_stmt *st = store_db_prepare(s, sql, what, e);
     int rc;
 
     if (!st)
@@ -291,13 +307,13 @@ static int db_int(struct store *s, const char *sql, const char *what, long long 
     *v_r = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_fail(s, e, rc, what);
+        store_db_fail(s, e, rc, what);
         return -1;
     }
     return 0;
 }
 
-static char *iso_now(void)
+char *store_iso_now(void)
 {
     char tmp[32];
     time_t t = time(NULL);
@@ -312,7 +328,7 @@ static char *iso_now(void)
  * State and start time (clock ticks after boot) of pid from /proc/<pid>/stat. The start time tells
  * a live owner from an unrelated process that got the same pid later. Returns 0 or -1.
  */
-static int proc_stat(long pid, char *state_r, long long *start_r)
+int store_proc_stat(long pid, char *state_r, long long *start_r)
 {
     char path[64], line[1024], *p;
     FILE *f;
@@ -361,9 +377,9 @@ static int check_foreign(struct store *s, long long version, struct err *e)
                 s->path, version, STORE_SCHEMA_VERSION);
         return -1;
     }
-    if (db_int(s, "PRAGMA application_id", "reading the application id", &app_id, e) < 0)
+    if (store_db_int(s, "PRAGMA application_id", "reading the application id", &app_id, e) < 0)
         return -1;
-    if (db_int(s, "SELECT count(*) FROM sqlite_master", "listing tables", &ntables, e) < 0)
+    if (store_db_int(s, "SELECT count(*) FROM sqlite_master", "listing tables", &ntables, e) < 0)
         return -1;
     if ((app_id != 0 && app_id != PVLAB_APP_ID) || (version == 0 && ntables > 0)) {
         err_set(e, ERR_DB,
@@ -383,26 +399,26 @@ static int migrate(struct store *s, struct err *e)
     char sql[64];
     int rc = -1;
 
-    if (tx_begin(s, "starting the schema migration", e) < 0)
+    if (store_tx_begin(s, "starting the schema migration", e) < 0)
         return -1;
-    if (db_int(s, "PRAGMA user_version", "reading the schema version", &version, e) < 0)
+    if (store_db_int(s, "PRAGMA user_version", "reading the schema version", &version, e) < 0)
         goto out;
     if (check_foreign(s, version, e) < 0)
         goto out;
     for (; version < STORE_SCHEMA_VERSION; version++) {
         log_info("store", "migrating %s to schema version %lld", s->path, version + 1);
-        if (db_exec(s, migrations[version], "migrating the schema", e) < 0)
+        if (store_db_exec(s, migrations[version], "migrating the schema", e) < 0)
             goto out;
     }
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
-    if (db_exec(s, sql, "recording the schema version", e) < 0)
+    if (store_db_exec(s, sql, "recording the schema version", e) < 0)
         goto out;
-    if (tx_commit(s, "committing the schema migration", e) < 0)
+    if (store_tx_commit(s, "committing the schema migration", e) < 0)
         goto out;
     rc = 0;
 out:
     if (rc < 0)
-        tx_rollback(s);
+        store_tx_rollback(s);
     return rc;
 }
 
@@ -414,12 +430,12 @@ static int configure(struct store *s, struct err *e)
     int rc = -1, r;
 
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    st = db_prepare(s, "PRAGMA journal_mode = WAL", "switching to WAL mode", e);
+    st = store_db_prepare(s, "PRAGMA journal_mode = WAL", "switching to WAL mode", e);
     if (!st)
         goto out;
     r = sqlite3_step(st);
     if (r != SQLITE_ROW) {
-        db_fail(s, e, r, "switching to WAL mode");
+        store_db_fail(s, e, r, "switching to WAL mode");
         goto out;
     }
     mode = (const char *)sqlite3_column_text(st, 0);
@@ -430,7 +446,7 @@ static int configure(struct store *s, struct err *e)
                 s->path, mode ? mode : "?");
         goto out;
     }
-    if (db_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
+    if (store_db_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
                 "setting up the connection", e) < 0)
         goto out;
     rc = 0;
@@ -464,7 +480,7 @@ int store_open(const char *path, struct store **s_r, struct err *e)
     }
     r = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (r != SQLITE_OK) {
-        db_fail(s, e, r, "opening");
+        store_db_fail(s, e, r, "opening");
         goto out;
     }
     sqlite3_extended_result_codes(s->db, 1);
@@ -477,7 +493,7 @@ int store_open(const char *path, struct store **s_r, struct err *e)
         goto out;
     }
     /* look before touching: switching to WAL writes the header of a newer pvlab's database */
-    if (db_int(s, "PRAGMA user_version", "reading the schema version", &version, e) < 0)
+    if (store_db_int(s, "PRAGMA user_version", "reading the schema version", &version, e) < 0)
         goto out;
     if (check_foreign(s, version, e) < 0)
         goto out;
@@ -536,7 +552,7 @@ static void not_found(const struct store *s, long long id, struct err *e)
 /* Checks that run id exists (inside the caller's transaction). */
 static int run_exists(struct store *s, long long id, struct err *e)
 {
-    sqlite3_stmt *st = db_prepare(s, "SELECT 1 FROM runs WHERE id = ?", "looking up a run", e);
+    sqlite3_stmt *st = store_db_prepare(s, "SELECT 1 FROM runs WHERE id = ?", "looking up a run", e);
     int r;
 
     if (!st)
@@ -549,7 +565,7 @@ static int run_exists(struct store *s, long long id, struct err *e)
     if (r == SQLITE_DONE)
         not_found(s, id, e);
     else
-        db_fail(s, e, r, "looking up a run");
+        store_db_fail(s, e, r, "looking up a run");
     return -1;
 }
 
@@ -577,13 +593,13 @@ static int run_refresh(struct store *s, long long id, struct tally *t, struct er
     sqlite3_stmt *st = NULL;
     int rc = -1, r;
 
-    st = db_prepare(s, tally_sql, "counting trials", e);
+    st = store_db_prepare(s, tally_sql, "counting trials", e);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, id);
     r = sqlite3_step(st);
     if (r != SQLITE_ROW) {
-        db_fail(s, e, r, "counting trials");
+        store_db_fail(s, e, r, "counting trials");
         goto out;
     }
     t->pass = (long)sqlite3_column_int64(st, 0);
@@ -598,7 +614,7 @@ static int run_refresh(struct store *s, long long id, struct tally *t, struct er
     t->bound = NAN;
     if (t->iterations > 0 && t->corruptions <= t->iterations)
         t->bound = stats_binom_upper((long)t->corruptions, (long)t->iterations, 0.95);
-    st = db_prepare(s, update_sql, "updating run counts", e);
+    st = store_db_prepare(s, update_sql, "updating run counts", e);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, t->pass);
@@ -610,7 +626,7 @@ static int run_refresh(struct store *s, long long id, struct tally *t, struct er
     if (isfinite(t->bound))
         sqlite3_bind_double(st, 7, t->bound);
     sqlite3_bind_int64(st, 8, id);
-    r = db_step_done(s, st, "updating run counts", e);
+    r = store_db_step_done(s, st, "updating run counts", e);
     st = NULL;
     if (r < 0)
         goto out;
@@ -635,7 +651,7 @@ static const char *close_verdict(const char *status, const struct tally *t)
 static int run_close(struct store *s, long long id, const char *status, const char *verdict,
                      const char *finished, struct err *e)
 {
-    sqlite3_stmt *st = db_prepare(s,
+    sqlite3_stmt *st = store_db_prepare(s,
                                   "UPDATE runs SET status = ?, verdict = ?,"
                                   " finished = coalesce(?, finished) WHERE id = ?",
                                   "closing a run", e);
@@ -646,20 +662,20 @@ static int run_close(struct store *s, long long id, const char *status, const ch
     sqlite3_bind_text(st, 2, verdict, -1, SQLITE_STATIC); /* NULL binds SQL NULL */
     sqlite3_bind_text(st, 3, finished, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, id);
-    return db_step_done(s, st, "closing a run", e);
+    return store_db_step_done(s, st, "closing a run", e);
 }
 
 int store_run_begin(struct store *s, struct run_rec *r, struct err *e)
 {
     struct buf sql = BUF_INIT;
     sqlite3_stmt *st = NULL;
-    char *created = iso_now();
+    char *created = store_iso_now();
     char state;
     long long start = 0;
     int rc = -1, i = 1;
     size_t c;
 
-    if (proc_stat(getpid(), &state, &start) < 0)
+    if (store_proc_stat(getpid(), &state, &start) < 0)
         start = 0;
     buf_adds(&sql, "INSERT INTO runs (created, status, owner_host, owner_boot_id, owner_pid, "
                    "owner_start, ");
@@ -669,7 +685,7 @@ int store_run_begin(struct store *s, struct run_rec *r, struct err *e)
         if (run_cols[c].flags & C_IN)
             buf_adds(&sql, ", ?");
     buf_adds(&sql, ")");
-    st = db_prepare(s, sql.data, "recording a new run", e);
+    st = store_db_prepare(s, sql.data, "recording a new run", e);
     if (!st)
         goto out;
     sqlite3_bind_text(st, i++, created, -1, SQLITE_STATIC);
@@ -682,8 +698,8 @@ int store_run_begin(struct store *s, struct run_rec *r, struct err *e)
     for (c = 0; c < NRUN_COLS; c++)
         if (run_cols[c].flags & C_IN)
             bind_col(st, i++, &run_cols[c], r);
-    if (db_step_done(s, st, "recording a new run", e) < 0)
-        goto out; /* db_step_done finalized st */
+    if (store_db_step_done(s, st, "recording a new run", e) < 0)
+        goto out; /* store_db_step_done finalized st */
     r->id = sqlite3_last_insert_rowid(s->db);
     free(r->created);
     r->created = created;
@@ -708,7 +724,7 @@ int store_run_update(struct store *s, const struct run_rec *r, struct err *e)
             buf_addf(&sql, "%s = coalesce(?, %s), ", run_cols[c].name, run_cols[c].name);
     buf_adds(&sql, "trials_planned = CASE WHEN :planned > 0 THEN :planned ELSE trials_planned "
                    "END WHERE id = :id");
-    st = db_prepare(s, sql.data, "updating a run", e);
+    st = store_db_prepare(s, sql.data, "updating a run", e);
     if (!st)
         goto out;
     for (c = 0; c < NRUN_COLS; c++)
@@ -716,7 +732,7 @@ int store_run_update(struct store *s, const struct run_rec *r, struct err *e)
             bind_col(st, i++, &run_cols[c], r);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":planned"), r->trials_planned);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":id"), r->id);
-    if (db_step_done(s, st, "updating a run", e) < 0)
+    if (store_db_step_done(s, st, "updating a run", e) < 0)
         goto out;
     if (sqlite3_changes(s->db) == 0) {
         not_found(s, r->id, e);
@@ -749,11 +765,11 @@ int store_trial_add(struct store *s, const struct trial_rec *t, struct err *e)
     for (c = 1; c < NTRIAL_COLS; c++)
         buf_adds(&sql, ", ?");
     buf_adds(&sql, ")");
-    if (tx_begin(s, "recording a trial", e) < 0)
+    if (store_tx_begin(s, "recording a trial", e) < 0)
         goto out;
     if (run_exists(s, t->run_id, e) < 0)
         goto out;
-    st = db_prepare(s, sql.data, "recording a trial", e);
+    st = store_db_prepare(s, sql.data, "recording a trial", e);
     if (!st)
         goto out;
     for (c = 0; c < NTRIAL_COLS; c++)
@@ -768,17 +784,17 @@ int store_trial_add(struct store *s, const struct trial_rec *t, struct err *e)
         goto out;
     }
     if (r != SQLITE_DONE) {
-        db_fail(s, e, r, "recording a trial");
+        store_db_fail(s, e, r, "recording a trial");
         goto out;
     }
     if (run_refresh(s, t->run_id, &tally, e) < 0)
         goto out;
-    if (tx_commit(s, "committing a trial", e) < 0)
+    if (store_tx_commit(s, "committing a trial", e) < 0)
         goto out;
     rc = 0;
 out:
     if (rc < 0)
-        tx_rollback(s);
+        store_tx_rollback(s);
     buf_release(&sql);
     return rc;
 }
@@ -787,7 +803,7 @@ int store_run_finish(struct store *s, struct run_rec *r, struct err *e)
 {
     const char *status = r->status ? r->status : "done";
     const char *verdict;
-    char *finished = iso_now();
+    char *finished = store_iso_now();
     struct tally t;
     int rc = -1;
 
@@ -798,14 +814,14 @@ int store_run_finish(struct store *s, struct run_rec *r, struct err *e)
                 r->id, s->path, status);
         goto out;
     }
-    if (tx_begin(s, "finishing a run", e) < 0)
+    if (store_tx_begin(s, "finishing a run", e) < 0)
         goto out;
     if (run_exists(s, r->id, e) < 0 || run_refresh(s, r->id, &t, e) < 0)
         goto out;
     verdict = close_verdict(status, &t);
     if (run_close(s, r->id, status, verdict, finished, e) < 0)
         goto out;
-    if (tx_commit(s, "committing a finished run", e) < 0)
+    if (store_tx_commit(s, "committing a finished run", e) < 0)
         goto out;
     r->trials_pass = t.pass;
     r->trials_fail = t.fail;
@@ -821,7 +837,7 @@ int store_run_finish(struct store *s, struct run_rec *r, struct err *e)
     finished = NULL;
     rc = 0;
 out:
-    tx_rollback(s); /* no-op after a commit */
+    store_tx_rollback(s); /* no-op after a commit */
     free(finished);
     return rc;
 }
@@ -839,7 +855,7 @@ static int select_runs(struct store *s, const char *sql_tail, long long arg,
     buf_adds(&sql, "SELECT ");
     cols_list(&sql, run_cols, NRUN_COLS, 0);
     buf_addf(&sql, " FROM runs %s", sql_tail);
-    st = db_prepare(s, sql.data, "reading runs", e);
+    st = store_db_prepare(s, sql.data, "reading runs", e);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, arg);
@@ -852,7 +868,7 @@ static int select_runs(struct store *s, const char *sql_tail, long long arg,
         read_cols(st, run_cols, NRUN_COLS, &v[n++]);
     }
     if (r != SQLITE_DONE) {
-        db_fail(s, e, r, "reading runs");
+        store_db_fail(s, e, r, "reading runs");
         goto out;
     }
     *runs_r = v;
@@ -878,7 +894,7 @@ static int select_trials(struct store *s, long long run_id, struct trial_rec **t
     buf_adds(&sql, "SELECT ");
     cols_list(&sql, trial_cols, NTRIAL_COLS, 0);
     buf_adds(&sql, " FROM trials WHERE run_id = ? ORDER BY idx");
-    st = db_prepare(s, sql.data, "reading trials", e);
+    st = store_db_prepare(s, sql.data, "reading trials", e);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, run_id);
@@ -891,7 +907,7 @@ static int select_trials(struct store *s, long long run_id, struct trial_rec **t
         read_cols(st, trial_cols, NTRIAL_COLS, &v[n++]);
     }
     if (r != SQLITE_DONE) {
-        db_fail(s, e, r, "reading trials");
+        store_db_fail(s, e, r, "reading trials");
         goto out;
     }
     *trials_r = v;
@@ -918,7 +934,7 @@ int store_run_get(struct store *s, long long id, struct run_rec *r_out, struct t
         *ntrials_r = 0;
     }
     /* one read transaction, so the run and its trials are one consistent snapshot */
-    if (db_exec(s, "BEGIN", "reading a run", e) < 0)
+    if (store_db_exec(s, "BEGIN", "reading a run", e) < 0)
         return -1;
     if (select_runs(s, "WHERE id = ?", id, &runs, &n, e) < 0)
         goto out;
@@ -932,7 +948,7 @@ int store_run_get(struct store *s, long long id, struct run_rec *r_out, struct t
     memset(&runs[0], 0, sizeof(runs[0]));
     rc = 0;
 out:
-    tx_rollback(s); /* read-only: nothing to commit */
+    store_tx_rollback(s); /* read-only: nothing to commit */
     run_recs_free(runs, n);
     return rc;
 }
@@ -946,7 +962,7 @@ int store_run_list(struct store *s, int limit, struct run_rec **runs_r, size_t *
 }
 
 /* Whether the process that began a run is gone (so the run can never finish). */
-static int owner_gone(const struct store *s, const char *host, const char *boot_id, long pid,
+int store_owner_gone(const struct store *s, const char *host, const char *boot_id, long pid,
                       long long start)
 {
     char state;
@@ -960,7 +976,7 @@ static int owner_gone(const struct store *s, const char *host, const char *boot_
         return 1; /* rebooted since */
     if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
         return 1;
-    if (proc_stat(pid, &state, &now_start) == 0) {
+    if (store_proc_stat(pid, &state, &now_start) == 0) {
         if (state == 'Z' || state == 'X')
             return 1; /* dead, not yet reaped */
         if (start > 0 && now_start != start)
@@ -977,14 +993,14 @@ static int stale_ids(struct store *s, long long **ids_r, size_t *n_r, struct err
     size_t n = 0;
     int r;
 
-    st = db_prepare(s,
+    st = store_db_prepare(s,
                     "SELECT id, owner_host, owner_boot_id, owner_pid, owner_start FROM runs "
                     "WHERE status = 'running'",
                     "looking for stale runs", e);
     if (!st)
         return -1;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!owner_gone(s, (const char *)sqlite3_column_text(st, 1),
+        if (!store_owner_gone(s, (const char *)sqlite3_column_text(st, 1),
                         (const char *)sqlite3_column_text(st, 2), (long)sqlite3_column_int64(st, 3),
                         sqlite3_column_int64(st, 4)))
             continue;
@@ -993,7 +1009,7 @@ static int stale_ids(struct store *s, long long **ids_r, size_t *n_r, struct err
     }
     sqlite3_finalize(st);
     if (r != SQLITE_DONE) {
-        db_fail(s, e, r, "looking for stale runs");
+        store_db_fail(s, e, r, "looking for stale runs");
         free(ids);
         return -1;
     }
@@ -1009,7 +1025,7 @@ int store_mark_stale(struct store *s, struct err *e)
     struct tally t;
     int rc = -1;
 
-    if (tx_begin(s, "marking interrupted runs", e) < 0)
+    if (store_tx_begin(s, "marking interrupted runs", e) < 0)
         return -1;
     if (stale_ids(s, &ids, &n, e) < 0)
         goto out;
@@ -1020,12 +1036,12 @@ int store_mark_stale(struct store *s, struct err *e)
         log_info("store", "run %lld in %s was interrupted (its pvlab process is gone)", ids[i],
                  s->path);
     }
-    if (tx_commit(s, "committing interrupted runs", e) < 0)
+    if (store_tx_commit(s, "committing interrupted runs", e) < 0)
         goto out;
     rc = (int)n;
 out:
     if (rc < 0)
-        tx_rollback(s);
+        store_tx_rollback(s);
     free(ids);
     return rc;
 }

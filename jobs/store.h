@@ -23,7 +23,7 @@
 struct store; /* opaque */
 
 /* Latest schema version this pvlab writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /*
  * Opens (creating the parent directories and the file if needed) the database at path, turns on
@@ -140,5 +140,63 @@ void trial_rec_free(struct trial_rec *t);
 /* Free arrays from store_run_list / store_run_get, elements and array. NULL is accepted. */
 void run_recs_free(struct run_rec *v, size_t n);
 void trial_recs_free(struct trial_rec *v, size_t n);
+
+/*
+ * Bisections (schema 2). A bisection's state is its request (params_json: everything needed to
+ * resume) plus the ordered list of its trials; the engine's posterior is a pure function of that
+ * list, so resume replays it. Each trial row also carries a snapshot of the posterior after it
+ * (best commit, its probability, candidates left, the p estimate), written in the same
+ * transaction: `kill -9` at any moment loses at most the trial in flight.
+ * Ownership as for run_rec: strings returned by the store are malloc'd (bisect_rec_free,
+ * bisect_trial_rec_free); strings passed in stay the caller's.
+ */
+struct bisect_rec {
+    long long id;
+    char *created, *finished;
+    char *status;      /* running | done | interrupted | error | stopped */
+    char *repo, *axis, *find;
+    char *good;        /* full hashes, comma-separated */
+    char *bad;         /* full hash */
+    char *params_json; /* the request */
+    char *result_json; /* the final report (NULL until done) */
+};
+
+struct bisect_trial_rec {
+    long long bisection_id;
+    int seq;           /* 1-based order of observation */
+    char *phase;       /* check-good | check-bad | bisect | verify */
+    char *commit_sha;
+    char *outcome;     /* pass | fail | infra | skip */
+    long long run_id;  /* the pvlab run that produced it, 0 = none (test command) */
+    char *detail;      /* reason, exit status */
+    long long wall_ms;
+    char *created;     /* set by the store */
+    /* posterior snapshot after this trial */
+    char *best_sha;
+    double best_prob, p_est;
+    long long candidates;
+};
+
+/* Inserts a running bisection owned by this process; sets b->id and b->created. */
+int store_bisect_begin(struct store *s, struct bisect_rec *b, struct err *e);
+/* Appends one trial with its snapshot (one transaction, durable when it returns). */
+int store_bisect_trial_add(struct store *s, const struct bisect_trial_rec *t, struct err *e);
+/* Sets status (and result_json when not NULL, finished when status is not running). */
+int store_bisect_set_status(struct store *s, long long id, const char *status,
+                            const char *result_json, struct err *e);
+/* Reads a bisection and (trials_r not NULL) its trials in seq order. Unknown id: ERR_NOTFOUND. */
+int store_bisect_get(struct store *s, long long id, struct bisect_rec *b_out,
+                     struct bisect_trial_rec **trials_r, size_t *n_r, struct err *e);
+/* Newest first; limit <= 0 = all. */
+int store_bisect_list(struct store *s, int limit, struct bisect_rec **recs_r, size_t *n_r,
+                      struct err *e);
+/* Marks running bisections whose process is gone as interrupted; returns how many or -1. */
+int store_bisect_mark_stale(struct store *s, struct err *e);
+/* 1 when the bisection's owner process is alive (so it must not be resumed twice). */
+int store_bisect_owner_alive(struct store *s, long long id, struct err *e);
+/* Claims a bisection for this process (resume): status running, owner = us. */
+int store_bisect_claim(struct store *s, long long id, struct err *e);
+void bisect_rec_free(struct bisect_rec *b);
+void bisect_trial_rec_free(struct bisect_trial_rec *t);
 
 #endif

@@ -1,0 +1,39 @@
+/*
+ * Internals of the store shared by its source files (store.c: runs and trials, schema;
+ * store_bisect.c: bisections). Not for other modules: they use jobs/store.h.
+ */
+#ifndef PVLAB_JOBS_STORE_INT_H
+#define PVLAB_JOBS_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "jobs/store.h"
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    char host[256];
+    char boot_id[64];
+};
+
+/* Turns a SQLite failure into an error that names the database and says what to do. */
+void store_db_fail(const struct store *s, struct err *e, int rc, const char *what);
+sqlite3_stmt *store_db_prepare(struct store *s, const char *sql, const char *what, struct err *e);
+int store_db_exec(struct store *s, const char *sql, const char *what, struct err *e);
+/* Runs a statement that returns no rows (or ignores them); finalizes it. */
+int store_db_step_done(struct store *s, sqlite3_stmt *st, const char *what, struct err *e);
+/* BEGIN IMMEDIATE: a busy database fails here, not half-way through a transaction. */
+int store_tx_begin(struct store *s, const char *what, struct err *e);
+int store_tx_commit(struct store *s, const char *what, struct err *e);
+void store_tx_rollback(struct store *s);
+int store_db_int(struct store *s, const char *sql, const char *what, long long *v_r,
+                 struct err *e);
+/* Now as ISO-8601 UTC, malloc'd. */
+char *store_iso_now(void);
+/* State and start time of pid from /proc/<pid>/stat; 0 or -1. */
+int store_proc_stat(long pid, char *state_r, long long *start_r);
+/* Whether the process recorded as a row's owner is gone (so the row can never finish). */
+int store_owner_gone(const struct store *s, const char *host, const char *boot_id, long pid,
+                     long long start);
+
+#endif
