@@ -28,6 +28,7 @@ int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_build(struct cli *c, int argc, char **argv);
 int cmd_cache(struct cli *c, int argc, char **argv);
+int cmd_bisect(struct cli *c, int argc, char **argv);
 
 /* Loads the configuration once. */
 int cli_config(struct cli *c, struct err *e);

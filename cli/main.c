@@ -19,6 +19,7 @@ static const char usage[] =
     "  run      boot Xen + a PV dom0 N times, run a reproducer, print the verdict\n"
     "  list     list past runs from the store\n"
     "  show     show one run with its trials, evidence and logs\n"
+    "  bisect   find the commit where corruption appears or disappears, flaky-aware\n"
     "  build    build a Linux PV kernel or a Xen hypervisor from source into the cache\n"
     "  cache    list the artifact cache or remove least recently used entries\n"
     "  help     this text; 'pvlab <command> --help' explains a command\n"
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
         rc = cmd_build(&c, argc, argv);
     else if (!strcmp(cmd, "cache"))
         rc = cmd_cache(&c, argc, argv);
+    else if (!strcmp(cmd, "bisect"))
+        rc = cmd_bisect(&c, argc, argv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;

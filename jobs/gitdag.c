@@ -157,8 +157,8 @@ static long shamap_get(const struct shamap *m, const char *k)
     return -1;
 }
 
-int gitdag_load(const char *repo, const char *bad, const struct sv *goods, struct gitdag *d,
-                struct err *e)
+int gitdag_load(const char *repo, const char *bad, const struct sv *goods, int first_parent,
+                struct gitdag *d, struct err *e)
 {
     struct sv args = SV_INIT, lines = SV_INIT, parents = SV_INIT;
     struct buf out = BUF_INIT;
@@ -168,7 +168,10 @@ int gitdag_load(const char *repo, const char *bad, const struct sv *goods, struc
 
     memset(d, 0, sizeof(*d));
     sv_pushv(&args, (const char *const[]){ "rev-list", "--topo-order", "--reverse", "--parents",
-                                           bad, NULL });
+                                           NULL });
+    if (first_parent)
+        sv_push(&args, "--first-parent");
+    sv_push(&args, bad);
     for (i = 0; i < goods->n; i++)
         sv_pushf(&args, "^%s", goods->v[i]);
     if (git(repo, &out, e, (const char *const *)sv_argv(&args)) < 0)
@@ -195,7 +198,7 @@ int gitdag_load(const char *repo, const char *bad, const struct sv *goods, struc
         sv_clear(&parents);
         sv_split(&parents, lines.v[i], " ");
         d->parent_off[i] = (uint32_t)np;
-        for (size_t k = 1; k < parents.n; k++) {
+        for (size_t k = 1; k < (first_parent ? 2 : parents.n) && k < parents.n; k++) {
             long pi = shamap_get(&m, parents.v[k]);
             if (pi < 0)
                 continue; /* a good commit or beyond: not a candidate */

@@ -29,9 +29,12 @@ int git_check_clean(const char *repo, struct err *e);
 int git_resolve(const char *repo, const char *rev, char **sha_r, struct err *e);
 /* 1 if a is an ancestor of (or equal to) b, 0 if not, -1 on error. */
 int git_is_ancestor(const char *repo, const char *a, const char *b, struct err *e);
-/* Builds the candidate DAG for bad and the good commits (full hashes). */
-int gitdag_load(const char *repo, const char *bad, const struct sv *goods, struct gitdag *d,
-                struct err *e);
+/*
+ * Builds the candidate DAG for bad and the good commits (full hashes). first_parent follows
+ * only first parents (a linear history of merges and direct commits).
+ */
+int gitdag_load(const char *repo, const char *bad, const struct sv *goods, int first_parent,
+                struct gitdag *d, struct err *e);
 void gitdag_free(struct gitdag *d);
 /* Index of sha in d (full or unique prefix of at least 7), or -1. */
 long gitdag_find(const struct gitdag *d, const char *sha);

@@ -194,6 +194,8 @@ int store_bisect_list(struct store *s, int limit, struct bisect_rec **recs_r, si
 int store_bisect_mark_stale(struct store *s, struct err *e);
 /* 1 when the bisection's owner process is alive (so it must not be resumed twice). */
 int store_bisect_owner_alive(struct store *s, long long id, struct err *e);
+/* The pid recorded as the bisection's owner (0 if none). */
+int store_bisect_owner_pid(struct store *s, long long id, long long *pid_r, struct err *e);
 /* Claims a bisection for this process (resume): status running, owner = us. */
 int store_bisect_claim(struct store *s, long long id, struct err *e);
 void bisect_rec_free(struct bisect_rec *b);

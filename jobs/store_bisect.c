@@ -302,6 +302,23 @@ int store_bisect_owner_alive(struct store *s, long long id, struct err *e)
     return alive;
 }
 
+int store_bisect_owner_pid(struct store *s, long long id, long long *pid_r, struct err *e)
+{
+    sqlite3_stmt *st = store_db_prepare(s, "SELECT owner_pid FROM bisections WHERE id = ?",
+                                        "reading a bisection's owner", e);
+    int r;
+
+    *pid_r = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *pid_r = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : (store_db_fail(s, e, r, "reading"), -1);
+}
+
 int store_bisect_claim(struct store *s, long long id, struct err *e)
 {
     sqlite3_stmt *st;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,13 +67,18 @@ static void build_env(struct sv *env, const char *const *extra)
 
 /* Child side: only async-signal-safe calls between fork and exec. */
 static void child_exec(const struct proc_spec *spec, char *const *argv, char *const *envp,
-                       const char *exe, int out_w, int err_w, int log_fd, int report_fd)
+                       const char *exe, int out_w, int err_w, int log_fd, int report_fd,
+                       pid_t parent)
 {
     int devnull = open("/dev/null", O_RDWR);
     int out_target, err_target, e;
     long fd, maxfd;
 
     setpgid(0, 0);
+    /* a pvlab killed with -9 must not leave a QEMU running on its own */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
@@ -105,7 +111,7 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     int log_fd = -1;
     int child_errno = 0;
     ssize_t r;
-    pid_t pid;
+    pid_t pid, parent;
     int rc = -1;
 
     p->pid = -1;
@@ -139,13 +145,15 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
         err_sys(e, errno, "cannot create pipe");
         goto out;
     }
+    parent = getpid();
     pid = fork();
     if (pid < 0) {
         err_sys(e, errno, "cannot fork");
         goto out;
     }
     if (pid == 0)
-        child_exec(spec, argv.v, sv_argv(&env), exe, out_pipe[1], err_pipe[1], log_fd, report[1]);
+        child_exec(spec, argv.v, sv_argv(&env), exe, out_pipe[1], err_pipe[1], log_fd, report[1],
+                   parent);
     setpgid(pid, pid); /* also in the parent, so a kill right after fork reaches the group */
     close(report[1]);
     report[1] = -1;
