@@ -44,6 +44,7 @@ struct bctx {
     char *dir;                /* <state>/bisect/<id> */
     char *self_exe;
     struct sv art_sha, art_hash; /* artifacts built so far: commit -> sha256 */
+    char wt_sha[MAX_WORKERS][64]; /* what each worktree has checked out */
     long trials;
 };
 
@@ -207,9 +208,14 @@ static int slot_start(struct bctx *c, struct slot *s, int slot_no, const char *s
     s->wt = NULL;
     if (c->rq.test_cmd || c->rq.build_cmd) {
         s->wt = xasprintf("%s/worktree-%d", c->dir, slot_no);
-        if (git_worktree_checkout(c->rq.repo, s->wt, sha, e) < 0) {
-            err_prefix(e, "cannot check out %.12s", sha);
-            goto out;
+        /* repeated trials of one commit (the norm when p is small) reuse the checkout */
+        if (strcmp(c->wt_sha[slot_no], sha) || !fs_exists(s->wt)) {
+            c->wt_sha[slot_no][0] = '\0';
+            if (git_worktree_checkout(c->rq.repo, s->wt, sha, e) < 0) {
+                err_prefix(e, "cannot check out %.12s", sha);
+                goto out;
+            }
+            snprintf(c->wt_sha[slot_no], sizeof(c->wt_sha[slot_no]), "%s", sha);
         }
     }
     cmd = trial_command(c, sha);
