@@ -59,14 +59,14 @@ static void on_trial(void *ctx, int idx, int total, const struct trial_progress 
     struct ui *u = ctx;
     char stage[64];
 
-    snprintf(stage, sizeof(stage), "trial %d/%d", idx, total);
+    /* the stage is part of the key, so a log (not a TTY) gets a line per stage change */
+    snprintf(stage, sizeof(stage), "trial %d/%d %s", idx, total, trial_stage_name(p->stage));
     if (p->stage == TRIAL_RUN && p->total > 0)
-        status_update(&u->st, stage, "%s %lld/%lld, %lld evidence line%s, %.0f s",
-                      trial_stage_name(p->stage), p->done, p->total, p->events,
-                      p->events == 1 ? "" : "s", (double)p->elapsed_ms / 1000.0);
-    else
-        status_update(&u->st, stage, "%s, %.0f s", trial_stage_name(p->stage),
+        status_update(&u->st, stage, "%lld/%lld iterations, %lld evidence line%s, %.0f s",
+                      p->done, p->total, p->events, p->events == 1 ? "" : "s",
                       (double)p->elapsed_ms / 1000.0);
+    else
+        status_update(&u->st, stage, "%.0f s", (double)p->elapsed_ms / 1000.0);
 }
 
 static void on_trial_done(void *ctx, int idx, int total, const struct trial_result *r)
