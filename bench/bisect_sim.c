@@ -62,8 +62,8 @@ struct result {
 static void sim_engine(size_t n, double p, int known, size_t k, uint64_t seed, unsigned char *seen,
                        struct result *res)
 {
-    struct bisect_opts o = { known ? p : 0, 1 - DELTA, 1000000, opt_calib, opt_level };
-    struct rng r = { seed * 0x2545f4914f6cdd1dULL + 1 };
+    struct bisect_opts o = {known ? p : 0, 1 - DELTA, 1000000, opt_calib, opt_level};
+    struct rng r = {seed * 0x2545f4914f6cdd1dULL + 1};
     size_t culprit = rng_next(&r) % n, pts[64], m, i;
     struct bisect *b = bisect_new(NULL, n, &o, NULL);
 
@@ -104,7 +104,7 @@ static long p90(long *v, size_t m)
 /* Plain bisection (git's midpoint), each step repeated up to rep times, stopping at a fail. */
 static void sim_repeat(size_t n, double p, long rep, uint64_t seed, long *trials_r, int *ok_r)
 {
-    struct rng r = { seed * 0x2545f4914f6cdd1dULL + 7 };
+    struct rng r = {seed * 0x2545f4914f6cdd1dULL + 7};
     size_t culprit = rng_next(&r) % n, lo = 0, hi = n - 1;
     long trials = 0;
 
@@ -215,41 +215,39 @@ static void run_engine(size_t n, double p, int known, size_t k, long sims, struc
     free(seen);
 }
 
-/* A merge-heavy random DAG: parallel chains (first parent among the last 8) and merges (a
- * second parent up to 500 back, 30% of commits); the last commit merges every tip. */
+/*
+ * A merge-heavy random DAG: 8 branches grow at random; 30% of commits merge another branch into
+ * theirs, which then restarts from a commit up to 500 back (a fork). The last commit merges the
+ * branch heads, so every commit is an ancestor of it.
+ */
 static void make_dag(size_t n, struct rng *r, uint32_t **off_r, uint32_t **par_r)
 {
     uint32_t *off = xmalloc((n + 1) * sizeof(*off)), *par = xmalloc(3 * n * sizeof(*par));
-    unsigned char *haschild = xcalloc(n, 1);
-    size_t i, e = 0, cap = 3 * n;
+    uint32_t heads[8];
+    size_t i, e = 0, h, h2;
 
     off[0] = 0;
-    for (i = 0; i + 1 < n; i++) {
-        if (i > 0) {
-            size_t a = i - 1 - (size_t)(rng_next(r) % (i < 8 ? i : 8));
-
-            par[e++] = (uint32_t)a;
-            haschild[a] = 1;
-            if (i > 2 && rng_unit(r) < 0.3) {
-                size_t back = 2 + (size_t)(rng_next(r) % (i < 500 ? i - 1 : 499));
-                size_t c = i - back;
-
-                if (c != a) {
-                    par[e++] = (uint32_t)c;
-                    haschild[c] = 1;
-                }
-            }
+    off[1] = 0;
+    for (h = 0; h < 8; h++)
+        heads[h] = 0;
+    for (i = 1; i + 1 < n; i++) {
+        h = rng_next(r) % 8;
+        par[e++] = heads[h];
+        h2 = rng_next(r) % 8;
+        if (rng_unit(r) < 0.3 && heads[h2] != heads[h]) {
+            par[e++] = heads[h2];
+            heads[h2] = (uint32_t)(i - 1 - rng_next(r) % (i < 500 ? i : 500));
         }
+        heads[h] = (uint32_t)i;
         off[i + 1] = (uint32_t)e;
     }
-    for (i = 0; i + 1 < n; i++)
-        if (!haschild[i]) {
-            if (e == cap)
-                par = xrealloc(par, (cap *= 2) * sizeof(*par));
-            par[e++] = (uint32_t)i;
-        }
+    for (h = 0; h < 8; h++) {
+        for (h2 = 0; h2 < h && heads[h2] != heads[h]; h2++)
+            ;
+        if (h2 == h)
+            par[e++] = heads[h];
+    }
     off[n] = (uint32_t)e;
-    free(haschild);
     *off_r = off;
     *par_r = par;
 }
@@ -280,18 +278,19 @@ static int is_anc(const uint32_t *off, const uint32_t *par, size_t n, size_t c, 
 /* Bisections on a 100,000-commit merge-heavy DAG: accuracy, trials and time per step. */
 static void run_dag(size_t n, double p, int runs)
 {
-    struct rng r = { 12345 };
+    struct rng r = {12345};
     uint32_t *off, *par, *stack = xmalloc(n * sizeof(*stack));
     unsigned char *vis = xmalloc(n), *badc = xmalloc(n), *known = xmalloc(n);
-    struct bisect_opts o = { p, 1 - DELTA, 20000, 0, 0 };
+    struct bisect_opts o = {p, 1 - DELTA, 20000, 0, 0};
     double tsteps = 0, tmax = 0;
     long steps = 0, trials = 0, ok = 0;
     int run;
 
     make_dag(n, &r, &off, &par);
     printf("\nDAG: %zu commits, %u parent links, p = %g given, %d runs\n", n, off[n], p, runs);
+    fflush(stdout);
     for (run = 0; run < runs; run++) {
-        struct bisect_dag dag = { n, off, par };
+        struct bisect_dag dag = {n, off, par};
         struct bisect *b = bisect_new(&dag, n, &o, NULL);
         size_t culprit = n / 4 + rng_next(&r) % (n / 2), t;
 
@@ -314,6 +313,14 @@ static void run_dag(size_t n, double p, int runs)
             tsteps += dt;
             tmax = dt > tmax ? dt : tmax;
             steps++;
+            if (steps % 100 == 0) {
+                double pb;
+                size_t bb = bisect_best(b, &pb);
+
+                fprintf(stderr,
+                        "bisect-sim: DAG run %d: %ld trials, %.1f ms/step, best %zu (%.3f)\n", run,
+                        bisect_trials(b), 1e3 * tsteps / (double)steps, bb, pb);
+            }
         }
         trials += bisect_trials(b);
         ok += bisect_best(b, NULL) == culprit;
@@ -333,16 +340,18 @@ static void run_dag(size_t n, double p, int runs)
 
 int main(int argc, char **argv)
 {
-    static const double ps[] = { 0.5, 0.1, 0.01 };
-    static const size_t ks[] = { 1, 3, 7, 15 };
+    static const double ps[] = {0.5, 0.1, 0.01};
+    static const size_t ks[] = {1, 3, 7, 15};
     long sims = 10000, ksims = -1;
     size_t n = 15000, i, dagn = 100000;
-    int quick = 0, dagruns = 3;
+    int quick = 0, dagruns = 5;
     double only_p = 0;
     double t0 = now();
 
     for (i = 1; i < (size_t)argc; i++) {
-        if (!strcmp(argv[i], "--sims") && i + 1 < (size_t)argc)
+        if (!strcmp(argv[i], "--dag") && i + 1 < (size_t)argc)
+            dagn = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--sims") && i + 1 < (size_t)argc)
             sims = atol(argv[++i]);
         else if (!strcmp(argv[i], "--ksims") && i + 1 < (size_t)argc)
             ksims = atol(argv[++i]);
@@ -373,8 +382,8 @@ int main(int argc, char **argv)
 
     printf("bisect-sim: N = %zu commits, delta = %g, %ld simulated bisections per row\n", n, DELTA,
            sims);
-    printf("%-6s %-10s %9s %6s %8s %6s %8s %9s\n", "p", "engine", "trials", "p90", "builds",
-           "p90", "accuracy", "p_est<=p");
+    printf("%-6s %-10s %9s %6s %8s %6s %8s %9s\n", "p", "engine", "trials", "p90", "builds", "p90",
+           "accuracy", "p_est<=p");
     for (i = 0; i < 3; i++) {
         struct agg g, e;
         double rmean, racc;
@@ -387,8 +396,8 @@ int main(int argc, char **argv)
                g.builds, g.b90, g.acc, "-");
         fflush(stdout);
         run_engine(n, ps[i], 0, 1, sims, &e);
-        printf("%-6g %-10s %9.1f %6ld %8.1f %6ld %8.4f %9.4f\n", ps[i], "p estim.", e.trials,
-               e.t90, e.builds, e.b90, e.acc, e.pest_below);
+        printf("%-6g %-10s %9.1f %6ld %8.1f %6ld %8.4f %9.4f\n", ps[i], "p estim.", e.trials, e.t90,
+               e.builds, e.b90, e.acc, e.pest_below);
         rep = repeat_needed(n, ps[i], sims, &rmean, &racc);
         printf("%-6g %-10s %9.1f %6s %8s %6s %8.4f   (n = %ld repeats per step)\n", ps[i],
                "repeat-n", rmean, "", "", "", racc, rep);
@@ -403,8 +412,8 @@ int main(int argc, char **argv)
         struct agg g;
 
         run_engine(n, 0.1, 1, ks[i], ksims, &g);
-        printf("%-4zu %8.1f %6ld %9.1f %6ld %8.1f %8.4f\n", ks[i], g.rounds, g.r90, g.trials,
-               g.t90, g.builds, g.acc);
+        printf("%-4zu %8.1f %6ld %9.1f %6ld %8.1f %8.4f\n", ks[i], g.rounds, g.r90, g.trials, g.t90,
+               g.builds, g.acc);
         fflush(stdout);
     }
     run_dag(dagn, 0.1, dagruns);

@@ -22,13 +22,13 @@
 #include "util/stats.h"
 #include "util/xalloc.h"
 
-#define BUILT_SHARE 0.8   /* a built commit wins when its gain is >= this share of the best */
-#define DAG_SHORTLIST 24  /* exact ancestor walks per heuristic on a DAG step */
-#define DAG_SET_MAX 64    /* credible sets larger than this are assumed splittable */
-#define Q_GRID 32         /* bad-mass levels tried per extra point of a k-point round */
-#define MAX_JOINT 64      /* points per round optimised jointly (linear history) */
-#define P_LEVEL 0.10 /* default quantile of p's posterior plugged in when p is estimated */
-#define MEMO_P 2
+#define BUILT_SHARE 0.8  /* a built commit wins when its gain is >= this share of the best */
+#define DAG_SHORTLIST 24 /* exact ancestor walks per heuristic on a DAG step */
+#define DAG_SET_MAX 64   /* credible sets larger than this are assumed splittable */
+#define Q_GRID 32        /* bad-mass levels tried per extra point of a k-point round */
+#define MAX_JOINT 64     /* points per round optimised jointly (linear history) */
+#define P_LEVEL 0.10     /* default quantile of p's posterior plugged in when p is estimated */
+#define MEMO_P 512       /* direct-mapped cache of lower bounds of p */
 
 /* One tested commit on a linear history: its passes (fails only move `hi`). */
 struct tpoint {
@@ -56,15 +56,15 @@ struct bisect {
     long trials, fails;
     unsigned char *skipped, *built;
     size_t *built_list, nbuilt;
-    double level;           /* quantile of p's posterior plugged in when estimating */
-    double phat;            /* p plugged in when estimating (0 before the first fail) */
+    double level; /* quantile of p's posterior plugged in when estimating */
+    double phat;  /* p plugged in when estimating (0 before the first fail) */
     long memo_key[MEMO_P][2];
     double memo_val[MEMO_P];
 
     /* linear history */
     struct tpoint *pts; /* sorted by idx, npass >= 1 */
     size_t npts;
-    size_t hi; /* lowest failing commit, or n-1 */
+    size_t hi;     /* lowest failing commit, or n-1 */
     size_t *skips; /* sorted */
     size_t nskips;
     struct seg *segs;
@@ -82,7 +82,7 @@ struct bisect {
     /* refreshed after every observation */
     double maxprob, bbar; /* bbar: posterior mean of B(culprit) */
     size_t best;
-    double pc; /* p used to choose (given, or posterior mean); NaN while calibrating */
+    double pc; /* p used to choose (given, or estimated); NaN while calibrating */
     int contradiction, done;
 };
 
@@ -256,11 +256,11 @@ static void lin_refresh(struct bisect *b)
     for (j = 0; j < b->npts; j++)
         suffix += b->pts[j].npass;
     for (j = 0; j < b->npts && b->pts[j].idx < b->hi; j++) {
-        b->segs[ns++] = (struct seg){ start, b->pts[j].idx, suffix, 0, 0 };
+        b->segs[ns++] = (struct seg){start, b->pts[j].idx, suffix, 0, 0};
         start = b->pts[j].idx + 1;
         suffix -= b->pts[j].npass;
     }
-    b->segs[ns++] = (struct seg){ start, b->hi, suffix, 0, 0 };
+    b->segs[ns++] = (struct seg){start, b->hi, suffix, 0, 0};
     b->nsegs = ns;
 
     lw = xmalloc(ns * sizeof(*lw));
@@ -416,10 +416,10 @@ static double p_lower(struct bisect *b, long fails, double nb)
     long key = nb < 100 ? (long)ceil(nb) : (long)ceil(exp(ceil(log(nb) / 0.01) * 0.01));
     int i;
 
-    for (i = 0; i < MEMO_P; i++)
-        if (b->memo_key[i][0] == fails && b->memo_key[i][1] == key)
-            return b->memo_val[i];
-    i = key > b->memo_key[0][1] ? 0 : 1; /* two slots: the usual pair of growing keys */
+    i = (int)(((uint64_t)fails * 0x9e3779b97f4a7c15ULL + (uint64_t)key * 0xbf58476d1ce4e5b9ULL) >>
+              55);
+    if (b->memo_key[i][0] == fails && b->memo_key[i][1] == key)
+        return b->memo_val[i];
     b->memo_key[i][0] = fails;
     b->memo_key[i][1] = key;
     b->memo_val[i] = stats_binom_lower(fails, fails + key, 1 - b->level);
@@ -865,7 +865,7 @@ static void lin_add_pass(struct bisect *b, size_t idx)
     }
     b->pts = xrealloc(b->pts, (b->npts + 1) * sizeof(*b->pts));
     memmove(b->pts + lo + 1, b->pts + lo, (b->npts - lo) * sizeof(*b->pts));
-    b->pts[lo] = (struct tpoint){ idx, 1 };
+    b->pts[lo] = (struct tpoint){idx, 1};
     b->npts++;
 }
 
@@ -934,7 +934,7 @@ void bisect_mark_built(struct bisect *b, size_t idx)
 struct bisect *bisect_new(const struct bisect_dag *dag, size_t n, const struct bisect_opts *o,
                           struct err *e)
 {
-    struct bisect_opts def = { 0, 0.95, 0, 0, 0 };
+    struct bisect_opts def = {0, 0.95, 0, 0, 0};
     struct bisect *b = NULL;
     size_t i, ne;
 
@@ -979,7 +979,7 @@ struct bisect *bisect_new(const struct bisect_dag *dag, size_t n, const struct b
     b->p = o->p;
     b->conf = o->confidence > 0 ? o->confidence : 0.95;
     b->max_trials = o->max_trials;
-    b->calib = o->calib_fails > 0 ? o->calib_fails : 1;
+    b->calib = o->calib_fails > 0 ? o->calib_fails : 5;
     b->level = o->p_level > 0 ? o->p_level : P_LEVEL;
     memset(b->memo_key, 0xff, sizeof(b->memo_key));
     b->skipped = xcalloc(n, 1);

@@ -8,7 +8,7 @@
 double bisect_priv_bad_mass(struct bisect *b, size_t idx);
 /* Single-test information gain (bits) at idx under the p the engine uses for choosing. */
 double bisect_priv_gain(struct bisect *b, size_t idx);
-/* The p the engine uses for choosing (given p, or the posterior mean); NaN while calibrating. */
+/* The p the engine uses for choosing (given, or the estimate); NaN while calibrating. */
 double bisect_priv_p_choice(const struct bisect *b);
 /* Joint mutual information (bits) of one round of tests at bad-masses q[0..k-1] (any order). */
 double bisect_priv_joint_gain(const double *q, size_t k, double p);
