@@ -1049,14 +1049,14 @@ size_t bisect_best(const struct bisect *b, double *prob_r)
     return b->best;
 }
 
-static const double *cmp_post;
-
-static int cand_cmp(const void *x, const void *y)
+/* qsort_r order: most probable first, lower index on ties. */
+static int cand_cmp(const void *x, const void *y, void *ctx)
 {
+    const double *post = ctx;
     size_t a = *(const size_t *)x, c = *(const size_t *)y;
 
-    if (cmp_post[a] != cmp_post[c])
-        return cmp_post[a] > cmp_post[c] ? -1 : 1;
+    if (post[a] != post[c])
+        return post[a] > post[c] ? -1 : 1;
     return a < c ? -1 : 1;
 }
 
@@ -1086,8 +1086,7 @@ size_t bisect_credible_set(const struct bisect *b, double mass, size_t *out, siz
         for (i = 0; i < b->n; i++)
             if (b->post[i] > 0)
                 v[m++] = i;
-        cmp_post = b->post; /* qsort has no context argument; the engine is not shared */
-        qsort(v, m, sizeof(*v), cand_cmp);
+        qsort_r(v, m, sizeof(*v), cand_cmp, b->post);
         for (i = 0; i < m && acc < mass - 1e-12; i++) {
             if (cnt < max)
                 out[cnt] = v[i];
