@@ -329,6 +329,9 @@ static int record(struct bctx *c, const char *phase, const char *sha, long idx,
     double prob = 0;
 
     if (idx >= 0) {
+        /* a tested commit is built (or checked out): prefer it when nearly as informative */
+        if (strcmp(outcome, "skip"))
+            bisect_mark_built(c->eng, (size_t)idx);
         if (!strcmp(outcome, "pass"))
             bisect_observe(c->eng, (size_t)idx, BISECT_PASS);
         else if (!strcmp(outcome, "fail"))
@@ -523,6 +526,8 @@ static void replay(struct bctx *c, struct bisect_trial_rec *t, size_t n)
         long idx = eng_index(c, t[i].commit_sha);
         const char *o = t[i].outcome;
         if (idx >= 0) {
+            if (strcmp(o, "skip"))
+                bisect_mark_built(c->eng, (size_t)idx);
             if (!strcmp(o, "pass"))
                 bisect_observe(c->eng, (size_t)idx, BISECT_PASS);
             else if (!strcmp(o, "fail"))
