@@ -5,7 +5,7 @@
 plan 3
 T=$PVLAB_HOME
 
-run_pvlab $T/run run --xen 4.17 --linux 6.1 --repro seed-memcmp --iterations 1000 --json
+run_pvlab $T/run run --xen 4.17 --linux 6.1 --repro seed-memcmp --iterations 300 --json
 cat $T/run.err | tail -5 | diag
 check "exit status 0" [ $rc = 0 ]
 check "verdict pass" [ "$(json $T/run.out '$j->{verdict}')" = pass ]
