@@ -26,6 +26,7 @@ static const char usage[] =
     "  --srcdir PATH            an unpacked source tree, used in place\n"
     "  --debian-source[=SUITE]  Xen: Debian's source package (apt-get source xen; default\n"
     "                           bookworm), with a private apt state\n"
+    "  --fetch-only             with --debian-source: fetch and unpack, print the directory\n"
     "Options:\n"
     "  --role dom0|domU         Linux: which PV fragment to merge (default dom0)\n"
     "  --config-base BASE       Linux: tinyconfig (default) | defconfig | a .config file\n"
@@ -77,7 +78,7 @@ static void print_json(const struct artifact *a, const struct build_result *res)
 int cmd_build(struct cli *c, int argc, char **argv)
 {
     enum { O_REPO = 256, O_REV, O_TAR, O_SRCDIR, O_DEBSRC, O_ROLE, O_BASE, O_DEBUG, O_TC,
-           O_ARCHIVE, O_TO, O_JSON };
+           O_ARCHIVE, O_TO, O_JSON, O_FETCH };
     static const struct option opts[] = {
         { "repo", required_argument, NULL, O_REPO },
         { "rev", required_argument, NULL, O_REV },
@@ -91,6 +92,7 @@ int cmd_build(struct cli *c, int argc, char **argv)
         { "archive-mirror", required_argument, NULL, O_ARCHIVE },
         { "timeout", required_argument, NULL, O_TO },
         { "json", no_argument, NULL, O_JSON },
+        { "fetch-only", no_argument, NULL, O_FETCH },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -103,7 +105,7 @@ int cmd_build(struct cli *c, int argc, char **argv)
     struct status st;
     const char *debsrc = NULL;
     char *dir = NULL, *id = NULL;
-    int want_debsrc = 0, quiet = 0, opt, rc = EXIT_ERROR;
+    int want_debsrc = 0, fetch_only = 0, quiet = 0, opt, rc = EXIT_ERROR;
     long v;
 
     memset(&r, 0, sizeof(r));
@@ -136,6 +138,7 @@ int cmd_build(struct cli *c, int argc, char **argv)
             r.timeout_s = (int)v;
             break;
         case O_JSON: c->json = 1; break;
+        case O_FETCH: fetch_only = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return EXIT_USAGE;
@@ -155,6 +158,10 @@ int cmd_build(struct cli *c, int argc, char **argv)
     if (!!r.repo + !!r.tarball + !!r.srcdir + want_debsrc != 1) {
         err_set(&e, ERR_USAGE, "give exactly one source: --repo PATH, --tarball PATH, --srcdir "
                 "PATH or --debian-source");
+        goto usage_err;
+    }
+    if (fetch_only && !want_debsrc) {
+        err_set(&e, ERR_USAGE, "--fetch-only goes with --debian-source");
         goto usage_err;
     }
     if (r.rev && !r.repo) {
@@ -177,6 +184,12 @@ int cmd_build(struct cli *c, int argc, char **argv)
             goto err;
         r.srcdir = dir;
         r.srcid = id;
+        if (fetch_only) {
+            status_done(&st);
+            printf("%s\n", dir);
+            rc = 0;
+            goto out;
+        }
     }
     if (build_artifact(&r, &a, &e) < 0) {
         status_done(&st);
