@@ -3,7 +3,7 @@
 # and a fix are found, checks stop a bisection whose ends disagree with the request, bad input
 # gets clear errors, and a bisection killed with -9 resumes without repeating a trial.
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 22
 T=$PVLAB_HOME
 
 # make_repo DIR N FROM: N commits; the file "bug" exists from commit FROM on
@@ -17,13 +17,18 @@ make_repo() {
             git add -A && git commit -qm "commit $i"
         done)
 }
-# a flaky test: with the bug present it fails half the time
-cat > $T/flaky.sh <<'EOS'
+# a flaky test: with the bug present it fails half the time. The coin is a hash of a call
+# counter, so the sequence (and with one worker the whole bisection) is the same on every run:
+# the test cannot flake, and a wrong answer is a real regression of the engine.
+cat > $T/flaky.sh <<EOS
 #!/bin/sh
-[ -n "$SLOW" ] && sleep 0.3
+[ -n "\$SLOW" ] && sleep 0.3
 [ -f bug ] || exit 0
-r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
-[ $((r % 2)) = 0 ] && exit 1
+n=\$(cat $T/coin 2>/dev/null || echo 0)
+n=\$((n + 1))
+echo \$n > $T/coin
+h=\$(echo "coin-\$n" | cksum | cut -d' ' -f1)
+[ \$((h % 2)) = 0 ] && exit 1
 exit 0
 EOS
 chmod +x $T/flaky.sh
@@ -45,6 +50,35 @@ id=$(json $T/b1.out '$j->{id}')
 run_pvlab $T/log bisect log $id
 check "bisect log is git-bisect style" \
     bash -c "grep -q '^git bisect bad $want' $T/log.out && grep -q '^git bisect start' $T/log.out"
+
+# merge history: the bug comes in on a side branch (commit b4) merged into the mainline
+mkdir -p $T/merge && (cd $T/merge && git init -q -b main && git config user.email t@example.org &&
+    git config user.name Tester &&
+    for i in $(seq 1 5); do echo m$i > main.txt; git add -A; git commit -qm "m$i"; done &&
+    git checkout -q -b side && for i in $(seq 1 8); do echo b$i > side.txt
+        [ $i -ge 4 ] && echo 1 > bug; git add -A; git commit -qm "b$i"; done &&
+    git checkout -q main && for i in $(seq 6 10); do echo m$i > main.txt; git add -A
+        git commit -qm "m$i"; done &&
+    git merge -q --no-edit side && for i in $(seq 12 15); do echo m$i > main.txt; git add -A
+        git commit -qm "m$i"; done)
+wantmerge=$(git -C $T/merge log --format=%H --grep='^b4$')
+run_pvlab $T/m1 bisect start --repo $T/merge --good main~9 --bad main --test-cmd $T/flaky.sh --json
+check "merge history: names b4 inside the merged branch" \
+    [ "$(json $T/m1.out '$j->{result}{culprit}')" = "$wantmerge" ]
+# a culprit that is the merge itself: both sides are clean, the merge adds the bug
+mkdir -p $T/merge2 && (cd $T/merge2 && git init -q -b main && git config user.email t@example.org &&
+    git config user.name Tester &&
+    for i in 1 2 3; do echo m$i > main.txt; git add -A; git commit -qm "m$i"; done &&
+    git checkout -q -b side && for i in 1 2 3; do echo b$i > side.txt; git add -A
+        git commit -qm "b$i"; done &&
+    git checkout -q main && for i in 4 5; do echo m$i > main.txt; git add -A; git commit -qm "m$i"
+        done && git merge -q --no-commit side && echo 1 > bug && git add -A &&
+    git commit -qm "merge side with the bug" && for i in 6 7; do echo m$i > main.txt; git add -A
+        git commit -qm "m$i"; done)
+wantm=$(git -C $T/merge2 log --format=%H --grep='^merge side')
+run_pvlab $T/m2 bisect start --repo $T/merge2 --good main~5 --bad main --test-cmd $T/flaky.sh --json
+check "merge history: names the merge commit that brought the bug" \
+    [ "$(json $T/m2.out '$j->{result}{culprit}')" = "$wantm" ]
 
 # fix: the bug disappears at commit 9 (bad = old end)
 mkdir -p $T/fix && (cd $T/fix && git init -q && git config user.email t@example.org &&
