@@ -531,6 +531,25 @@ static int compute_key(struct bctx *b, struct err *e)
     return 0;
 }
 
+/* Removes what makes kbuild call a source tree unclean for O= builds. */
+static int clean_for_o(const char *tree, struct err *e)
+{
+    static const char *const junk[] = { ".config", "include/config", "include/generated",
+                                        "arch/x86/include/generated", NULL };
+    int rc = 0;
+
+    for (size_t i = 0; junk[i] && rc == 0; i++) {
+        char *p = xasprintf("%s/%s", tree, junk[i]);
+        if (fs_exists(p)) {
+            log_info("build", "removing %s from the build's copy of the tree (O= needs a "
+                     "clean source tree)", p);
+            rc = fs_rmtree(p, e);
+        }
+        free(p);
+    }
+    return rc;
+}
+
 /* Prepares the tree at the commit and applies the fixes (under the tree lock). */
 static int prepare_tree(struct bctx *b, struct err *e)
 {
@@ -541,9 +560,14 @@ static int prepare_tree(struct bctx *b, struct err *e)
         if (r < 0)
             return -1;
     }
-    if (!b->xen)
+    if (!b->xen) {
         b->obj = xasprintf("%s/build/obj/linux-%s-%s", b->r->ko->cache_dir, b->tree_id,
                            b->tc.profile);
+        /* kbuild refuses O= builds from a tree with a .config ("not clean, run make
+           mrproper"); some trees commit one. Ours is a worktree or an unpacked copy. */
+        if (!b->r->srcdir && clean_for_o(b->tree, e) < 0)
+            return -1;
+    }
     return fixes_apply(&b->fixtab, b->kind, &b->ver, b->tc.cc_major, b->tree, &b->applied, e);
 }
 

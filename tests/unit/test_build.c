@@ -473,14 +473,18 @@ static void test_pipeline_failures(void **state)
     free(cache);
 }
 
-/* A git repository with one commit of the fake tree: unknown rev, then a worktree build. */
+/*
+ * A git repository with one commit of the fake tree (with a committed .config, as some trees
+ * have): unknown rev, then a worktree build that leaves the user's checkout untouched.
+ */
 static void test_pipeline_git(void **state)
 {
-    char *repo = fake_tree("repo", "", MAKE_BZIMAGE);
+    /* like kbuild, the fake refuses an O= build when the source tree has a .config */
+    char *repo = fake_tree("repo", "", "\ttest ! -e .config\n" MAKE_BZIMAGE);
     char *cache = xasprintf("%s/cache3", tmpdir);
-    char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add "
-                          "Makefile && git -c user.email=t@t -c user.name=t commit -qm one",
-                          repo);
+    char *cmd = xasprintf("cd %s && echo CONFIG_X=y > .config && git init -q && "
+                          "git -c user.email=t@t -c user.name=t add Makefile .config && "
+                          "git -c user.email=t@t -c user.name=t commit -qm one", repo);
     struct kernels_opts ko = { 0 };
     struct build_req r;
     struct build_result res = BUILD_RESULT_INIT;
