@@ -985,24 +985,25 @@ int store_owner_gone(const struct store *s, const char *host, const char *boot_i
     return 0;
 }
 
-/* Ids of "running" runs whose owner is gone, in a malloc'd array. */
-static int stale_ids(struct store *s, long long **ids_r, size_t *n_r, struct err *e)
+int store_stale_ids(struct store *s, const char *table, long long **ids_r, size_t *n_r,
+                    struct err *e)
 {
     sqlite3_stmt *st;
     long long *ids = NULL;
     size_t n = 0;
+    char sql[160];
     int r;
 
-    st = store_db_prepare(s,
-                    "SELECT id, owner_host, owner_boot_id, owner_pid, owner_start FROM runs "
-                    "WHERE status = 'running'",
-                    "looking for stale runs", e);
+    snprintf(sql, sizeof(sql),
+             "SELECT id, owner_host, owner_boot_id, owner_pid, owner_start FROM %s "
+             "WHERE status = 'running'", table);
+    st = store_db_prepare(s, sql, "looking for stale runs", e);
     if (!st)
         return -1;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         if (!store_owner_gone(s, (const char *)sqlite3_column_text(st, 1),
-                        (const char *)sqlite3_column_text(st, 2), (long)sqlite3_column_int64(st, 3),
-                        sqlite3_column_int64(st, 4)))
+                              (const char *)sqlite3_column_text(st, 2),
+                              (long)sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4)))
             continue;
         ids = xrealloc(ids, (n + 1) * sizeof(*ids));
         ids[n++] = sqlite3_column_int64(st, 0);
@@ -1027,7 +1028,7 @@ int store_mark_stale(struct store *s, struct err *e)
 
     if (store_tx_begin(s, "marking interrupted runs", e) < 0)
         return -1;
-    if (stale_ids(s, &ids, &n, e) < 0)
+    if (store_stale_ids(s, "runs", &ids, &n, e) < 0)
         goto out;
     for (i = 0; i < n; i++) {
         if (run_refresh(s, ids[i], &t, e) < 0 ||

@@ -339,27 +339,12 @@ int store_bisect_mark_stale(struct store *s, struct err *e)
     sqlite3_stmt *st;
     long long *ids = NULL;
     size_t n = 0;
-    int r, rc = -1;
+    int rc = -1;
 
     if (store_tx_begin(s, "marking interrupted bisections", e) < 0)
         return -1;
-    st = store_db_prepare(s,
-                          "SELECT owner_host, owner_boot_id, owner_pid, owner_start, id FROM "
-                          "bisections WHERE status = 'running'",
-                          "looking for stale bisections", e);
-    if (!st)
+    if (store_stale_ids(s, "bisections", &ids, &n, e) < 0)
         goto out;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (owner_alive(s, st))
-            continue;
-        ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-        ids[n++] = sqlite3_column_int64(st, 4);
-    }
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE) {
-        store_db_fail(s, e, r, "looking for stale bisections");
-        goto out;
-    }
     for (size_t i = 0; i < n; i++) {
         st = store_db_prepare(s, "UPDATE bisections SET status = 'interrupted' WHERE id = ?",
                               "marking an interrupted bisection", e);

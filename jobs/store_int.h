@@ -36,4 +36,8 @@ int store_proc_stat(long pid, char *state_r, long long *start_r);
 int store_owner_gone(const struct store *s, const char *host, const char *boot_id, long pid,
                      long long start);
 
+/* Ids of the table's "running" rows whose owner is gone, in a malloc'd array. */
+int store_stale_ids(struct store *s, const char *table, long long **ids_r, size_t *n_r,
+                    struct err *e);
+
 #endif
