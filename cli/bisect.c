@@ -25,7 +25,7 @@ static const char usage[] =
     "A trial:\n"
     "  --test-cmd CMD      run CMD (sh -c) in a worktree at the commit; exit 0 = pass,\n"
     "                      125 = untestable, 1-127 = fail, >= 128 stops (like git bisect run)\n"
-    "  --axis linux|xen    boot the commit with pvlab run (the other axis fixed by --xen/--linux);\n"
+    "  --axis linux|xen    boot the commit with pvlab run (other axis fixed by --xen/--linux);\n"
     "  --build-cmd CMD     ...built by CMD in a worktree (prints the artifact path last), or by\n"
     "                      pvlab's builder when absent\n"
     "  --xen SPEC --linux SPEC --repro NAME --iterations N --lazy-fpu --dom0-args STR\n"

@@ -80,7 +80,8 @@ int cmd_list(struct cli *c, int argc, char **argv)
             printf("%-5lld %-20s %-11s %-7s %-8.8s %-8.8s %-12.12s %-9s %10lld %6lld\n",
                    runs[i].id, runs[i].created ? runs[i].created : "",
                    runs[i].status ? runs[i].status : "", runs[i].verdict ? runs[i].verdict : "-",
-                   runs[i].xen_spec ? runs[i].xen_spec : "", runs[i].linux_spec ? runs[i].linux_spec : "",
+                   runs[i].xen_spec ? runs[i].xen_spec : "",
+                   runs[i].linux_spec ? runs[i].linux_spec : "",
                    runs[i].repro ? runs[i].repro : "", pfi, runs[i].iterations,
                    runs[i].corruptions);
         }

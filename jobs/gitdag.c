@@ -64,8 +64,10 @@ int git_check_clean(const char *repo, struct err *e)
         goto out;
     if (out.len) {
         buf_rtrim(&out);
-        err_set(e, ERR_USAGE, "the work tree %s has uncommitted changes; commit or stash them "
-                              "first (pvlab tests commits, not your edits):\n%.400s", repo, out.data);
+        err_set(e, ERR_USAGE,
+                "the work tree %s has uncommitted changes; commit or stash them first (pvlab "
+                "tests commits, not your edits):\n%.400s",
+                repo, out.data);
         goto out;
     }
     rc = 0;

@@ -552,7 +552,8 @@ static void not_found(const struct store *s, long long id, struct err *e)
 /* Checks that run id exists (inside the caller's transaction). */
 static int run_exists(struct store *s, long long id, struct err *e)
 {
-    sqlite3_stmt *st = store_db_prepare(s, "SELECT 1 FROM runs WHERE id = ?", "looking up a run", e);
+    sqlite3_stmt *st =
+        store_db_prepare(s, "SELECT 1 FROM runs WHERE id = ?", "looking up a run", e);
     int r;
 
     if (!st)

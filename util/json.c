@@ -83,7 +83,11 @@ void jw_s(struct jw *w, const char *s) { jw_sep(w); json_str(w->b, s); }
 void jw_int(struct jw *w, long long v) { jw_sep(w); buf_addf(w->b, "%lld", v); }
 void jw_bool(struct jw *w, int v) { jw_sep(w); buf_adds(w->b, v ? "true" : "false"); }
 void jw_null(struct jw *w) { jw_sep(w); buf_adds(w->b, "null"); }
-void jw_raw(struct jw *w, const char *json) { jw_sep(w); buf_adds(w->b, json && *json ? json : "null"); }
+void jw_raw(struct jw *w, const char *json)
+{
+    jw_sep(w);
+    buf_adds(w->b, json && *json ? json : "null");
+}
 
 void jw_dbl(struct jw *w, double v)
 {

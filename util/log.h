@@ -6,7 +6,8 @@ enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(int level);
 int log_get_level(void);
-void log_msg(int level, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_msg(int level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define log_error(tag, ...) log_msg(LOG_ERROR, tag, __VA_ARGS__)
 #define log_warn(tag, ...) log_msg(LOG_WARN, tag, __VA_ARGS__)

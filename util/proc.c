@@ -126,7 +126,8 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
 
     exe = fs_which(spec->argv[0]);
     if (!exe) {
-        err_set(e, ERR_TOOL, "'%s' not found in PATH (install it, e.g. with scripts/install-deps.sh)",
+        err_set(e, ERR_TOOL,
+                "'%s' not found in PATH (install it, e.g. with scripts/install-deps.sh)",
                 spec->argv[0]);
         goto out;
     }

@@ -13,7 +13,8 @@
 
 #define BOOT "(XEN) Xen version 4.17.7 (Debian)\r\n[    0.000000] Linux version 6.1.0\r\n" \
              "[    0.000000] Hypervisor detected: Xen PV\r\n"
-#define BEGIN "PVLAB-BEGIN {\"repro\":\"fpu-leak\",\"iterations\":2000,\"kernel\":\"6.1.0-41-amd64\"}\r\n"
+#define BEGIN                                                                                   \
+    "PVLAB-BEGIN {\"repro\":\"fpu-leak\",\"iterations\":2000,\"kernel\":\"6.1.0-41-amd64\"}\r\n"
 #define RESULT_OK "PVLAB-RESULT {\"repro\":\"fpu-leak\",\"iterations\":2000,\"corruptions\":0," \
                   "\"mismatches\":0,\"deaths\":0,\"self_test\":false}\r\nPVLAB-END\r\n"
 
@@ -41,7 +42,8 @@ static void test_fail_with_events_and_result(void **state)
 {
     struct verdict v;
     parse(BOOT BEGIN
-          "PVLAB-EVENT {\"type\":\"mismatch\",\"reg\":\"xmm3\",\"expected\":\"0x1\",\"got\":\"0x2\","
+          "PVLAB-EVENT {\"type\":\"mismatch\",\"reg\":\"xmm3\",\"expected\":\"0x1\","
+          "\"got\":\"0x2\","
           "\"self_test\":true}\r\n"
           "PVLAB-RESULT {\"iterations\":2000,\"corruptions\":1,\"mismatches\":1,\"deaths\":0,"
           "\"self_test\":true}\r\nPVLAB-END\r\n",
