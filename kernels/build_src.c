@@ -369,7 +369,7 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
     char *dir = NULL, *log = NULL, *stamp = NULL;
     struct buf out = BUF_INIT;
     struct sv vers = SV_INIT;
-    struct stat sb;
+    struct stat sb, sb2;
     int lock_fd = -1, rc = -1;
 
     *dir_r = *id_r = NULL;
@@ -413,17 +413,33 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
     }
     /* newest first; a version the lists name but the mirror lacks falls back to the next */
     for (size_t i = 0; i < vers.n; i++) {
+        char *miss = xasprintf("%s/%s_%s.unavailable", base, package, vers.v[i]);
+        int skip = 0;
         free(dir);
         dir = xasprintf("%s/%s_%s", base, package, vers.v[i]);
-        if (fs_is_dir(dir) || fetch_one(conf, base, package, vers.v[i], dir, log, e) == 0) {
+        /* a version the mirror lacked is not asked for again until the lists are refreshed */
+        if (!fs_is_dir(dir) && stat(miss, &sb) == 0 && stat(stamp, &sb2) == 0 &&
+            sb.st_mtime >= sb2.st_mtime)
+            skip = 1;
+        if (!skip && (fs_is_dir(dir) ||
+                      fetch_one(conf, base, package, vers.v[i], dir, log, e) == 0)) {
+            free(miss);
             err_clear(e);
             *dir_r = xstrdup(dir);
             *id_r = xasprintf("%s=%s", package, vers.v[i]);
             rc = 0;
             goto out;
         }
-        log_warn("build", "%s", e ? e->msg : "apt-get source failed");
+        if (!skip) {
+            log_warn("build", "%s", e ? e->msg : "apt-get source failed");
+            if (!e || e->code != ERR_NOSPACE)
+                fs_write_atomic(miss, "", 0, NULL);
+        }
+        free(miss);
     }
+    err_set(e, e && e->code == ERR_NOSPACE ? ERR_NOSPACE : ERR_NET, "no version of the source "
+            "package %s could be downloaded from %s (tried newest first; log %s)", package,
+            mirror, log);
 out:
     fs_unlock(lock_fd);
     buf_release(&out);
