@@ -9,8 +9,9 @@
  *
  * Likelihood of culprit c with B(c) = passes at commits that are bad under c, F = fails (all at
  * commits bad under every surviving c): p^F (1-p)^B(c), so the weight is (1-p)^B(c). When p is
- * estimated, the weight uses a lower credible bound of p (an over-estimated p makes answers
- * wrong: a bad commit that passed by chance would look good), see estimate_p().
+ * estimated on a linear history, the posterior is joint over (culprit, p) with p on a grid, see
+ * lin_refresh_joint(); on a DAG the weight uses a lower credible bound of p (an over-estimated p
+ * makes answers wrong: a bad commit that passed by chance would look good), see estimate_p().
  */
 #include "jobs/bisect.h"
 
@@ -29,6 +30,11 @@
 #define MAX_JOINT 64     /* points per round optimised jointly (linear history) */
 #define P_LEVEL 0.10     /* default quantile of p's posterior plugged in when p is estimated */
 #define MEMO_P 512       /* direct-mapped cache of lower bounds of p */
+#define P_GRID 64        /* p values of the joint (culprit, p) posterior (linear, p estimated) */
+#define P_GRID_MIN 1e-4  /* grid range, log-spaced (prior uniform in log p, so equal */
+#define P_GRID_MAX 0.999 /* weights per point) */
+#define P_PRUNE 40.0     /* grid points whose best log weight is this far below are dropped */
+#define JOINT_CALIB 2    /* default calibration fails with the joint posterior */
 
 /* One tested commit on a linear history: its passes (fails only move `hi`). */
 struct tpoint {
@@ -42,13 +48,20 @@ struct seg {
     long nb;     /* B: passes at commits >= lo */
     double unit; /* posterior probability of each candidate in the run */
     double cum;  /* posterior mass of candidates <= hi */
+    /* joint (culprit, p) posterior only: */
+    double pbar;     /* E[p | culprit in this run] */
+    double hp;       /* E[h2(p) | culprit in this run] */
+    double cf0, ch0; /* sums of mass * pbar and of mass * hp over the candidates below lo */
 };
 
 struct bisect {
     size_t n;
     int linear;
     uint32_t *poff, *par; /* DAG copy (CSR) */
-    double p;             /* given p, or 0 = integrate over p */
+    double p;             /* given p, or 0 = estimate it */
+    int joint;            /* p estimated on a linear history: joint posterior over (culprit, p) */
+    double gp[P_GRID], glogp[P_GRID], glog1m[P_GRID], gh[P_GRID]; /* p, log p, log(1-p), h2(p) */
+    double gpost[P_GRID];                                         /* P(p = gp[g] | data) */
     double conf;
     long max_trials;
     long calib;
@@ -81,6 +94,7 @@ struct bisect {
 
     /* refreshed after every observation */
     double maxprob, bbar; /* bbar: posterior mean of B(culprit) */
+    double pmean;         /* joint posterior: E[p] */
     size_t best;
     double pc; /* p used to choose (given, or estimated); NaN while calibrating */
     int contradiction, done;
@@ -244,24 +258,114 @@ static int lin_set_splittable(const struct bisect *b)
     return a != (size_t)-1 && z > a && lin_testable_in(b, a, z - 1);
 }
 
-/* Rebuilds the piecewise-constant posterior from the counts: O(tested commits). */
-static void lin_refresh(struct bisect *b)
+/* Cuts [0, hi] into runs of candidates with equal pass counts B. */
+static void lin_segments(struct bisect *b)
 {
     size_t j, start = 0, ns = 0;
     long suffix = 0;
-    double maxlw = -INFINITY, z = 0, cum = 0, pm = 0;
-    double *lw;
 
     b->segs = xrealloc(b->segs, (b->npts + 1) * sizeof(*b->segs));
     for (j = 0; j < b->npts; j++)
         suffix += b->pts[j].npass;
     for (j = 0; j < b->npts && b->pts[j].idx < b->hi; j++) {
-        b->segs[ns++] = (struct seg){start, b->pts[j].idx, suffix, 0, 0};
+        b->segs[ns++] = (struct seg){.lo = start, .hi = b->pts[j].idx, .nb = suffix};
         start = b->pts[j].idx + 1;
         suffix -= b->pts[j].npass;
     }
-    b->segs[ns++] = (struct seg){start, b->hi, suffix, 0, 0};
+    b->segs[ns++] = (struct seg){.lo = start, .hi = b->hi, .nb = suffix};
     b->nsegs = ns;
+}
+
+/*
+ * Joint posterior over (culprit, p) with p on a log-spaced grid (prior uniform in log p): weight
+ * of (c, p_g) = p_g^F (1 - p_g)^B(c). The culprit marginal is piecewise constant like the plug-in
+ * posterior; per run it also keeps E[p | culprit] and E[h2(p) | culprit] for the gain. Grid
+ * points whose best weight is negligible are skipped: a step costs O(runs x live grid points).
+ */
+static void lin_refresh_joint(struct bisect *b)
+{
+    double gmax[P_GRID], top = -INFINITY, z = 0, cum = 0, cf = 0, ch = 0, acc = 0, mean = 0;
+    long nbmin = b->segs[b->nsegs - 1].nb;
+    size_t j;
+    int g;
+
+    for (g = 0; g < P_GRID; g++) {
+        gmax[g] = (double)b->fails * b->glogp[g] + (double)nbmin * b->glog1m[g];
+        if (gmax[g] > top)
+            top = gmax[g];
+        b->gpost[g] = 0;
+    }
+    for (j = 0; j < b->nsegs; j++) {
+        struct seg *s = &b->segs[j];
+        double u = 0, pu = 0, hu = 0, len = (double)(s->hi - s->lo + 1);
+
+        for (g = 0; g < P_GRID; g++) {
+            double e;
+
+            if (gmax[g] < top - P_PRUNE)
+                continue;
+            e = exp((double)b->fails * b->glogp[g] + (double)s->nb * b->glog1m[g] - top);
+            u += e;
+            pu += e * b->gp[g];
+            hu += e * b->gh[g];
+            b->gpost[g] += e * len;
+        }
+        s->unit = u;
+        s->pbar = u > 0 ? pu / u : 0;
+        s->hp = u > 0 ? hu / u : 0;
+        z += u * len;
+    }
+    b->contradiction = 0;
+    b->maxprob = 0;
+    b->best = BISECT_NONE;
+    for (j = 0; j < b->nsegs; j++) {
+        struct seg *s = &b->segs[j];
+        double mass;
+
+        s->unit /= z;
+        mass = s->unit * (double)(s->hi - s->lo + 1);
+        s->cf0 = cf;
+        s->ch0 = ch;
+        cf += mass * s->pbar;
+        ch += mass * s->hp;
+        cum += mass;
+        s->cum = cum;
+        if (s->unit > b->maxprob) {
+            b->maxprob = s->unit;
+            b->best = s->lo;
+        }
+    }
+    b->bbar = 0;
+    b->phat = 0;
+    for (g = 0; g < P_GRID; g++) {
+        b->gpost[g] /= z;
+        mean += b->gpost[g] * b->gp[g];
+        if (b->phat == 0 && acc + b->gpost[g] >= b->level) {
+            /* the level quantile of p's marginal, each grid point's mass spread over its cell */
+            double frac = (b->level - acc) / b->gpost[g];
+
+            b->phat = exp(b->glogp[g] + (frac - 0.5) * (b->glogp[1] - b->glogp[0]));
+        }
+        acc += b->gpost[g];
+    }
+    b->pmean = mean;
+    if (b->fails == 0)
+        b->phat = 0;
+}
+
+/* Rebuilds the piecewise-constant posterior from the counts: O(tested commits). */
+static void lin_refresh(struct bisect *b)
+{
+    size_t j, ns;
+    double maxlw = -INFINITY, z = 0, cum = 0, pm = 0;
+    double *lw;
+
+    lin_segments(b);
+    if (b->joint) {
+        lin_refresh_joint(b);
+        return;
+    }
+    ns = b->nsegs;
 
     lw = xmalloc(ns * sizeof(*lw));
     for (j = 0; j < ns; j++) {
@@ -461,6 +565,8 @@ static long proven_bad_passes(const struct bisect *b)
  */
 static void estimate_p(struct bisect *b)
 {
+    if (b->joint)
+        return; /* the joint posterior sets phat */
     b->phat = 0;
     if (b->p > 0 || b->fails == 0)
         return;
@@ -474,7 +580,7 @@ static void refresh(struct bisect *b)
 {
     estimate_p(b);
     posterior(b);
-    b->pc = b->p > 0 ? b->p : calibrating(b) ? NAN : b->phat;
+    b->pc = b->p > 0 ? b->p : calibrating(b) ? NAN : b->joint ? b->pmean : b->phat;
     if (b->contradiction || (b->max_trials > 0 && b->trials >= b->max_trials) ||
         b->maxprob >= b->conf)
         b->done = 1;
@@ -516,12 +622,82 @@ static size_t git_offset(size_t m)
     return (w < 2 ? 2 : w) - 1;
 }
 
+/*
+ * Information (bits) between one test at t and the pair (culprit, p) under the joint posterior:
+ * the outcome is a fail with probability p when c <= t, so I = h2(sum_{c<=t} P(c) E[p|c]) -
+ * sum_{c<=t} P(c) E[h2(p)|c]. Counting what a test teaches about p (not only about the culprit)
+ * makes tests at proven-bad commits (t >= hi) worth something while p is uncertain: that is how
+ * the joint model keeps calibrating, and it took fewer trials than the information about the
+ * culprit alone (docs/bisect.md).
+ */
+static double lin_jgain(const struct bisect *b, size_t t)
+{
+    const struct seg *s = &b->segs[t >= b->hi ? b->nsegs - 1 : seg_of(b, t)];
+    double k = (double)((t >= b->hi ? s->hi : t) - s->lo + 1), g;
+
+    g = h2(s->cf0 + k * s->unit * s->pbar) - (s->ch0 + k * s->unit * s->hp);
+    return g > 0 ? g : 0;
+}
+
+/* Nearest testable commit to t within [lo, hi] (t itself first, then below, then above). */
+static size_t lin_testable_near(const struct bisect *b, size_t t, size_t lo, size_t hi)
+{
+    size_t d;
+
+    for (d = 0; d <= hi - lo; d++) {
+        if (t >= lo + d && !b->skipped[t - d])
+            return t - d;
+        if (t + d <= hi && !b->skipped[t + d])
+            return t + d;
+    }
+    return BISECT_NONE;
+}
+
+/*
+ * Best point under the joint posterior. Inside one run of equal weights the gain is concave in
+ * the offset (h2 of a linear function minus a linear function), so each run's best point is one
+ * of the two around the stationary point, where the fail probability reaches 1/(1 + 2^(hp/pbar)).
+ */
+static size_t lin_pick_joint(struct bisect *b, double *gain_r)
+{
+    size_t j, best = BISECT_NONE;
+    double bestg = 0;
+
+    for (j = 0; j < b->nsegs; j++) {
+        const struct seg *s = &b->segs[j];
+        size_t len = s->hi - s->lo + 1, top = j + 1 == b->nsegs ? b->n - 1 : s->hi, i;
+        double a = s->unit * s->pbar, k;
+
+        if (a <= 0)
+            continue;
+        k = floor((1 / (1 + exp2(s->hp / s->pbar)) - s->cf0) / a);
+        for (i = 0; i < 2; i++) {
+            double kk = k + (double)i < 1 ? 1 : k + (double)i > (double)len ? (double)len : k + i;
+            size_t t = lin_testable_near(b, s->lo + (size_t)kk - 1, s->lo, top);
+            double g;
+
+            if (t == BISECT_NONE)
+                continue;
+            g = lin_jgain(b, t);
+            if (g > bestg || (g == bestg && t < best)) {
+                bestg = g;
+                best = t;
+            }
+        }
+    }
+    *gain_r = bestg;
+    return best;
+}
+
 /* Best point of a linear history ignoring built marks: O(log segments + skipped run). */
 static size_t lin_pick(struct bisect *b, double *gain_r)
 {
     size_t lo = lin_lo(b), t0, l, r, j;
-    double qs = q_star(b->pc), gl, gr;
+    double qs, gl, gr;
 
+    if (b->joint)
+        return lin_pick_joint(b, gain_r);
+    qs = q_star(b->pc);
     *gain_r = 0;
     if (lo >= b->hi)
         return BISECT_NONE;
@@ -628,6 +804,12 @@ static size_t dag_pick(struct bisect *b, double *gain_r)
     return best;
 }
 
+/* Single-test information gain at t under the model the engine uses for choosing. */
+static double gain_at(struct bisect *b, size_t t)
+{
+    return b->joint ? lin_jgain(b, t) : gain_q(bad_mass(b, t), b->pc);
+}
+
 /*
  * One point: the best by information gain, unless a built commit (or one already picked this
  * round, which will be built anyway) reaches BUILT_SHARE of its gain.
@@ -645,7 +827,7 @@ static size_t pick_one(struct bisect *b, const size_t *round, size_t nround, dou
 
         if (b->skipped[c])
             continue;
-        gc = gain_q(bad_mass(b, c), b->pc);
+        gc = gain_at(b, c);
         if (gc > bg || (gc == bg && c < bt)) {
             bg = gc;
             bt = c;
@@ -981,6 +1163,18 @@ struct bisect *bisect_new(const struct bisect_dag *dag, size_t n, const struct b
     b->max_trials = o->max_trials;
     b->calib = o->calib_fails > 0 ? o->calib_fails : 5;
     b->level = o->p_level > 0 ? o->p_level : P_LEVEL;
+    b->joint = dag == NULL && o->p == 0;
+    if (b->joint && o->calib_fails <= 0)
+        b->calib = JOINT_CALIB;
+    for (i = 0; i < P_GRID && b->joint; i++) {
+        double lp =
+            log(P_GRID_MIN) + (log(P_GRID_MAX) - log(P_GRID_MIN)) * (double)i / (P_GRID - 1);
+
+        b->gp[i] = exp(lp);
+        b->glogp[i] = lp;
+        b->glog1m[i] = log1p(-b->gp[i]);
+        b->gh[i] = h2(b->gp[i]);
+    }
     memset(b->memo_key, 0xff, sizeof(b->memo_key));
     b->skipped = xcalloc(n, 1);
     b->built = xcalloc(n, 1);
@@ -1115,10 +1309,16 @@ double bisect_priv_bad_mass(struct bisect *b, size_t idx)
 
 double bisect_priv_gain(struct bisect *b, size_t idx)
 {
-    return gain_q(bad_mass(b, idx), b->pc);
+    return gain_at(b, idx);
 }
 
 double bisect_priv_p_choice(const struct bisect *b)
 {
     return b->pc;
+}
+
+size_t bisect_priv_p_grid(const struct bisect *b, const double **p_r)
+{
+    *p_r = b->gp;
+    return b->joint ? P_GRID : 0;
 }

@@ -17,9 +17,10 @@
  * observation, in any order; the next choices and the posterior are then bit-identical.
  *
  * Threads: a struct bisect is not shared; distinct engines are independent. Nothing blocks.
- * Cost: on a linear history every call is O(number of distinct tested commits) (plus O(k^2) per
- * candidate point when choosing k > 1 points); on a DAG observe/next are O(N + E) plus a bounded
- * shortlist of O(N) ancestor walks (about 25-35 ms per step at N = 100,000, see docs/bisect.md).
+ * Cost: on a linear history every call is O(number of distinct tested commits) (times the live
+ * points of a 64-point p grid when p is estimated; plus O(k^2) per candidate point when choosing
+ * k > 1 points); on a DAG observe/next are O(N + E) plus a bounded shortlist of O(N) ancestor
+ * walks (about 25-35 ms per step at N = 100,000, see docs/bisect.md).
  */
 #ifndef PVLAB_JOBS_BISECT_H
 #define PVLAB_JOBS_BISECT_H
@@ -54,8 +55,10 @@ struct bisect_opts {
     double p;          /* per-trial failure probability of a bad commit; 0 = estimate it */
     double confidence; /* stop when P(best) >= confidence, e.g. 0.95; 0 = 0.95 */
     long max_trials;   /* budget of pass+fail trials; 0 = none */
-    int calib_fails;   /* p estimated: fails to see (anywhere) before bisecting; 0 = default 5 */
-    double p_level;    /* p estimated: posterior quantile of p plugged in; 0 = default 0.1 */
+    int calib_fails;   /* p estimated: fails to see (anywhere) before bisecting; 0 = default
+                          (2 on a linear history, 5 on a DAG) */
+    double p_level;    /* p estimated: quantile of p's posterior reported by bisect_p_estimate
+                          (on a DAG also the one plugged in); 0 = default 0.1 */
 };
 
 struct bisect;
@@ -114,9 +117,10 @@ size_t bisect_best(const struct bisect *b, double *prob_r);
 size_t bisect_credible_set(const struct bisect *b, double mass, size_t *out, size_t max);
 
 /*
- * p: the given value when known; when estimated, the conservative figure the posterior uses: the
- * p_level (default 10%) quantile of p's posterior, so it lies below the true p about 90% of the
- * time (an over-estimated p makes answers wrong). 0 before any fail is seen.
+ * p: the given value when known; when estimated, a conservative figure: the p_level (default 10%)
+ * quantile of p's posterior, so it lies below the true p about 90% of the time. On a linear
+ * history the posterior integrates over p (a joint posterior over culprit and p) and this is only
+ * reported; on a DAG it is the value plugged into the posterior. 0 before any fail is seen.
  */
 double bisect_p_estimate(const struct bisect *b);
 

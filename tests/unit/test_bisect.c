@@ -609,6 +609,71 @@ static void test_replay(void **state)
 
 /* ---- p estimation ---- */
 
+/* Binary entropy in bits (test copy). */
+static double th2(double x)
+{
+    return x <= 0 || x >= 1 ? 0 : -x * log2(x) - (1 - x) * log2(1 - x);
+}
+
+/*
+ * p estimated, linear history: the culprit marginal and the gain of every commit (information
+ * about culprit and p) match an enumeration of the joint posterior over (culprit, grid p), and
+ * the chosen commit (no built marks) has the largest gain of all commits.
+ */
+static void test_joint_posterior(void **state)
+{
+    enum { N = 90, OBS = 300 };
+    static double w[N][64];
+    const double *gp;
+    struct bisect *b = bisect_new(NULL, N, NULL, NULL);
+    size_t ng = bisect_priv_p_grid(b, &gp), c, g, t, i, k, pick, culprit = 50, ot[OBS];
+    int of[OBS];
+
+    assert_true(ng >= 16 && ng <= 64);
+    rng_state = 77;
+    for (i = 0; i < OBS; i++) {
+        double z = 0, mx = -INFINITY, best = 0;
+
+        t = i < 30 ? N - 1 : rnd() % N; /* some trials at the bad end, then anywhere */
+        ot[i] = t;
+        of[i] = t >= culprit && unit() < 0.3;
+        bisect_observe(b, t, of[i] ? BISECT_FAIL : BISECT_PASS);
+        if (i % 60 != 59)
+            continue;
+        for (c = 0; c < N; c++)
+            for (g = 0; g < ng; g++) {
+                w[c][g] = 0;
+                for (k = 0; k <= i; k++)
+                    w[c][g] +=
+                        ot[k] < c ? (of[k] ? -INFINITY : 0) : (of[k] ? log(gp[g]) : log1p(-gp[g]));
+                mx = w[c][g] > mx ? w[c][g] : mx;
+            }
+        for (c = 0; c < N; c++)
+            for (g = 0; g < ng; g++) {
+                w[c][g] = exp(w[c][g] - mx);
+                z += w[c][g];
+            }
+        for (t = 0; t < N; t++) {
+            double pf = 0, hc = 0, pt = 0;
+
+            for (c = 0; c <= t; c++)
+                for (g = 0; g < ng; g++) {
+                    pf += w[c][g] / z * gp[g];
+                    hc += w[c][g] / z * th2(gp[g]);
+                }
+            for (g = 0; g < ng; g++)
+                pt += w[t][g] / z;
+            assert_close(bisect_prob(b, t), pt, 1e-9);
+            assert_close(bisect_priv_gain(b, t), th2(pf) - hc, 1e-9);
+            if (th2(pf) - hc > best)
+                best = th2(pf) - hc;
+        }
+        assert_int_equal(bisect_next(b, &pick, 1), 1);
+        assert_close(bisect_priv_gain(b, pick), best, 1e-12);
+    }
+    bisect_free(b);
+}
+
 /* The estimate at the moment of stopping is below the true p in >= 90% of seeded runs, and the
  * answers stay right. */
 static void test_p_estimate_conservative(void **state)
@@ -705,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_never_skipped),
         cmocka_unit_test(test_built_preference),
         cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_joint_posterior),
         cmocka_unit_test(test_p_estimate_conservative),
         cmocka_unit_test(test_invalid_input),
         cmocka_unit_test(test_contradiction),
