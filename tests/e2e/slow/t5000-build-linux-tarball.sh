@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Slow (a cold cache builds Linux: ~10 min on 2 cores): Linux 6.1 from Debian's linux-source-6.1
 # tarball, tinyconfig + the PV dom0 fragment, boots as PV dom0 under Debian's Xen 4.17 with a
-# passing fpu-leak run; the same build again is a cache hit that runs no make.
+# passing fpu-leak run (generous timeout: TCG on a loaded machine is slow); the same build again
+# is a cache hit that runs no make.
 . "$(dirname "$0")/../lib.sh"
 TARBALL=${PVLAB_LINUX_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 if [ ! -r "$TARBALL" ]; then
@@ -36,8 +37,9 @@ check "second build: no make (no compiler) ran, the build log did not grow" \
              [ \"\$(stat -c %s '$log' 2>/dev/null || echo none)\" = '$log_size' ]"
 
 run_pvlab $T/run run --xen 4.17 --linux "tarball:$TARBALL" --repro fpu-leak --iterations 500 \
-    --json -q
+    --timeout 1200 --json -q
 tail -5 $T/run.err | diag
+json $T/run.out '$j->{trials}[0]{reason}' 2>/dev/null | diag
 check "pvlab run --linux tarball:... exits 0" [ $rc = 0 ]
 check "verdict pass" [ "$(json $T/run.out '$j->{verdict}')" = pass ]
 check "the built kernel is what booted" [ "$(json $T/run.out '$j->{linux}{sha256}')" = "$sha" ]

@@ -19,8 +19,9 @@ check "second build: cache hit, no make" \
              [ \"\$(json $T/b2.out '\$j->{cache_hit} ? 1 : 0')\" = 1 ]"
 
 run_pvlab $T/run run --xen debsrc:bookworm --linux 6.1 --repro fpu-leak --iterations 500 \
-    --json -q
+    --timeout 1200 --json -q
 tail -5 $T/run.err | diag
+json $T/run.out '$j->{trials}[0]{reason}' 2>/dev/null | diag
 check "pvlab run --xen debsrc:bookworm exits 0" [ $rc = 0 ]
 check "verdict pass" [ "$(json $T/run.out '$j->{verdict}')" = pass ]
 check "the built hypervisor is what booted" [ "$(json $T/run.out '$j->{xen}{sha256}')" = "$sha" ]
