@@ -284,8 +284,7 @@ static int run_make(struct bctx *b, const char *const *targets, struct err *e)
         sv_pushf(&av, "CC=ccache %s", b->tc.cc);
     else
         sv_pushf(&av, "CC=%s", b->tc.cc);
-    if (b->xen)
-        sv_pushf(&av, "HOSTCC=%s", b->tc.cc);
+    sv_pushf(&av, "HOSTCC=%s", b->tc.cc); /* a chroot may have only gcc-N, no gcc */
     for (size_t i = 0; targets[i]; i++)
         if (!b->xen || strcmp(targets[i], "xen")) /* "xen": xen/Makefile's default goal */
             sv_push(&av, targets[i]);
