@@ -8,6 +8,7 @@
 #include "jobs/run.h"
 #include "lab/qemu.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/status.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
@@ -39,7 +40,8 @@ static const char usage[] =
     "  --json                 print the run as JSON on stdout\n"
     "  -q, --quiet            no progress output\n"
     "\n"
-    "Exit status: 0 no corruption, 1 corruption seen, 125 could not test (infra), so\n"
+    "Exit status: 0 no corruption, 1 corruption seen, 125 could not test (infra, or a git:\n"
+    "or tarball: source that does not build: skip), so\n"
     "'git bisect run pvlab run ...' works as is; 128 for bad input or setup errors, which\n"
     "stops a git bisect run instead of mislabelling a commit.\n";
 
@@ -198,8 +200,11 @@ int cmd_run(struct cli *c, int argc, char **argv)
     }
     status_init(&u.st, !quiet);
     ev.ctx = &u;
-    if (cli_config(c, &e) < 0 || run_prepare(&c->cfg, &req, &ev, &plan, &e) < 0)
+    if (cli_config(c, &e) < 0 || run_prepare(&c->cfg, &req, &ev, &plan, &e) < 0) {
+        if (e.code == ERR_BUILD)
+            goto untestable;
         goto err;
+    }
     if (print_cmd) {
         status_done(&u.st);
         rc = print_qemu_cmd(&plan);
@@ -225,6 +230,24 @@ int cmd_run(struct cli *c, int argc, char **argv)
     else
         cli_print_run_human(&rec, trials, ntrials);
     rc = run_exit_code(rec.verdict);
+    goto out;
+untestable:
+    /* the commit's source does not build: a skip, like git bisect run's 125 */
+    status_done(&u.st);
+    cli_error(&e);
+    if (c->json) {
+        struct buf b = BUF_INIT;
+        struct jw w;
+        jw_init(&w, &b);
+        jw_obj(&w);
+        jw_kv_int(&w, "id", 0);
+        jw_kv_s(&w, "verdict", "skip");
+        jw_kv_s(&w, "reason", e.msg);
+        jw_end(&w);
+        printf("%s\n", b.data);
+        buf_release(&b);
+    }
+    rc = 125;
     goto out;
 usage_err:
     cli_error(&e);

@@ -263,6 +263,7 @@ static int slot_outcome(struct bctx *c, struct slot *s, const char **outcome_r, 
 {
     int code = proc_exit_code(&s->p);
     const char *json_start;
+    const char *json_verdict = NULL;
     char *skip = out_tag(&s->out, "PVLAB-BISECT-SKIP");
     char *art = out_tag(&s->out, "PVLAB-BISECT-ARTIFACT");
 
@@ -282,7 +283,7 @@ static int slot_outcome(struct bctx *c, struct slot *s, const char **outcome_r, 
             const char *v = json_flat_str(&j, "verdict");
             *run_id_r = (long long)json_flat_num(&j, "id", 0);
             if (v && (!strcmp(v, "infra") || !strcmp(v, "skip")) && code == 125)
-                *outcome_r = !strcmp(v, "infra") ? "infra" : "skip";
+                json_verdict = *outcome_r = !strcmp(v, "infra") ? "infra" : "skip";
             json_flat_free(&j);
         }
     }
@@ -298,7 +299,8 @@ static int slot_outcome(struct bctx *c, struct slot *s, const char **outcome_r, 
     } else if (code == 0) {
         *outcome_r = "pass";
     } else if (code == 125) {
-        if (skip || !*run_id_r)
+        /* a test command's 125 is git bisect's skip; a boot says infra or skip itself */
+        if (!json_verdict)
             *outcome_r = c->rq.test_cmd || skip ? "skip" : "infra";
         *detail_r = skip ? xstrdup(skip) : xstrdup("exit 125 (untestable)");
     } else if (code > 0 && code < 128) {

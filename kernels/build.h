@@ -31,12 +31,11 @@
 #include "util/err.h"
 
 /*
- * err code of a build that ran and failed (compile error, a required config option dropped):
- * the commit is untestable, a `skip` verdict (git bisect's 125), never `infra`. The message
- * carries the last error lines of the build log. Missing tools, a full disk or bad input keep
- * their own codes (ERR_TOOL, ERR_NOSPACE, ERR_USAGE ...).
+ * A build that ran and failed (compile error, a required config option dropped) fails with
+ * ERR_BUILD (util/err.h): the commit is untestable, a `skip` verdict (git bisect's 125), never
+ * `infra`. The message carries the last error lines of the build log. Missing tools, a full
+ * disk or bad input keep their own codes (ERR_TOOL, ERR_NOSPACE, ERR_USAGE ...).
  */
-#define ERR_BUILD 64
 
 enum build_role { BUILD_DOM0, BUILD_DOMU };
 

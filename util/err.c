@@ -73,6 +73,8 @@ const char *err_code_name(int code)
         [ERR_NOSPACE] = "no-space", [ERR_PROC] = "process", [ERR_NET] = "network",
         [ERR_DB] = "store",       [ERR_INTERNAL] = "internal",
     };
+    if (code == ERR_BUILD)
+        return "build";
     if (code < 0 || code >= (int)(sizeof(names) / sizeof(names[0])) || !names[code])
         return "unknown";
     return names[code];

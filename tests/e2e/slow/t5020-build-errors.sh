@@ -3,7 +3,7 @@
 # usage errors exit 2, a failed build exits 125 (skip for git bisect) with the log's error
 # lines, a fragment option that does not survive olddefconfig is named.
 . "$(dirname "$0")/../lib.sh"
-plan 9
+plan 10
 T=$PVLAB_HOME
 export PVLAB_CACHE_DIR=$T/cache # fake trees stay out of the shared cache
 mkdir -p $T/notgit $T/broken $T/dropper
@@ -37,5 +37,8 @@ run_pvlab $T/f build linux --srcdir $T/dropper --toolchain nosuch
 check "unknown toolchain profile: exit 3, names it" \
     bash -c "[ $rc = 3 ] && grep -q nosuch $T/f.err"
 run_pvlab $T/g run --linux "git:$T/broken@HEAD" --xen 4.17 --print-qemu-cmd
-check "pvlab run --linux git:... on a broken tree fails before booting" \
-    bash -c "[ $rc != 0 ] && grep -q 'error: expected declaration' $T/g.err"
+check "pvlab run --linux git:... on a broken tree: skip, exit 125, before booting" \
+    bash -c "[ $rc = 125 ] && grep -q 'error: expected declaration' $T/g.err"
+run_pvlab $T/h run --linux "git:$T/broken@HEAD" --xen 4.17 --json -q
+check "... and --json says verdict skip (what pvlab bisect reads)" \
+    bash -c "[ $rc = 125 ] && [ \"\$(json $T/h.out '\$j->{verdict}')\" = skip ]"
