@@ -51,7 +51,10 @@ run_pvlab() {
 }
 export -f json
 
-# no_qemu_left: no QEMU process of this test's state directory is running
+# qemu_running / no_qemu_left: whether a QEMU of this test's state directory is running
+qemu_running() {
+    pgrep -f "qemu-system.*$PVLAB_HOME" >/dev/null
+}
 no_qemu_left() {
-    ! pgrep -f "qemu-system.*$PVLAB_HOME" >/dev/null
+    ! qemu_running
 }

@@ -8,10 +8,10 @@ T=$PVLAB_HOME
 "$PVLAB" run --repro self-test-hang --timeout 600 -q > $T/run.out 2>&1 &
 pid=$!
 for i in $(seq 1 600); do
-    pgrep -f "qemu-system.*$PVLAB_HOME" >/dev/null && break
+    qemu_running && break
     sleep 0.1
 done
-check "QEMU was started" pgrep -f "qemu-system.*$PVLAB_HOME"
+check "QEMU was started" qemu_running
 kill -9 $pid
 wait $pid 2>/dev/null
 for i in $(seq 1 50); do no_qemu_left && break; sleep 0.1; done
