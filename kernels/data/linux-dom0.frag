@@ -25,6 +25,9 @@ CONFIG_XEN_PRIVILEGED_GUEST=y ?         @ 2.6.26-2.6.36
 # the runs that saw it used PREEMPT_VOLUNTARY (x86_64_defconfig, Debian's kernels)
 # CONFIG_PREEMPT_NONE is not set
 CONFIG_PREEMPT_VOLUNTARY=y ?
+# tinyconfig's SLOB: the #NM handler's allocation must be able to sleep, as with SLUB
+# (might_sleep in the slab pre-alloc hook is the voluntary reschedule point)
+CONFIG_SLUB=y ?
 
 # console: hvc0, which Xen forwards to its serial port; printk for the kernel log evidence
 CONFIG_TTY=y                            @ 3.9-
