@@ -321,15 +321,12 @@ static int slot_outcome(struct bctx *c, struct slot *s, const char **outcome_r, 
     return 0;
 }
 
-/* Stores a finished trial with the posterior snapshot; feeds the engine. */
-static int record(struct bctx *c, const char *phase, const char *sha, long idx,
-                  const char *outcome, const char *detail, long long run_id, long long wall_ms,
-                  struct err *e)
+/*
+ * Gives one trial outcome to the engine; the live path and resume's replay both come here, so a
+ * resumed engine is the same as an uninterrupted one. idx < 0: not a candidate (a good end).
+ */
+static void feed(struct bctx *c, long idx, const char *outcome)
 {
-    struct bisect_trial_rec t = { 0 };
-    size_t best;
-    double prob = 0;
-
     if (idx >= 0) {
         /* a tested commit is built (or checked out): prefer it when nearly as informative */
         if (strcmp(outcome, "skip"))
@@ -344,6 +341,18 @@ static int record(struct bctx *c, const char *phase, const char *sha, long idx,
     }
     if (strcmp(outcome, "infra") && strcmp(outcome, "skip"))
         c->trials++;
+}
+
+/* Stores a finished trial with the posterior snapshot; feeds the engine. */
+static int record(struct bctx *c, const char *phase, const char *sha, long idx,
+                  const char *outcome, const char *detail, long long run_id, long long wall_ms,
+                  struct err *e)
+{
+    struct bisect_trial_rec t = { 0 };
+    size_t best;
+    double prob = 0;
+
+    feed(c, idx, outcome);
     best = bisect_best(c->eng, &prob);
     t.bisection_id = c->id;
     t.seq = ++c->seq;
@@ -525,21 +534,7 @@ static int setup(struct bctx *c, struct err *e)
 static void replay(struct bctx *c, struct bisect_trial_rec *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        long idx = eng_index(c, t[i].commit_sha);
-        const char *o = t[i].outcome;
-        if (idx >= 0) {
-            if (strcmp(o, "skip"))
-                bisect_mark_built(c->eng, (size_t)idx);
-            if (!strcmp(o, "pass"))
-                bisect_observe(c->eng, (size_t)idx, BISECT_PASS);
-            else if (!strcmp(o, "fail"))
-                bisect_observe(c->eng, (size_t)idx, BISECT_FAIL);
-            else if (!strcmp(o, "skip") ||
-                     (!strcmp(o, "infra") && ++c->infra[idx] >= INFRA_RETRIES))
-                bisect_observe(c->eng, (size_t)idx, BISECT_SKIP);
-        }
-        if (strcmp(o, "infra") && strcmp(o, "skip"))
-            c->trials++;
+        feed(c, eng_index(c, t[i].commit_sha), t[i].outcome);
         c->seq = t[i].seq;
     }
 }
