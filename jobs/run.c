@@ -8,6 +8,7 @@
 
 #include "images/payload.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -176,17 +177,6 @@ static char *evidence_json(const struct verdict *v)
     return buf_detach(&b, NULL);
 }
 
-static char *iso_now(void)
-{
-    char s[32];
-    time_t t = time(NULL);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return xstrdup(s);
-}
-
 struct trial_cb {
     const struct run_events *ev;
     int idx, total;
@@ -266,7 +256,7 @@ int run_execute(struct run_plan *plan, struct store *st, const struct run_events
         ts.progress = on_trial_progress;
         ts.progress_ctx = &tc;
         memset(&rec, 0, sizeof(rec));
-        rec.started = iso_now();
+        rec.started = clock_iso_now();
         r2 = trial_run(&ts, &tr, e);
         if (r2 < 0) {
             free(rec.started);
@@ -283,7 +273,7 @@ int run_execute(struct run_plan *plan, struct store *st, const struct run_events
         rec.deaths = tr.v.deaths;
         rec.klog_faults = tr.v.klog_faults;
         rec.evidence_json = ev_json = evidence_json(&tr.v);
-        rec.finished = iso_now();
+        rec.finished = clock_iso_now();
         rec.wall_ms = tr.wall_ms;
         rec.boot_ms = tr.boot_ms;
         rec.log_path = log_path;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/stats.h"
@@ -313,16 +314,6 @@ int store_db_int(struct store *s, const char *sql, const char *what, long long *
     return 0;
 }
 
-char *store_iso_now(void)
-{
-    char tmp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return xstrdup(tmp);
-}
 
 /*
  * State and start time (clock ticks after boot) of pid from /proc/<pid>/stat. The start time tells
@@ -670,7 +661,7 @@ int store_run_begin(struct store *s, struct run_rec *r, struct err *e)
 {
     struct buf sql = BUF_INIT;
     sqlite3_stmt *st = NULL;
-    char *created = store_iso_now();
+    char *created = clock_iso_now();
     char state;
     long long start = 0;
     int rc = -1, i = 1;
@@ -804,7 +795,7 @@ int store_run_finish(struct store *s, struct run_rec *r, struct err *e)
 {
     const char *status = r->status ? r->status : "done";
     const char *verdict;
-    char *finished = store_iso_now();
+    char *finished = clock_iso_now();
     struct tally t;
     int rc = -1;
 

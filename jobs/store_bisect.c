@@ -5,6 +5,7 @@
 
 #include "jobs/store.h"
 #include "jobs/store_int.h"
+#include "util/clock.h"
 #include "util/xalloc.h"
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -41,7 +42,7 @@ static void bind_owner(struct store *s, sqlite3_stmt *st, int i)
 int store_bisect_begin(struct store *s, struct bisect_rec *b, struct err *e)
 {
     sqlite3_stmt *st;
-    char *created = store_iso_now();
+    char *created = clock_iso_now();
 
     st = store_db_prepare(s,
                           "INSERT INTO bisections (created, status, owner_host, owner_boot_id, "
@@ -73,7 +74,7 @@ int store_bisect_begin(struct store *s, struct bisect_rec *b, struct err *e)
 int store_bisect_trial_add(struct store *s, const struct bisect_trial_rec *t, struct err *e)
 {
     sqlite3_stmt *st;
-    char *created = store_iso_now();
+    char *created = clock_iso_now();
     int rc = -1;
 
     st = store_db_prepare(s,
@@ -111,7 +112,7 @@ int store_bisect_set_status(struct store *s, long long id, const char *status,
                             const char *result_json, struct err *e)
 {
     sqlite3_stmt *st;
-    char *now = store_iso_now();
+    char *now = clock_iso_now();
     int rc;
 
     st = store_db_prepare(s,

@@ -28,8 +28,6 @@ int store_tx_commit(struct store *s, const char *what, struct err *e);
 void store_tx_rollback(struct store *s);
 int store_db_int(struct store *s, const char *sql, const char *what, long long *v_r,
                  struct err *e);
-/* Now as ISO-8601 UTC, malloc'd. */
-char *store_iso_now(void);
 /* State and start time of pid from /proc/<pid>/stat; 0 or -1. */
 int store_proc_stat(long pid, char *state_r, long long *start_r);
 /* Whether the process recorded as a row's owner is gone (so the row can never finish). */
