@@ -12,6 +12,9 @@
  * estimated on a linear history, the posterior is joint over (culprit, p) with p on a grid, see
  * lin_refresh_joint(); on a DAG the weight uses a lower credible bound of p (an over-estimated p
  * makes answers wrong: a bad commit that passed by chance would look good), see estimate_p().
+ *
+ * The state (struct bisect) is in jobs/bisect_int.h; the merge-history walks are in
+ * jobs/bisect_dag.c.
  */
 #include "jobs/bisect.h"
 
@@ -19,105 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/bisect_int.h"
 #include "jobs/bisect_priv.h"
 #include "util/stats.h"
 #include "util/xalloc.h"
-
-#define BUILT_SHARE 0.8  /* a built commit wins when its gain is >= this share of the best */
-#define DAG_SHORTLIST 24 /* exact ancestor walks per heuristic on a DAG step */
-#define DAG_SET_MAX 64   /* credible sets larger than this are assumed splittable */
-#define Q_GRID 32        /* bad-mass levels tried per extra point of a k-point round */
-#define MAX_JOINT 64     /* points per round optimised jointly (linear history) */
-#define P_LEVEL 0.10     /* default quantile of p's posterior plugged in when p is estimated */
-#define MEMO_P 512       /* direct-mapped cache of lower bounds of p */
-#define P_GRID 64        /* p values of the joint (culprit, p) posterior (linear, p estimated) */
-#define P_GRID_MIN 1e-4  /* grid range, log-spaced (prior uniform in log p, so equal */
-#define P_GRID_MAX 0.999 /* weights per point) */
-#define P_PRUNE 40.0     /* grid points whose best log weight is this far below are dropped */
-#define JOINT_CALIB 2    /* default calibration fails with the joint posterior */
-
-/* One tested commit on a linear history: its passes (fails only move `hi`). */
-struct tpoint {
-    size_t idx;
-    long npass;
-};
-
-/* Run of consecutive candidates [lo, hi] sharing one pass count, hence one weight. */
-struct seg {
-    size_t lo, hi;
-    long nb;     /* B: passes at commits >= lo */
-    double unit; /* posterior probability of each candidate in the run */
-    double cum;  /* posterior mass of candidates <= hi */
-    /* joint (culprit, p) posterior only: */
-    double pbar;     /* E[p | culprit in this run] */
-    double hp;       /* E[h2(p) | culprit in this run] */
-    double cf0, ch0; /* sums of mass * pbar and of mass * hp over the candidates below lo */
-};
-
-struct bisect {
-    size_t n;
-    int linear;
-    uint32_t *poff, *par; /* DAG copy (CSR) */
-    double p;             /* given p, or 0 = estimate it */
-    int joint;            /* p estimated on a linear history: joint posterior over (culprit, p) */
-    double gp[P_GRID], glogp[P_GRID], glog1m[P_GRID], gh[P_GRID]; /* p, log p, log(1-p), h2(p) */
-    double gpost[P_GRID];                                         /* P(p = gp[g] | data) */
-    double conf;
-    long max_trials;
-    long calib;
-
-    long trials, fails;
-    unsigned char *skipped, *built;
-    size_t *built_list, nbuilt;
-    double level; /* quantile of p's posterior plugged in when estimating */
-    double phat;  /* p plugged in when estimating (0 before the first fail) */
-    long memo_key[MEMO_P][2];
-    double memo_val[MEMO_P];
-
-    /* linear history */
-    struct tpoint *pts; /* sorted by idx, npass >= 1 */
-    size_t npts;
-    size_t hi;     /* lowest failing commit, or n-1 */
-    size_t *skips; /* sorted */
-    size_t nskips;
-    struct seg *segs;
-    size_t nsegs;
-
-    /* DAG */
-    uint32_t *cnt; /* B(c) */
-    unsigned char *alive;
-    double *post;
-    double *lb, *ub;
-    uint32_t *stamp, cur_stamp;
-    uint32_t *stack;
-    uint64_t *mask;
-
-    /* refreshed after every observation */
-    double maxprob, bbar; /* bbar: posterior mean of B(culprit) */
-    double pmean;         /* joint posterior: E[p] */
-    size_t best;
-    double pc; /* p used to choose (given, or estimated); NaN while calibrating */
-    int contradiction, done;
-};
-
-/* Binary entropy in bits. */
-static double h2(double x)
-{
-    if (x <= 0 || x >= 1)
-        return 0;
-    return -x * log2(x) - (1 - x) * log2(1 - x);
-}
-
-/* Mutual information between culprit and one test outcome when P(test bad) = q. */
-static double gain_q(double q, double p)
-{
-    double g;
-
-    if (q <= 0 || q >= 1)
-        return 0;
-    g = h2(q * p) - q * h2(p);
-    return g > 0 ? g : 0;
-}
 
 /* The bad-mass q* maximising gain_q: the capacity-achieving input of the Z-channel. */
 static double q_star(double p)
@@ -125,16 +33,6 @@ static double q_star(double p)
     if (p >= 1)
         return 0.5;
     return 1 / (p * (1 + exp2(h2(p) / p)));
-}
-
-/* Log weight of a surviving candidate with nb passes against it (see the file comment). */
-static double log_weight(const struct bisect *b, long nb)
-{
-    double p = b->p > 0 ? b->p : b->phat;
-
-    if (p >= 1)
-        return nb > 0 ? -INFINITY : 0;
-    return p > 0 ? (double)nb * log1p(-p) : 0; /* no fail seen yet: no information */
 }
 
 static int calibrating(const struct bisect *b)
@@ -396,119 +294,6 @@ static void lin_refresh(struct bisect *b)
     b->bbar = pm;
 }
 
-/* ---- DAG ---- */
-
-static void next_stamp(struct bisect *b)
-{
-    if (++b->cur_stamp == 0) {
-        memset(b->stamp, 0, b->n * sizeof(*b->stamp));
-        b->cur_stamp = 1;
-    }
-}
-
-/* Stamps t and all its ancestors with a fresh stamp; returns the posterior mass walked. */
-static double dag_walk(struct bisect *b, size_t t, long add_pass)
-{
-    size_t sp = 0;
-    double mass = 0;
-
-    next_stamp(b);
-    b->stamp[t] = b->cur_stamp;
-    b->stack[sp++] = (uint32_t)t;
-    while (sp) {
-        uint32_t c = b->stack[--sp], k;
-
-        mass += b->post[c];
-        b->cnt[c] += (uint32_t)add_pass;
-        for (k = b->poff[c]; k < b->poff[c + 1]; k++) {
-            uint32_t q = b->par[k];
-
-            if (b->stamp[q] != b->cur_stamp) {
-                b->stamp[q] = b->cur_stamp;
-                b->stack[sp++] = q;
-            }
-        }
-    }
-    return mass;
-}
-
-/* Posterior probabilities from counts: O(N). */
-static void dag_refresh(struct bisect *b)
-{
-    size_t c;
-    double maxlw = -INFINITY, z = 0, pm = 0;
-
-    for (c = 0; c < b->n; c++) {
-        b->post[c] = b->alive[c] ? log_weight(b, b->cnt[c]) : -INFINITY;
-        if (b->post[c] > maxlw)
-            maxlw = b->post[c];
-    }
-    b->contradiction = maxlw == -INFINITY;
-    b->maxprob = 0;
-    b->best = BISECT_NONE;
-    for (c = 0; c < b->n; c++) {
-        b->post[c] = b->contradiction ? 0 : exp(b->post[c] - maxlw);
-        z += b->post[c];
-    }
-    for (c = 0; c < b->n && !b->contradiction; c++) {
-        b->post[c] /= z;
-        pm += b->post[c] * (double)b->cnt[c];
-        if (b->post[c] > b->maxprob) {
-            b->maxprob = b->post[c];
-            b->best = c;
-        }
-    }
-    b->bbar = pm;
-}
-
-/* Up to DAG_SET_MAX most probable candidates, most probable first; returns the count. */
-static size_t dag_top(const struct bisect *b, size_t *top)
-{
-    size_t c, m = 0, i;
-
-    for (c = 0; c < b->n; c++) {
-        double w = b->post[c];
-
-        if (w <= 0 || (m == DAG_SET_MAX && w <= b->post[top[m - 1]]))
-            continue;
-        if (m < DAG_SET_MAX)
-            m++;
-        for (i = m - 1; i > 0 && b->post[top[i - 1]] < w; i--)
-            top[i] = top[i - 1];
-        top[i] = c;
-    }
-    return m;
-}
-
-/*
- * Whether some testable commit has part (not all) of the credible set among itself and its
- * ancestors. A set of more than DAG_SET_MAX candidates is assumed splittable.
- */
-static int dag_set_splittable(struct bisect *b)
-{
-    size_t top[DAG_SET_MAX], m = dag_top(b, top), s = 0, c;
-    double acc = 0;
-    uint64_t full;
-
-    while (s < m && acc < b->conf - 1e-12)
-        acc += b->post[top[s++]];
-    if (acc < b->conf - 1e-12)
-        return 1;
-    full = s == 64 ? ~(uint64_t)0 : (((uint64_t)1 << s) - 1);
-    memset(b->mask, 0, b->n * sizeof(*b->mask));
-    for (c = 0; c < s; c++)
-        b->mask[top[c]] |= (uint64_t)1 << c;
-    for (c = 0; c < b->n; c++) {
-        uint32_t k;
-
-        for (k = b->poff[c]; k < b->poff[c + 1]; k++)
-            b->mask[c] |= b->mask[b->par[k]];
-        if (!b->skipped[c] && b->mask[c] && b->mask[c] != full)
-            return 1;
-    }
-    return 0;
-}
-
 /*
  * Lower credible bound of p after F fails and B passes on bad commits: the `level` quantile of
  * its posterior Beta(F, B+1) under the scale-free prior 1/p, which is the Clopper-Pearson bound.
@@ -535,7 +320,7 @@ static void posterior(struct bisect *b)
     if (b->linear)
         lin_refresh(b);
     else
-        dag_refresh(b);
+        bisect_dag_refresh(b);
 }
 
 /* Passes at commits that are bad under every surviving candidate (proven bad). */
@@ -587,7 +372,7 @@ static void refresh(struct bisect *b)
     else if (calibrating(b))
         b->done = b->skipped[b->n - 1]; /* cannot calibrate: the prior is the answer */
     else
-        b->done = !(b->linear ? lin_set_splittable(b) : dag_set_splittable(b));
+        b->done = !(b->linear ? lin_set_splittable(b) : bisect_dag_set_splittable(b));
 }
 
 /* ---- choosing ---- */
@@ -595,7 +380,7 @@ static void refresh(struct bisect *b)
 /* P(t bad) under the current posterior. */
 static double bad_mass(struct bisect *b, size_t t)
 {
-    return b->linear ? lin_mass(b, t) : dag_walk(b, t, 0);
+    return b->linear ? lin_mass(b, t) : bisect_dag_walk(b, t, 0);
 }
 
 /* Whether t is among the first m entries of v. */
@@ -740,70 +525,6 @@ static size_t lin_pick(struct bisect *b, double *gain_r)
     return gl >= gr ? l : r;
 }
 
-/* Keeps the m best (score, index) pairs in v (sorted, best first); returns the new count. */
-static size_t keep_top(double (*v)[2], size_t m, size_t cap, double score, size_t t)
-{
-    size_t i;
-
-    if (m == cap && score <= v[m - 1][0])
-        return m;
-    if (m < cap)
-        m++;
-    for (i = m - 1; i > 0 && v[i - 1][0] < score; i--) {
-        v[i][0] = v[i - 1][0];
-        v[i][1] = v[i - 1][1];
-    }
-    v[i][0] = score;
-    v[i][1] = (double)t;
-    return m;
-}
-
-/*
- * Best point of a DAG ignoring built marks. Exact ancestor mass costs O(N) per point, so only a
- * shortlist is walked: the DAG_SHORTLIST best points by the gain at a lower bound of their mass
- * (own mass plus the heaviest parent's bound: a chain of ancestors) and the DAG_SHORTLIST best by
- * the gain at an upper bound (topological prefix mass, or the sum over parents, whichever is
- * smaller). Exact when the history is small; otherwise the bounds agree on a linear stretch and
- * the two lists bracket the optimum on merges.
- */
-static size_t dag_pick(struct bisect *b, double *gain_r)
-{
-    double lo_top[DAG_SHORTLIST][2], hi_top[DAG_SHORTLIST][2];
-    size_t nl = 0, nh = 0, c, i, best = BISECT_NONE;
-    double prefix = 0, bestg = 0;
-
-    for (c = 0; c < b->n; c++) {
-        double mx = 0, sum = 0;
-        uint32_t k;
-
-        for (k = b->poff[c]; k < b->poff[c + 1]; k++) {
-            if (b->lb[b->par[k]] > mx)
-                mx = b->lb[b->par[k]];
-            sum += b->ub[b->par[k]];
-        }
-        prefix += b->post[c];
-        b->lb[c] = b->post[c] + mx;
-        b->ub[c] = b->post[c] + sum;
-        if (b->ub[c] > prefix)
-            b->ub[c] = prefix;
-        if (b->skipped[c] || b->ub[c] <= 0 || b->lb[c] >= 1 - 1e-15)
-            continue;
-        nl = keep_top(lo_top, nl, DAG_SHORTLIST, gain_q(b->lb[c], b->pc), c);
-        nh = keep_top(hi_top, nh, DAG_SHORTLIST, gain_q(b->ub[c], b->pc), c);
-    }
-    for (i = 0; i < nl + nh; i++) {
-        size_t t = (size_t)(i < nl ? lo_top[i][1] : hi_top[i - nl][1]);
-        double g = gain_q(dag_walk(b, t, 0), b->pc);
-
-        if (g > bestg || (g == bestg && g > 0 && t < best)) {
-            bestg = g;
-            best = t;
-        }
-    }
-    *gain_r = bestg;
-    return best;
-}
-
 /* Single-test information gain at t under the model the engine uses for choosing. */
 static double gain_at(struct bisect *b, size_t t)
 {
@@ -817,7 +538,7 @@ static double gain_at(struct bisect *b, size_t t)
 static size_t pick_one(struct bisect *b, const size_t *round, size_t nround, double *gain_r)
 {
     double g, bg = -1;
-    size_t t = b->linear ? lin_pick(b, &g) : dag_pick(b, &g), bt = BISECT_NONE, i;
+    size_t t = b->linear ? lin_pick(b, &g) : bisect_dag_pick(b, &g), bt = BISECT_NONE, i;
 
     if (t == BISECT_NONE || g <= 0)
         return BISECT_NONE;
@@ -992,8 +713,8 @@ static size_t dag_more(struct bisect *b, size_t *out, size_t m, size_t k)
     while (m < k) {
         size_t t;
 
-        dag_walk(b, out[m - 1], 1);
-        dag_refresh(b);
+        bisect_dag_walk(b, out[m - 1], 1);
+        bisect_dag_refresh(b);
         t = pick_one(b, out, m, &g);
         if (t == BISECT_NONE)
             break;
@@ -1082,7 +803,7 @@ int bisect_observe(struct bisect *b, size_t idx, enum bisect_outcome o)
         if (b->linear)
             lin_add_pass(b, idx);
         else
-            dag_walk(b, idx, 1);
+            bisect_dag_walk(b, idx, 1);
         break;
     case BISECT_FAIL:
         b->trials++;
@@ -1091,7 +812,7 @@ int bisect_observe(struct bisect *b, size_t idx, enum bisect_outcome o)
             if (idx < b->hi)
                 b->hi = idx;
         } else {
-            dag_walk(b, idx, 0);
+            bisect_dag_walk(b, idx, 0);
             for (c = 0; c < b->n; c++)
                 if (b->stamp[c] != b->cur_stamp)
                     b->alive[c] = 0;
