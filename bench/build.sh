@@ -22,9 +22,10 @@ trap cleanup EXIT INT TERM
 now() { date +%s.%N; }
 secs() { echo "$1 $2" | awk '{ printf "%.1f", $2 - $1 }'; }
 
-# commit_all DIR MSG: one commit of everything in DIR
+# commit_all DIR MSG: one commit of everything in DIR (forced: Debian's linux-source .gitignore
+# ignores every top-level entry)
 commit_all() {
-    git -C "$1" -c user.email=bench@pvlab -c user.name=bench add -A >/dev/null
+    git -C "$1" -c user.email=bench@pvlab -c user.name=bench add -A -f >/dev/null
     git -C "$1" -c user.email=bench@pvlab -c user.name=bench commit -qm "$2"
 }
 
