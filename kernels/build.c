@@ -28,6 +28,7 @@
 #endif
 #define BUILD_KEY_FORMAT "pvlab-build-1"
 #define T_MAKE_MS_DEFAULT (3 * 60 * 60 * 1000)
+#define BUILD_MIN_FREE (64LL << 20) /* below this, a failed build blames the disk */
 
 /* Everything one build call works with; strings owned. */
 struct bctx {
@@ -262,6 +263,25 @@ out:
     return rc;
 }
 
+/*
+ * Whether a failed make ran out of disk. The compiler's "No space left on device" usually cannot
+ * reach the log (the log is on the full disk too), so a build that failed while the tree, the
+ * object dir or the log has less than BUILD_MIN_FREE left is blamed on the disk, not the commit:
+ * a skip would make a bisection step over good commits.
+ */
+static int build_disk_full(const struct bctx *b)
+{
+    const char *paths[] = { b->tree, b->obj, b->log };
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        long long left = paths[i] ? fs_free_bytes(paths[i]) : -1;
+
+        if (left >= 0 && left < BUILD_MIN_FREE)
+            return 1;
+    }
+    return 0;
+}
+
 /* Runs make in the toolchain with the common variables; counts it. */
 static int run_make(struct bctx *b, const char *const *targets, struct err *e)
 {
@@ -303,7 +323,7 @@ static int run_make(struct bctx *b, const char *const *targets, struct err *e)
     sv_clear(&av);
     if (rc < 0 && e && e->code == ERR_PROC) {
         char *tail = build_log_errors(b->log, 15);
-        if (strstr(tail, "No space left on device")) {
+        if (strstr(tail, "No space left on device") || build_disk_full(b)) {
             err_set(e, ERR_NOSPACE, "disk full while building %s (log %s): free space in the "
                     "cache ('pvlab cache gc --keep SIZE')", b->kind, b->log);
         } else if (strstr(e->msg, "timed out") || proc_interrupted()) {

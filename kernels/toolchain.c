@@ -331,9 +331,10 @@ int toolchain_get(const struct build_req *r, const char *data_dir, const char *k
         }
     }
     if (!tc->root && !(cc = fs_which(tc->cc))) {
+        /* Debian names its versioned compilers' packages after them (gcc-12, clang-16) */
         err_set(e, ERR_TOOL, "%s %s builds with the host's %s, which is not installed: "
-                "apt-get install build-essential (or pass --toolchain PROFILE|chroot:PATH)",
-                kind, vs, tc->cc);
+                "apt-get install %s (or pass --toolchain PROFILE|chroot:PATH)", kind, vs,
+                tc->cc, !strcmp(tc->cc, "gcc") ? "build-essential" : tc->cc);
         goto out;
     }
     if (probe_cc(tc, e) < 0)

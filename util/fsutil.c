@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "util/xalloc.h"
@@ -207,6 +208,15 @@ char *fs_dirname(const char *path)
     char *d = xstrdup(dirname(copy));
     free(copy);
     return d;
+}
+
+long long fs_free_bytes(const char *path)
+{
+    struct statvfs st;
+
+    if (statvfs(path, &st) < 0)
+        return -1;
+    return (long long)st.f_bavail * (long long)st.f_frsize;
 }
 
 char *fs_which(const char *name)

@@ -32,6 +32,8 @@ char *fs_dirname(const char *path);
 int fs_lock(const char *path, int *fd_r, struct err *e);
 /* Releases a lock from fs_lock; fd < 0 is accepted. */
 void fs_unlock(int fd);
+/* Bytes an unprivileged writer can still use on the filesystem holding path; -1 if unknown. */
+long long fs_free_bytes(const char *path);
 /* Returns the path of an executable found in PATH (malloc'd) or NULL. */
 char *fs_which(const char *name);
 

@@ -473,6 +473,47 @@ static void test_pipeline_failures(void **state)
     free(cache);
 }
 
+/* The era's compiler is missing: the error names it and the package to install. */
+static void test_missing_compiler(void **state)
+{
+    char *cache = xasprintf("%s/cache3", tmpdir), *data = xasprintf("%s/data", tmpdir);
+    char *src = fake_tree("needs-old-gcc", "", MAKE_BZIMAGE), *frag = slurp("linux-dom0.frag");
+    char *path = xasprintf("%s/linux-dom0.frag", data);
+    struct kernels_opts ko = { 0 };
+    struct build_req r;
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(fs_mkdirs(data, NULL), 0);
+    write_file(path, frag);
+    free(path);
+    path = xasprintf("%s/fixes.tab", data);
+    write_file(path, "");
+    free(path);
+    path = xasprintf("%s/toolchains.tab", data);
+    write_file(path, "linux 6.0- host - gcc-2.95 -\n");
+    ko.cache_dir = cache;
+    memset(&r, 0, sizeof(r));
+    r.ko = &ko;
+    r.srcdir = src;
+    r.data_dir = data;
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_TOOL);
+    assert_non_null(strstr(e.msg, "host's gcc-2.95, which is not installed"));
+    assert_non_null(strstr(e.msg, "apt-get install gcc-2.95"));
+    assert_null(a.path);
+    /* the same table with a compiler that is here builds (negative control) */
+    write_file(path, "linux 6.0- host - cc -\n");
+    err_clear(&e);
+    assert_int_equal(build_linux(&r, &a, &e), 0);
+    artifact_free(&a);
+    free(path);
+    free(frag);
+    free(src);
+    free(data);
+    free(cache);
+}
+
 /*
  * A git repository with one commit of the fake tree (with a committed .config, as some trees
  * have): unknown rev, then a worktree build that leaves the user's checkout untouched.
@@ -536,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_log_errors),
         cmocka_unit_test(test_pipeline_fake_tree),
         cmocka_unit_test(test_pipeline_failures),
+        cmocka_unit_test(test_missing_compiler),
         cmocka_unit_test(test_pipeline_git),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
