@@ -596,7 +596,7 @@ static int build_kind(const struct build_req *r, enum artifact_kind kind, struct
     struct build_result local = BUILD_RESULT_INIT;
     struct bctx b;
     char *logdir = NULL, *klock = NULL, *tlock = NULL, *built = NULL, *cfg = NULL;
-    int kfd = -1, tfd = -1, hit, rc = -1;
+    int gfd = -1, kfd = -1, tfd = -1, hit, rc = -1;
     long long t0 = proc_now_ms();
 
     memset(&b, 0, sizeof(b));
@@ -612,7 +612,8 @@ static int build_kind(const struct build_req *r, enum artifact_kind kind, struct
         err_set(e, ERR_CONFIG, "no cache directory configured (set cache_dir)");
         goto out;
     }
-    if (compute_key(&b, e) < 0)
+    /* cache gc removes nothing this build uses (trees, sources, the object dir) meanwhile */
+    if (cache_hold(r->ko->cache_dir, &gfd, e) < 0 || compute_key(&b, e) < 0)
         goto out;
     if ((hit = cache_lookup(r->ko->cache_dir, kind, b.key, a, e)) < 0)
         goto out;
@@ -664,6 +665,7 @@ out:
     }
     fs_unlock(tfd);
     fs_unlock(kfd);
+    fs_unlock(gfd);
     bctx_free(&b);
     build_result_free(&local);
     free(logdir);

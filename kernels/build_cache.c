@@ -10,6 +10,8 @@
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/json.h"
+#include "util/log.h"
+#include "util/proc.h"
 #include "util/xalloc.h"
 
 struct items {
@@ -134,25 +136,72 @@ static int by_mtime(const void *a, const void *b)
     return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
 }
 
+/* The lock builds hold shared (cache_hold) and cache_gc exclusively; made with its directory. */
+static char *gc_lock_path(const char *cache_dir, struct err *e)
+{
+    char *dir = xasprintf("%s/build/locks", cache_dir), *p = NULL;
+
+    if (fs_mkdirs(dir, e) == 0)
+        p = xasprintf("%s/gc.lock", dir);
+    free(dir);
+    return p;
+}
+
+int cache_hold(const char *cache_dir, int *fd_r, struct err *e)
+{
+    char *p = gc_lock_path(cache_dir, e);
+    int rc = p ? fs_lock_shared(p, fd_r, e) : -1;
+
+    free(p);
+    return rc;
+}
+
+/* Removes a git worktree so that its repository forgets it too; plain removal when git cannot
+ * (the repository is gone: its stale record goes at its next `git worktree prune`). */
+static int remove_tree(const char *path, struct err *e)
+{
+    const char *argv[] = { "git", "-C", path, "worktree", "remove", "--force", "--force", path,
+                           NULL };
+    struct proc_spec ps = { 0 };
+
+    ps.argv = argv;
+    ps.timeout_ms = 600000;
+    if (proc_run(&ps, NULL) == 0 && !fs_exists(path))
+        return 0;
+    return fs_rmtree(path, e);
+}
+
 int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, size_t *removed_r,
              struct err *e)
 {
     struct cache_item *v = NULL;
     size_t n = 0, removed = 0;
     long long total = 0, freed = 0;
-    int rc = -1;
+    char *lock = NULL;
+    int fd = -1, rc = -1, busy;
 
+    if (!fs_is_dir(cache_dir)) {
+        err_set(e, ERR_NOTFOUND, "cache directory %s does not exist", cache_dir);
+        goto out;
+    }
+    if (!(lock = gc_lock_path(cache_dir, e)) || (busy = fs_trylock(lock, &fd, e)) < 0)
+        goto out;
+    if (busy) {
+        log_info("cache", "waiting for running builds to finish");
+        if (fs_lock(lock, &fd, e) < 0)
+            goto out;
+    }
     if (cache_list(cache_dir, &v, &n, e) < 0)
         goto out;
     for (size_t i = 0; i < n; i++)
         total += v[i].bytes;
     qsort(v, n, sizeof(*v), by_mtime);
-    /* git worktrees are registered in the user's repository and toolchains are slow to
-       make: both stay (remove a worktree with `git worktree remove`) */
+    /* toolchains are slow to make and few: they stay */
     for (size_t i = 0; i < n && total > keep_bytes; i++) {
-        if (!strcmp(v[i].kind, "toolchain") || !strcmp(v[i].kind, "build-tree"))
+        if (!strcmp(v[i].kind, "toolchain"))
             continue;
-        if (fs_rmtree(v[i].path, e) < 0)
+        if ((!strcmp(v[i].kind, "build-tree") ? remove_tree(v[i].path, e)
+                                               : fs_rmtree(v[i].path, e)) < 0)
             goto out;
         total -= v[i].bytes;
         freed += v[i].bytes;
@@ -164,6 +213,8 @@ out:
         *freed_r = freed;
     if (removed_r)
         *removed_r = removed;
+    fs_unlock(fd);
+    free(lock);
     cache_items_free(v, n);
     return rc;
 }

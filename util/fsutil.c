@@ -240,7 +240,8 @@ char *fs_which(const char *name)
     return found;
 }
 
-int fs_lock(const char *path, int *fd_r, struct err *e)
+/* flock(op) on path, retrying on EINTR; 1 when op has LOCK_NB and someone else holds it. */
+static int lock_op(const char *path, int op, int *fd_r, struct err *e)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
@@ -249,15 +250,34 @@ int fs_lock(const char *path, int *fd_r, struct err *e)
         err_sys(e, errno, "cannot open lock file %s", path);
         return -1;
     }
-    while (flock(fd, LOCK_EX) < 0) {
-        if (errno == EINTR)
+    while (flock(fd, op) < 0) {
+        int err = errno;
+
+        if (err == EINTR)
             continue;
-        err_sys(e, errno, "cannot lock %s", path);
         close(fd);
+        if (err == EWOULDBLOCK)
+            return 1;
+        err_sys(e, err, "cannot lock %s", path);
         return -1;
     }
     *fd_r = fd;
     return 0;
+}
+
+int fs_lock(const char *path, int *fd_r, struct err *e)
+{
+    return lock_op(path, LOCK_EX, fd_r, e);
+}
+
+int fs_lock_shared(const char *path, int *fd_r, struct err *e)
+{
+    return lock_op(path, LOCK_SH, fd_r, e);
+}
+
+int fs_trylock(const char *path, int *fd_r, struct err *e)
+{
+    return lock_op(path, LOCK_EX | LOCK_NB, fd_r, e);
 }
 
 void fs_unlock(int fd)

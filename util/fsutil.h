@@ -30,7 +30,11 @@ char *fs_dirname(const char *path);
  * release it. *fd_r receives the descriptor to pass to fs_unlock. Returns 0 or -1 with e set.
  */
 int fs_lock(const char *path, int *fd_r, struct err *e);
-/* Releases a lock from fs_lock; fd < 0 is accepted. */
+/* The same with a shared flock: many holders at once, none while an exclusive one is held. */
+int fs_lock_shared(const char *path, int *fd_r, struct err *e);
+/* Exclusive without waiting: 0 locked, 1 held by someone else (*fd_r = -1), -1 error. */
+int fs_trylock(const char *path, int *fd_r, struct err *e);
+/* Releases a lock from fs_lock / fs_lock_shared / fs_trylock; fd < 0 is accepted. */
 void fs_unlock(int fd);
 /* Bytes an unprivileged writer can still use on the filesystem holding path; -1 if unknown. */
 long long fs_free_bytes(const char *path);

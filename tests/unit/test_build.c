@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -476,7 +477,7 @@ static void test_pipeline_failures(void **state)
 /* The era's compiler is missing: the error names it and the package to install. */
 static void test_missing_compiler(void **state)
 {
-    char *cache = xasprintf("%s/cache3", tmpdir), *data = xasprintf("%s/data", tmpdir);
+    char *cache = xasprintf("%s/cache4", tmpdir), *data = xasprintf("%s/data", tmpdir);
     char *src = fake_tree("needs-old-gcc", "", MAKE_BZIMAGE), *frag = slurp("linux-dom0.frag");
     char *path = xasprintf("%s/linux-dom0.frag", data);
     struct kernels_opts ko = { 0 };
@@ -565,6 +566,109 @@ static void test_pipeline_git(void **state)
     free(cache);
 }
 
+/* Items of the cache of one kind. */
+static size_t count_kind(const char *cache, const char *kind)
+{
+    struct cache_item *v = NULL;
+    size_t n = 0, k = 0;
+
+    assert_int_equal(cache_list(cache, &v, &n, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        k += !strcmp(v[i].kind, kind);
+    cache_items_free(v, n);
+    return k;
+}
+
+/* Lines of `git worktree list` in repo (the main checkout is one). */
+static int worktrees(const char *repo)
+{
+    char *cmd = xasprintf("git -C %s worktree list > %s/wt.txt", repo, tmpdir);
+    char *p = xasprintf("%s/wt.txt", tmpdir);
+    struct buf t = BUF_INIT;
+    int n = 0;
+
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(buf_read_file(&t, p, NULL), 0);
+    for (size_t i = 0; i < t.len; i++)
+        n += t.data[i] == '\n';
+    buf_release(&t);
+    free(cmd);
+    free(p);
+    return n;
+}
+
+/*
+ * cache gc: removes artifacts, object dirs and worktrees (the repository forgets the worktree),
+ * waits while a build holds the cache, and a later build makes the worktree again.
+ */
+static void test_cache_gc(void **state)
+{
+    char *repo = fake_tree("gcrepo", "", MAKE_BZIMAGE);
+    char *cache = xasprintf("%s/cache5", tmpdir);
+    char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add "
+                          "Makefile && git -c user.email=t@t -c user.name=t commit -qm one",
+                          repo);
+    struct kernels_opts ko = { 0 };
+    struct build_req r;
+    struct build_result res = BUILD_RESULT_INIT;
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+    long long freed = 0;
+    size_t removed = 0;
+    int hold = -1, status;
+    pid_t pid;
+
+    assert_int_equal(system(cmd), 0);
+    ko.cache_dir = cache;
+    memset(&r, 0, sizeof(r));
+    r.ko = &ko;
+    r.toolchain = "host";
+    r.repo = repo;
+    r.result = &res;
+    assert_int_equal(build_linux(&r, &a, &e), 0);
+    artifact_free(&a);
+    build_result_free(&res);
+    assert_int_equal((int)count_kind(cache, "linux"), 1);
+    assert_int_equal((int)count_kind(cache, "build-obj"), 1);
+    assert_int_equal((int)count_kind(cache, "build-tree"), 1);
+    assert_int_equal(worktrees(repo), 2);
+
+    /* a build in progress (its hold) keeps gc waiting; nothing goes meanwhile */
+    assert_int_equal(cache_hold(cache, &hold, &e), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* another process: without the build's descriptor */
+        fs_unlock(hold);
+        _exit(cache_gc(cache, 0, NULL, NULL, NULL) == 0 ? 0 : 1);
+    }
+    usleep(500 * 1000);
+    assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still waiting */
+    assert_int_equal((int)count_kind(cache, "build-tree"), 1);
+    assert_int_equal((int)count_kind(cache, "linux"), 1);
+    fs_unlock(hold);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal((int)count_kind(cache, "linux"), 0);
+    assert_int_equal((int)count_kind(cache, "build-obj"), 0);
+    assert_int_equal((int)count_kind(cache, "build-tree"), 0);
+    assert_int_equal(worktrees(repo), 1); /* the repository forgot it */
+
+    /* nothing left to remove; a large keep removes nothing (negative control) */
+    assert_int_equal(build_linux(&r, &a, &e), 0); /* the worktree is made again */
+    assert_int_equal(res.cache_hit, 0);
+    artifact_free(&a);
+    build_result_free(&res);
+    assert_int_equal(cache_gc(cache, 1LL << 40, &freed, &removed, &e), 0);
+    assert_int_equal((int)removed, 0);
+    assert_int_equal((int)count_kind(cache, "build-tree"), 1);
+    assert_int_equal(cache_gc(cache, 0, &freed, &removed, &e), 0);
+    assert_int_equal((int)removed, 3);
+    assert_true(freed > 0);
+    free(cmd);
+    free(repo);
+    free(cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_failures),
         cmocka_unit_test(test_missing_compiler),
         cmocka_unit_test(test_pipeline_git),
+        cmocka_unit_test(test_cache_gc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
