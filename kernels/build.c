@@ -168,13 +168,14 @@ static int source_identify(struct bctx *b, struct err *e)
         return -1;
     }
     if (r->repo) {
-        char *abs = fs_abspath(r->repo, NULL), *mk = b->xen ? xstrdup("xen/Makefile") : NULL;
+        char *abs = fs_abspath(r->repo, NULL), *mk = NULL;
         int rc = -1;
         if (!abs) {
             err_set(e, ERR_NOTFOUND, "git tree %s does not exist", r->repo);
             return -1;
         }
-        if (src_git_resolve(abs, r->rev, &b->commit, &mk, e) == 0) {
+        if (src_git_resolve(abs, r->rev, b->xen ? "xen/Makefile" : NULL, &b->commit, &mk,
+                            e) == 0) {
             if (kver_of_text(mk, b->xen, &b->ver) < 0)
                 err_set(e, ERR_USAGE, "%s at %s: its Makefile names no version (is it a %s "
                         "tree?)", r->repo, b->commit, b->xen ? "Xen" : "Linux");

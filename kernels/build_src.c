@@ -44,16 +44,16 @@ static int git(const char *const *argv, struct buf *out, const char *log, struct
     return 0;
 }
 
-int src_git_resolve(const char *repo, const char *rev, char **commit_r, char **makefile_r,
-                    struct err *e)
+int src_git_resolve(const char *repo, const char *rev, const char *makefile, char **commit_r,
+                    char **text_r, struct err *e)
 {
     struct buf out = BUF_INIT, mk = BUF_INIT;
     char *spec = xasprintf("%s^{commit}", rev ? rev : "HEAD"), *blob = NULL;
     int rc = -1;
 
     *commit_r = NULL;
-    if (makefile_r)
-        *makefile_r = NULL;
+    if (text_r)
+        *text_r = NULL;
     if (!fs_is_dir(repo)) {
         err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
         goto out;
@@ -77,16 +77,17 @@ int src_git_resolve(const char *repo, const char *rev, char **commit_r, char **m
         }
     }
     *commit_r = xstrdup(out.data);
-    if (makefile_r) {
+    if (text_r) {
         const char *argv[] = { "git", "-C", repo, "show", NULL, NULL };
-        blob = xasprintf("%s:%s", out.data, *makefile_r ? *makefile_r : "Makefile");
+        makefile = makefile ? makefile : "Makefile";
+        blob = xasprintf("%s:%s", out.data, makefile);
         argv[4] = blob;
         buf_init(&mk, 1 << 20);
         if (git(argv, &mk, NULL, e) < 0) {
-            err_prefix(e, "%s at %s has no top-level Makefile", repo, out.data);
+            err_prefix(e, "%s at %s has no %s", repo, out.data, makefile);
             goto out;
         }
-        *makefile_r = buf_detach(&mk, NULL);
+        *text_r = buf_detach(&mk, NULL);
     }
     rc = 0;
 out:

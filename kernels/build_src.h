@@ -6,11 +6,11 @@
 
 /*
  * Checks repo is a git repository and resolves rev (NULL = HEAD) to a commit id (*commit_r,
- * malloc'd). With makefile_r, *makefile_r names the file to read on entry (NULL = "Makefile")
- * and receives its text at that commit (malloc'd), without any checkout.
+ * malloc'd). With text_r, *text_r receives the text of the file makefile (NULL = "Makefile")
+ * at that commit (malloc'd), without any checkout.
  */
-int src_git_resolve(const char *repo, const char *rev, char **commit_r, char **makefile_r,
-                    struct err *e);
+int src_git_resolve(const char *repo, const char *rev, const char *makefile, char **commit_r,
+                    char **text_r, struct err *e);
 /* Makes or moves the worktree wt of repo to commit (detached, clean). */
 int src_git_checkout(const char *repo, const char *commit, const char *wt, const char *log,
                      struct err *e);

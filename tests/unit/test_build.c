@@ -669,6 +669,63 @@ static void test_cache_gc(void **state)
     free(cache);
 }
 
+/*
+ * Xen from a git repository: the version comes from xen/Makefile at the commit (the top-level
+ * Makefile names none), and the hypervisor is built with make -C xen in a worktree.
+ */
+static void test_xen_git(void **state)
+{
+    char *repo = xasprintf("%s/xenrepo", tmpdir), *xdir = xasprintf("%s/xen", repo);
+    char *cache = xasprintf("%s/cache6", tmpdir), *p;
+    char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add -A "
+                          "&& git -c user.email=t@t -c user.name=t commit -qm xen", repo);
+    struct kernels_opts ko = { 0 };
+    struct build_req r;
+    struct build_result res = BUILD_RESULT_INIT;
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(fs_mkdirs(xdir, NULL), 0);
+    p = xasprintf("%s/Makefile", repo);
+    write_file(p, "all:\n\t$(MAKE) -C xen\n"); /* like Xen's: no version here */
+    free(p);
+    p = xasprintf("%s/Makefile", xdir);
+    write_file(p, "export XEN_VERSION       = 4\n"
+                  "export XEN_SUBVERSION    = 17\n"
+                  "export XEN_EXTRAVERSION ?= .5$(XEN_VENDORVERSION)\n"
+                  /* a multiboot header: magic, flags 0, checksum */
+                  "xen:\n\t{ head -c 4; printf '\\002\\260\\255\\033\\0\\0\\0\\0"
+                  "\\376\\117\\122\\344'; } < /dev/zero > xen\n"
+                  "defconfig:\n\techo CONFIG_X86_64=y > .config\n"
+                  "olddefconfig:\n\ttrue\n");
+    free(p);
+    assert_int_equal(system(cmd), 0);
+    ko.cache_dir = cache;
+    memset(&r, 0, sizeof(r));
+    r.ko = &ko;
+    r.toolchain = "host";
+    r.repo = repo;
+    r.result = &res;
+    if (build_xen(&r, &a, &e) < 0)
+        fail_msg("%s", e.msg);
+    assert_string_equal(res.src_version, "4.17.5");
+    assert_string_equal(a.provider, "git");
+    assert_true(fs_exists(a.path));
+    build_result_free(&res);
+    artifact_free(&a);
+    /* a git tree that is no Xen tree: said so (negative control of the version lookup) */
+    p = xasprintf("cd %s && git rm -q xen/Makefile && git -c user.email=t@t -c user.name=t "
+                  "commit -qm gone", repo);
+    assert_int_equal(system(p), 0);
+    free(p);
+    assert_int_equal(build_xen(&r, &a, &e), -1);
+    assert_non_null(strstr(e.msg, "has no xen/Makefile"));
+    free(cmd);
+    free(cache);
+    free(xdir);
+    free(repo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_missing_compiler),
         cmocka_unit_test(test_pipeline_git),
         cmocka_unit_test(test_cache_gc),
+        cmocka_unit_test(test_xen_git),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
