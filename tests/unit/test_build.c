@@ -726,6 +726,42 @@ static void test_xen_git(void **state)
     free(repo);
 }
 
+/*
+ * A profile of an archived suite (jessie) without --archive-mirror: a configuration error that
+ * says what to pass, before anything is downloaded. Needs root and debootstrap, which come
+ * first (as a user, the error says root is needed).
+ */
+static void test_archive_profile(void **state)
+{
+    char *cache = xasprintf("%s/cache7", tmpdir);
+    char *root = xasprintf("%s/toolchains/jessie/root", cache);
+    char *src = fake_tree("old", "", MAKE_BZIMAGE), *deb = fs_which("debootstrap");
+    struct kernels_opts ko = { 0 };
+    struct build_req r;
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+
+    ko.cache_dir = cache;
+    memset(&r, 0, sizeof(r));
+    r.ko = &ko;
+    r.srcdir = src;
+    r.toolchain = "jessie";
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    if (geteuid() != 0 || !deb) {
+        assert_int_equal(e.code, ERR_TOOL);
+        assert_non_null(strstr(e.msg, "--toolchain chroot:PATH"));
+    } else {
+        assert_int_equal(e.code, ERR_CONFIG);
+        assert_non_null(strstr(e.msg, "--archive-mirror"));
+        assert_non_null(strstr(e.msg, "jessie"));
+    }
+    assert_false(fs_exists(root)); /* nothing was made */
+    free(deb);
+    free(src);
+    free(root);
+    free(cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -742,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_git),
         cmocka_unit_test(test_cache_gc),
         cmocka_unit_test(test_xen_git),
+        cmocka_unit_test(test_archive_profile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
