@@ -96,6 +96,15 @@ static void scan(struct items *it, const char *dir, const char *kind, int artifa
     closedir(d);
 }
 
+/* Whether cache_dir is missing (e set): gc must not make it, listing cannot read it. */
+static int cache_missing(const char *cache_dir, struct err *e)
+{
+    if (fs_is_dir(cache_dir))
+        return 0;
+    err_set(e, ERR_NOTFOUND, "cache directory %s does not exist", cache_dir);
+    return 1;
+}
+
 int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, struct err *e)
 {
     static const struct { const char *sub, *kind; int art; } where[] = {
@@ -106,10 +115,8 @@ int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, 
     };
     struct items it = { NULL, 0 };
 
-    if (!fs_is_dir(cache_dir)) {
-        err_set(e, ERR_NOTFOUND, "cache directory %s does not exist", cache_dir);
+    if (cache_missing(cache_dir, e))
         return -1;
-    }
     for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
         char *d = xasprintf("%s/%s", cache_dir, where[i].sub);
         scan(&it, d, where[i].kind, where[i].art);
@@ -180,10 +187,8 @@ int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, si
     char *lock = NULL;
     int fd = -1, rc = -1, busy;
 
-    if (!fs_is_dir(cache_dir)) {
-        err_set(e, ERR_NOTFOUND, "cache directory %s does not exist", cache_dir);
+    if (cache_missing(cache_dir, e))
         goto out;
-    }
     if (!(lock = gc_lock_path(cache_dir, e)) || (busy = fs_trylock(lock, &fd, e)) < 0)
         goto out;
     if (busy) {

@@ -338,6 +338,26 @@ static void test_log_errors(void **state)
     free(log);
 }
 
+/* A build request on cache with the host's toolchain; each test sets the source. */
+static void req_init(struct build_req *r, struct kernels_opts *ko, const char *cache)
+{
+    memset(ko, 0, sizeof(*ko));
+    ko->cache_dir = cache;
+    memset(r, 0, sizeof(*r));
+    r->ko = ko;
+    r->toolchain = "host";
+}
+
+/* Commits everything in dir (a repository is made if there is none). */
+static void git_commit_all(const char *dir, const char *msg)
+{
+    char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add -A "
+                          "&& git -c user.email=t@t -c user.name=t commit -qm '%s'", dir, msg);
+
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+}
+
 /* A fake Linux tree: its Makefile plays tinyconfig/olddefconfig/bzImage. */
 static char *fake_tree(const char *name, const char *olddef_extra, const char *bz_cmd)
 {
@@ -363,19 +383,16 @@ static void test_pipeline_fake_tree(void **state)
 {
     char *cache = xasprintf("%s/cache", tmpdir);
     char *src = fake_tree("ok", "", MAKE_BZIMAGE);
-    struct kernels_opts ko = { 0 };
+    struct kernels_opts ko;
     struct build_req r;
     struct build_result res = BUILD_RESULT_INIT;
     struct artifact a = ARTIFACT_INIT, a2 = ARTIFACT_INIT;
     struct err e = ERR_INIT;
     char *sha = NULL;
 
-    ko.cache_dir = cache;
-    memset(&r, 0, sizeof(r));
-    r.ko = &ko;
+    req_init(&r, &ko, cache);
     r.srcdir = src;
     r.srcid = "fake-ok-1";
-    r.toolchain = "host";
     r.result = &res;
     assert_int_equal(build_linux(&r, &a, &e), 0);
     assert_int_equal(res.cache_hit, 0);
@@ -414,16 +431,13 @@ static void test_pipeline_failures(void **state)
                              "\t@echo 'kernel/fork.c:12:1: error: boom' >&2; exit 2");
     char *dropper = fake_tree("dropper", "\tsed -i '/XEN_DOM0/d' $(O)/.config", MAKE_BZIMAGE);
     char *notgit = xasprintf("%s/notgit", tmpdir);
-    struct kernels_opts ko = { 0 };
+    struct kernels_opts ko;
     struct build_req r;
     struct artifact a = ARTIFACT_INIT;
     struct err e = ERR_INIT;
     char *entries = xasprintf("%s/artifacts/linux", cache);
 
-    ko.cache_dir = cache;
-    memset(&r, 0, sizeof(r));
-    r.ko = &ko;
-    r.toolchain = "host";
+    req_init(&r, &ko, cache);
     r.srcdir = broken;
     assert_int_equal(build_linux(&r, &a, &e), -1);
     assert_int_equal(e.code, ERR_BUILD);
@@ -480,7 +494,7 @@ static void test_missing_compiler(void **state)
     char *cache = xasprintf("%s/cache4", tmpdir), *data = xasprintf("%s/data", tmpdir);
     char *src = fake_tree("needs-old-gcc", "", MAKE_BZIMAGE), *frag = slurp("linux-dom0.frag");
     char *path = xasprintf("%s/linux-dom0.frag", data);
-    struct kernels_opts ko = { 0 };
+    struct kernels_opts ko;
     struct build_req r;
     struct artifact a = ARTIFACT_INIT;
     struct err e = ERR_INIT;
@@ -493,9 +507,8 @@ static void test_missing_compiler(void **state)
     free(path);
     path = xasprintf("%s/toolchains.tab", data);
     write_file(path, "linux 6.0- host - gcc-2.95 -\n");
-    ko.cache_dir = cache;
-    memset(&r, 0, sizeof(r));
-    r.ko = &ko;
+    req_init(&r, &ko, cache);
+    r.toolchain = NULL; /* chosen by the table */
     r.srcdir = src;
     r.data_dir = data;
     assert_int_equal(build_linux(&r, &a, &e), -1);
@@ -524,21 +537,17 @@ static void test_pipeline_git(void **state)
     /* like kbuild, the fake refuses an O= build when the source tree has a .config */
     char *repo = fake_tree("repo", "", "\ttest ! -e .config\n" MAKE_BZIMAGE);
     char *cache = xasprintf("%s/cache3", tmpdir);
-    char *cmd = xasprintf("cd %s && echo CONFIG_X=y > .config && git init -q && "
-                          "git -c user.email=t@t -c user.name=t add Makefile .config && "
-                          "git -c user.email=t@t -c user.name=t commit -qm one", repo);
-    struct kernels_opts ko = { 0 };
+    char *cfg = xasprintf("%s/.config", repo);
+    struct kernels_opts ko;
     struct build_req r;
     struct build_result res = BUILD_RESULT_INIT;
     struct artifact a = ARTIFACT_INIT;
     struct err e = ERR_INIT;
     struct buf status = BUF_INIT;
 
-    assert_int_equal(system(cmd), 0);
-    ko.cache_dir = cache;
-    memset(&r, 0, sizeof(r));
-    r.ko = &ko;
-    r.toolchain = "host";
+    write_file(cfg, "CONFIG_X=y\n");
+    git_commit_all(repo, "one");
+    req_init(&r, &ko, cache);
     r.repo = repo;
     r.rev = "v9.9-nope";
     r.result = &res;
@@ -561,7 +570,7 @@ static void test_pipeline_git(void **state)
     build_result_free(&res);
     artifact_free(&a);
     buf_release(&status);
-    free(cmd);
+    free(cfg);
     free(repo);
     free(cache);
 }
@@ -605,10 +614,7 @@ static void test_cache_gc(void **state)
 {
     char *repo = fake_tree("gcrepo", "", MAKE_BZIMAGE);
     char *cache = xasprintf("%s/cache5", tmpdir);
-    char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add "
-                          "Makefile && git -c user.email=t@t -c user.name=t commit -qm one",
-                          repo);
-    struct kernels_opts ko = { 0 };
+    struct kernels_opts ko;
     struct build_req r;
     struct build_result res = BUILD_RESULT_INIT;
     struct artifact a = ARTIFACT_INIT;
@@ -618,11 +624,8 @@ static void test_cache_gc(void **state)
     int hold = -1, status;
     pid_t pid;
 
-    assert_int_equal(system(cmd), 0);
-    ko.cache_dir = cache;
-    memset(&r, 0, sizeof(r));
-    r.ko = &ko;
-    r.toolchain = "host";
+    git_commit_all(repo, "one");
+    req_init(&r, &ko, cache);
     r.repo = repo;
     r.result = &res;
     assert_int_equal(build_linux(&r, &a, &e), 0);
@@ -664,7 +667,6 @@ static void test_cache_gc(void **state)
     assert_int_equal(cache_gc(cache, 0, &freed, &removed, &e), 0);
     assert_int_equal((int)removed, 3);
     assert_true(freed > 0);
-    free(cmd);
     free(repo);
     free(cache);
 }
@@ -677,9 +679,7 @@ static void test_xen_git(void **state)
 {
     char *repo = xasprintf("%s/xenrepo", tmpdir), *xdir = xasprintf("%s/xen", repo);
     char *cache = xasprintf("%s/cache6", tmpdir), *p;
-    char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add -A "
-                          "&& git -c user.email=t@t -c user.name=t commit -qm xen", repo);
-    struct kernels_opts ko = { 0 };
+    struct kernels_opts ko;
     struct build_req r;
     struct build_result res = BUILD_RESULT_INIT;
     struct artifact a = ARTIFACT_INIT;
@@ -699,11 +699,8 @@ static void test_xen_git(void **state)
                   "defconfig:\n\techo CONFIG_X86_64=y > .config\n"
                   "olddefconfig:\n\ttrue\n");
     free(p);
-    assert_int_equal(system(cmd), 0);
-    ko.cache_dir = cache;
-    memset(&r, 0, sizeof(r));
-    r.ko = &ko;
-    r.toolchain = "host";
+    git_commit_all(repo, "xen");
+    req_init(&r, &ko, cache);
     r.repo = repo;
     r.result = &res;
     if (build_xen(&r, &a, &e) < 0)
@@ -714,13 +711,12 @@ static void test_xen_git(void **state)
     build_result_free(&res);
     artifact_free(&a);
     /* a git tree that is no Xen tree: said so (negative control of the version lookup) */
-    p = xasprintf("cd %s && git rm -q xen/Makefile && git -c user.email=t@t -c user.name=t "
-                  "commit -qm gone", repo);
-    assert_int_equal(system(p), 0);
+    p = xasprintf("%s/Makefile", xdir);
+    assert_int_equal(unlink(p), 0);
     free(p);
+    git_commit_all(repo, "gone");
     assert_int_equal(build_xen(&r, &a, &e), -1);
     assert_non_null(strstr(e.msg, "has no xen/Makefile"));
-    free(cmd);
     free(cache);
     free(xdir);
     free(repo);
@@ -736,14 +732,12 @@ static void test_archive_profile(void **state)
     char *cache = xasprintf("%s/cache7", tmpdir);
     char *root = xasprintf("%s/toolchains/jessie/root", cache);
     char *src = fake_tree("old", "", MAKE_BZIMAGE), *deb = fs_which("debootstrap");
-    struct kernels_opts ko = { 0 };
+    struct kernels_opts ko;
     struct build_req r;
     struct artifact a = ARTIFACT_INIT;
     struct err e = ERR_INIT;
 
-    ko.cache_dir = cache;
-    memset(&r, 0, sizeof(r));
-    r.ko = &ko;
+    req_init(&r, &ko, cache);
     r.srcdir = src;
     r.toolchain = "jessie";
     assert_int_equal(build_linux(&r, &a, &e), -1);
