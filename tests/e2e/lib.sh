@@ -51,6 +51,17 @@ run_pvlab() {
 }
 export -f json
 
+# check_bisect_answer PREFIX WANT WHAT: three checks of a `run_pvlab PREFIX bisect start ...
+# --json`: it found a culprit (exit 0), the culprit is WANT (WHAT says what that commit is), and
+# the answer is stated with P >= 0.95
+check_bisect_answer() {
+    tail -n 40 "$1.err" | diag
+    check "bisection found a culprit (exit 0)" [ "$rc" = 0 ]
+    check "it names $3" [ "$(json "$1.out" '$j->{result}{culprit}')" = "$2" ]
+    check "the answer is stated with its confidence" \
+        perl -e 'exit !($ARGV[0] >= 0.95)' "$(json "$1.out" '$j->{result}{probability}')"
+}
+
 # qemu_running / no_qemu_left: whether a QEMU of this test's state directory is running
 qemu_running() {
     pgrep -f "qemu-system.*$PVLAB_HOME" >/dev/null

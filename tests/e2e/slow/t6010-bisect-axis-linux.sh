@@ -46,10 +46,7 @@ want=$(git -C $repo rev-parse HEAD~2)
 # time as in t6000
 run_pvlab $T/b bisect start --repo $repo --good HEAD~7 --bad HEAD --axis linux --xen 4.17 \
     --repro fpu-leak --iterations 500 --p 0.5 --check-good 1 --json
-tail -n 40 $T/b.err | diag
-check "bisection found a culprit (exit 0)" [ $rc = 0 ]
-check "it names the commit that injected the fault" \
-    [ "$(json $T/b.out '$j->{result}{culprit}')" = "$want" ]
+check_bisect_answer $T/b "$want" "the commit that injected the fault"
 check "the bad end failed (positive control)" \
     bash -c "json $T/b.out 'join \"\\n\", map { \$_->{outcome} } grep { \$_->{phase} eq \"check-bad\" } @{\$j->{trials}}' | grep -qx fail"
 check "the good end passed (negative control)" \
@@ -63,5 +60,3 @@ tested=$(json $T/b.out 'my %c = map { $_->{commit} => 1 } @{$j->{trials}}; scala
 echo "# $trials trials of $tested commits, $builds kernels built" >&2
 check "each tested commit was built once (a kernel per commit, reused across its trials)" \
     [ "$builds" = "$tested" ]
-check "the answer is stated with its confidence" \
-    perl -e 'exit !($ARGV[0] >= 0.95)' "$(json $T/b.out '$j->{result}{probability}')"
