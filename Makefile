@@ -1,7 +1,8 @@
 # pvlab: one non-recursive Makefile.
 #   make            build the pvlab binary, the guest programs and the unit tests
 #   make check      unit tests + quick end-to-end tests (real QEMU boots)
-#   make check-all  check + slow end-to-end tests
+#   make check-all  check + every slow end-to-end test
+#   make check-ci   check + the slow tests CI runs (one per capability; see SLOW_CI)
 #   make bench      benchmarks that print figures
 #   make demo       install what is missing, then run pvlab's main job on defaults
 
@@ -22,12 +23,14 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 GUEST_SRC := $(sort $(wildcard images/guest/*.c))
 GUEST_COMMON := $(wildcard images/guest/common/*.c)
 GUEST_PROGS := $(patsubst images/guest/%.c,$(B)/guest/%,$(GUEST_SRC))
+# the accelerator probe guest: a 32-bit multiboot kernel, assembled without a C library
+PROBE := $(B)/guest/accel-probe
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-all: pvlab $(GUEST_PROGS) $(UNIT_BIN) $(BENCH_BIN)
+all: pvlab $(GUEST_PROGS) $(PROBE) $(UNIT_BIN) $(BENCH_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -43,6 +46,11 @@ pvlab: $(CLI_OBJ) $(B)/libpvlab.a
 $(B)/guest/%: images/guest/%.c $(GUEST_COMMON) $(wildcard images/guest/common/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -Iimages/guest/common -o $@ $< $(GUEST_COMMON)
+
+$(PROBE): images/probe/accel-probe.S images/probe/accel-probe.ld
+	@mkdir -p $(dir $@)
+	as --32 -o $@.o $<
+	ld -m elf_i386 --no-warn-rwx-segments -T images/probe/accel-probe.ld -o $@ $@.o
 
 $(B)/tests/%: tests/unit/%.c $(B)/libpvlab.a
 	@mkdir -p $(dir $@)

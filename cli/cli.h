@@ -13,6 +13,8 @@
 #define EXIT_ERROR 3
 /* pvlab run: input or setup errors stop `git bisect run` instead of marking a commit. */
 #define EXIT_RUN_ERROR 128
+/* Interrupted by SIGINT/SIGTERM (128 + SIGINT, as a shell reports it). */
+#define EXIT_INTERRUPTED 130
 
 struct cli {
     const char *config_path; /* --config */
@@ -29,6 +31,7 @@ int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_build(struct cli *c, int argc, char **argv);
 int cmd_cache(struct cli *c, int argc, char **argv);
 int cmd_bisect(struct cli *c, int argc, char **argv);
+int cmd_host(struct cli *c, int argc, char **argv);
 
 /* Loads the configuration once. */
 int cli_config(struct cli *c, struct err *e);

@@ -129,6 +129,7 @@ void cli_print_run_json(const struct run_rec *r, const struct trial_rec *t, size
     jw_obj(&w);
     jw_kv_s(&w, "qemu_version", r->qemu_version);
     jw_kv_s(&w, "accel", r->accel);
+    jw_kv_s(&w, "accel_note", r->accel_note);
     jw_kv_s(&w, "cpu_model", r->cpu_model);
     jw_kv_s(&w, "l0_kernel", r->l0_kernel);
     jw_kv_s(&w, "hostname", r->hostname);
@@ -171,6 +172,8 @@ void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, siz
     printf("host:        %s, %s, cpu %s, L0 %s\n", r->qemu_version ? r->qemu_version : "?",
            r->accel ? r->accel : "?", r->cpu_model ? r->cpu_model : "?",
            r->l0_kernel ? r->l0_kernel : "?");
+    if (r->accel_note)
+        printf("accel:       %s\n", r->accel_note);
     for (size_t i = 0; i < nt; i++)
         printf("trial %-5d  %-5s %5.1f s  %s\n             log: %s\n", t[i].idx, t[i].verdict,
                (double)t[i].wall_ms / 1000.0, t[i].reason ? t[i].reason : "",

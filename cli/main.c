@@ -78,12 +78,14 @@ int main(int argc, char **argv)
         rc = cmd_cache(&c, argc, argv);
     else if (!strcmp(cmd, "bisect"))
         rc = cmd_bisect(&c, argc, argv);
+    else if (!strcmp(cmd, "host"))
+        rc = cmd_host(&c, argc, argv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;
     } else {
-        fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, build, cache, "
-                "help\n", cmd);
+        fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, bisect, build, "
+                "cache, host, help\n", cmd);
         rc = EXIT_USAGE;
     }
     store_close(c.store);

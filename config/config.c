@@ -33,6 +33,8 @@ static const struct opt opts[] = {
     O("qemu", "machine", OPT_STR, machine, "q35", 0, 0),
     O("qemu", "cpu_tcg", OPT_STR, cpu_tcg, "max,-smap", 0, 0),
     O("qemu", "cpu_kvm", OPT_STR, cpu_kvm, "host", 0, 0),
+    O("qemu", "kvm_device", OPT_PATH, kvm_device, "/dev/kvm", 0, 0),
+    O("qemu", "probe_timeout_s", OPT_INT, probe_timeout_s, "5", 1, 600),
     O("qemu", "memory_mb", OPT_INT, memory_mb, "2048", 256, 1 << 20),
     O("qemu", "smp", OPT_INT, smp, "2", 1, 256),
     O("xen", "cmdline", OPT_STR, xen_cmdline,

@@ -20,6 +20,8 @@ struct config {
     char *machine;
     char *cpu_tcg;
     char *cpu_kvm;
+    char *kvm_device;      /* the KVM device the probe opens (/dev/kvm; tests point it elsewhere) */
+    int probe_timeout_s;   /* deadline of the KVM probe guest */
     int memory_mb;
     int smp;
     char *xen_cmdline;

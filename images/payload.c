@@ -244,15 +244,23 @@ out:
     return rc;
 }
 
+static const char *default_guest_dir(void)
+{
+    const char *d = getenv("PVLAB_GUEST_DIR");
+    return d && *d ? d : PVLAB_GUEST_DIR;
+}
+
+char *payload_guest_file(const char *name)
+{
+    return xasprintf("%s/%s", default_guest_dir(), name);
+}
+
 int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e)
 {
-    const char *guest_dir = getenv("PVLAB_GUEST_DIR");
     const char *busybox = getenv("PVLAB_BUSYBOX");
 
-    if (!guest_dir || !*guest_dir)
-        guest_dir = PVLAB_GUEST_DIR;
     if (!busybox || !*busybox)
         busybox = fs_exists("/bin/busybox") || !fs_exists("/usr/bin/busybox") ? "/bin/busybox"
                                                                               : "/usr/bin/busybox";
-    return payload_build(cache_dir, guest_dir, busybox, path_r, sha256_r, e);
+    return payload_build(cache_dir, default_guest_dir(), busybox, path_r, sha256_r, e);
 }

@@ -59,4 +59,10 @@ int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e);
  */
 int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e);
 
+/*
+ * Path of a program pvlab builds for its guests ("pvlab-init", "accel-probe"): in
+ * $PVLAB_GUEST_DIR, else the build's guest directory. malloc'd; the file may not exist.
+ */
+char *payload_guest_file(const char *name);
+
 #endif

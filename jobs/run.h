@@ -37,6 +37,7 @@ struct run_events {
     void (*stage)(void *ctx, const char *stage, const char *detail);
     void (*trial)(void *ctx, int idx, int total, const struct trial_progress *p);
     void (*trial_done)(void *ctx, int idx, int total, const struct trial_result *r);
+    void (*note)(void *ctx, const char *line); /* a fact worth a permanent line (accelerator) */
     void *ctx;
 };
 

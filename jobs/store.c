@@ -82,6 +82,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " detail TEXT, wall_ms INTEGER, created TEXT,"
     " best_sha TEXT, best_prob REAL, candidates INTEGER, p_est REAL,"
     " PRIMARY KEY (bisection_id, seq));",
+    /* 3: why the run used its accelerator (the probe's one-line answer) */
+    "ALTER TABLE runs ADD COLUMN accel_note TEXT;",
 };
 
 
@@ -111,7 +113,7 @@ static const struct col run_cols[] = {
     RCOL(linux_package, T_TEXT, C_IN), RCOL(linux_sha256, T_TEXT, C_IN),
     RCOL(initramfs_sha256, T_TEXT, C_IN), RCOL(qemu_version, T_TEXT, C_IN),
     RCOL(accel, T_TEXT, C_IN), RCOL(cpu_model, T_TEXT, C_IN), RCOL(l0_kernel, T_TEXT, C_IN),
-    RCOL(hostname, T_TEXT, C_IN), RCOL(qemu_cmd, T_TEXT, C_IN),
+    RCOL(hostname, T_TEXT, C_IN), RCOL(qemu_cmd, T_TEXT, C_IN), RCOL(accel_note, T_TEXT, C_IN),
 };
 #define NRUN_COLS (sizeof(run_cols) / sizeof(run_cols[0]))
 

@@ -23,7 +23,7 @@
 struct store; /* opaque */
 
 /* Latest schema version this pvlab writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /*
  * Opens (creating the parent directories and the file if needed) the database at path, turns on
@@ -64,6 +64,7 @@ struct run_rec {
     /* host stack: in nested virtualisation the outer layer can cause or hide a bug */
     char *qemu_version, *accel, *cpu_model, *l0_kernel, *hostname;
     char *qemu_cmd; /* the QEMU command line of the first trial, shell-quoted */
+    char *accel_note; /* why this accelerator: "kvm: /dev/kvm not present; using tcg" */
 };
 
 /* One trial (one boot + one reproducer run). Ownership as for run_rec; all fields are input. */

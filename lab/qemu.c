@@ -84,6 +84,39 @@ out:
     return rc;
 }
 
+int qemu_build_probe_argv(const char *binary, const char *machine, const char *accel,
+                          const char *cpu, const char *image, struct sv *argv, struct err *e)
+{
+    if (check_path("probe image", image, e) < 0)
+        return -1;
+    sv_push(argv, binary);
+    sv_push(argv, "-machine");
+    sv_push(argv, machine);
+    sv_push(argv, "-accel");
+    sv_push(argv, accel);
+    sv_push(argv, "-cpu");
+    sv_push(argv, cpu);
+    sv_push(argv, "-m");
+    sv_push(argv, "64");
+    sv_push(argv, "-smp");
+    sv_push(argv, "1");
+    sv_push(argv, "-nodefaults");
+    sv_push(argv, "-no-user-config");
+    sv_push(argv, "-display");
+    sv_push(argv, "none");
+    sv_push(argv, "-monitor");
+    sv_push(argv, "none");
+    sv_push(argv, "-serial");
+    sv_push(argv, "stdio");
+    /* the probe writes to port 0xf4 when done: QEMU exits with status 1 at once */
+    sv_push(argv, "-device");
+    sv_push(argv, "isa-debug-exit,iobase=0xf4,iosize=0x04");
+    sv_push(argv, "-no-reboot");
+    sv_push(argv, "-kernel");
+    sv_push(argv, image);
+    return 0;
+}
+
 void qemu_shell_quote(struct buf *out, char *const *argv)
 {
     for (size_t i = 0; argv[i]; i++) {

@@ -30,6 +30,14 @@ struct qemu_cfg {
  * cannot carry (spaces), naming the path.
  */
 int qemu_build_argv(const struct qemu_cfg *cfg, struct sv *argv, struct err *e);
+/*
+ * Appends the argv that boots the accelerator probe guest (images/probe/accel-probe.S):
+ * binary, machine, accel and cpu as a trial would use them, 64 MiB, one vCPU, the serial port
+ * on stdout and an isa-debug-exit port at 0xf4 through which the guest ends QEMU (status 1).
+ * Fails (ERR_USAGE) for an image path with whitespace or a comma.
+ */
+int qemu_build_probe_argv(const char *binary, const char *machine, const char *accel,
+                          const char *cpu, const char *image, struct sv *argv, struct err *e);
 /* Appends argv as one shell command line, quoting where needed. */
 void qemu_shell_quote(struct buf *out, char *const *argv);
 

@@ -79,6 +79,36 @@ static void test_rejects_spaces(void **state)
     sv_clear(&argv);
 }
 
+/* The probe guest's command line: same machine, accel and CPU as a trial, exit port, stdio. */
+static void test_probe_argv(void **state)
+{
+    struct sv argv = SV_INIT;
+    struct buf got = BUF_INIT, want = BUF_INIT;
+    struct err e = ERR_INIT;
+    char path[512];
+
+    assert_int_equal(qemu_build_probe_argv("qemu-system-x86_64", "q35", "kvm", "host",
+                                           "/build/guest/accel-probe", &argv, &e), 0);
+    for (size_t i = 0; i < argv.n; i++)
+        buf_addf(&got, "%s\n", argv.v[i]);
+    snprintf(path, sizeof(path), "%s/tests/fixtures/qemu/probe-kvm.argv", PVLAB_TOP);
+    if (getenv("PVLAB_REGEN")) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(got.data, f);
+        fclose(f);
+    }
+    assert_int_equal(buf_read_file(&want, path, &e), 0);
+    assert_string_equal(got.data, want.data);
+    sv_clear(&argv);
+    assert_int_equal(qemu_build_probe_argv("q", "q35", "tcg", "max", "/a dir/probe", &argv, &e),
+                     -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    buf_release(&got);
+    buf_release(&want);
+    sv_clear(&argv);
+}
+
 static void test_shell_quote(void **state)
 {
     char *argv[] = { "qemu", "-append", "a b", "it's", "plain,ok", NULL };
@@ -95,6 +125,7 @@ int main(void)
         cmocka_unit_test(test_tcg_default),
         cmocka_unit_test(test_kvm_and_commas),
         cmocka_unit_test(test_rejects_spaces),
+        cmocka_unit_test(test_probe_argv),
         cmocka_unit_test(test_shell_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
