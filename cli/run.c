@@ -9,6 +9,7 @@
 #include "lab/qemu.h"
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/proc.h"
 #include "util/status.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
@@ -42,8 +43,9 @@ static const char usage[] =
     "\n"
     "Exit status: 0 no corruption, 1 corruption seen, 125 could not test (infra, or a git:\n"
     "or tarball: source that does not build: skip), so\n"
-    "'git bisect run pvlab run ...' works as is; 128 for bad input or setup errors, which\n"
-    "stops a git bisect run instead of mislabelling a commit.\n";
+    "'git bisect run pvlab run ...' works as is; 128 for bad input or setup errors (including\n"
+    "a QEMU that cannot start a guest on this host), 130 when interrupted: both stop a git\n"
+    "bisect run instead of mislabelling a commit.\n";
 
 struct ui {
     struct status st;
@@ -77,6 +79,12 @@ static void on_trial_done(void *ctx, int idx, int total, const struct trial_resu
     status_print(&u->st, "trial %d/%d: %s (%s) in %.1f s", idx, total,
                  verdict_name(r->v.kind), r->v.reason ? r->v.reason : "",
                  (double)r->wall_ms / 1000.0);
+}
+
+static void on_note(void *ctx, const char *line)
+{
+    struct ui *u = ctx;
+    status_print(&u->st, "%s", line);
 }
 
 static int print_qemu_cmd(const struct run_plan *plan)
@@ -128,7 +136,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct run_request req = { "4.17", "6.1", "fpu-leak", 1, 2000, 0, 0, 0, 0, NULL, NULL, 0, 0 };
-    struct run_events ev = { on_stage, on_trial, on_trial_done, NULL };
+    struct run_events ev = { on_stage, on_trial, on_trial_done, on_note, NULL };
     struct run_plan plan;
     struct run_rec rec;
     struct trial_rec *trials = NULL;
@@ -213,9 +221,18 @@ int cmd_run(struct cli *c, int argc, char **argv)
     if (cli_store(c, &e) < 0)
         goto err;
     if (run_execute(&plan, c->store, &ev, &rec, &e) < 0) {
+        /* a setup error or an interrupt: both stop a `git bisect run` (exit >= 128), and the
+         * trials that finished are stored and shown */
         status_done(&u.st);
         cli_error(&e);
-        rc = rec.id ? 125 : EXIT_RUN_ERROR;
+        rc = proc_interrupted() ? EXIT_INTERRUPTED : EXIT_RUN_ERROR;
+        if (rec.id && c->json) {
+            long long id = rec.id;
+            struct err e2 = ERR_INIT;
+            run_rec_free(&rec);
+            if (store_run_get(c->store, id, &rec, &trials, &ntrials, &e2) == 0)
+                cli_print_run_json(&rec, trials, ntrials);
+        }
         goto out;
     }
     status_done(&u.st);
@@ -256,7 +273,7 @@ usage_err:
 err:
     status_done(&u.st);
     cli_error(&e);
-    rc = EXIT_RUN_ERROR;
+    rc = proc_interrupted() ? EXIT_INTERRUPTED : EXIT_RUN_ERROR;
 out:
     for (size_t i = 0; i < ntrials; i++)
         trial_rec_free(&trials[i]);

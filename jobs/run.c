@@ -93,6 +93,9 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
     stage(ev, "check", "QEMU and accelerator");
     if (host_probe(cfg, &plan->host, e) < 0)
         goto out;
+    if (ev && ev->note)
+        ev->note(ev->ctx, plan->host.accel_note);
+    log_info("run", "%s", plan->host.accel_note);
     if (fs_check_writable_dir(cfg->cache_dir, e) < 0) {
         err_prefix(e, "cache directory (set [paths] cache_dir or PVLAB_CACHE_DIR)");
         goto out;
@@ -212,6 +215,7 @@ static void describe_run(const struct run_plan *plan, struct run_rec *r)
     r->cpu_model = plan->host.cpu_model;
     r->l0_kernel = plan->host.l0_kernel;
     r->hostname = plan->host.hostname;
+    r->accel_note = plan->host.accel_note;
     run_qemu_cfg(plan, "CONSOLE.log", &q);
     if (qemu_build_argv(&q, &argv, NULL) == 0)
         qemu_shell_quote(&cmd, sv_argv(&argv));
@@ -225,7 +229,7 @@ int run_execute(struct run_plan *plan, struct store *st, const struct run_events
     struct run_rec r;
     char *run_dir = NULL;
     char *params = NULL;
-    int rc = -1, i;
+    int rc = -1, i, guest_started = 0;
 
     memset(&r, 0, sizeof(r));
     memset(out, 0, sizeof(*out));
@@ -286,8 +290,15 @@ int run_execute(struct run_plan *plan, struct store *st, const struct run_events
         free(log_path);
         {
             int stop = tr.v.kind == VERDICT_INFRA && proc_interrupted();
+            /* QEMU failing before any output, with no guest started yet in this run, is the
+             * host, not the commit: stop with QEMU's message instead of an infra (skip) */
+            int host_broken = r2 == 0 && tr.qemu_early_exit && !guest_started;
+            if (host_broken)
+                err_set(e, ERR_HOST, "QEMU cannot start a guest on this host: %s; "
+                        "`pvlab host` shows the host stack", tr.v.reason);
+            guest_started |= !tr.qemu_early_exit;
             trial_result_free(&tr);
-            if (r2 < 0)
+            if (r2 < 0 || host_broken)
                 goto out_finish;
             if (stop) {
                 err_set(e, ERR_PROC, "interrupted; the trials finished so far are stored");

@@ -184,8 +184,10 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
         char *what = proc_describe(&qemu);
         buf_read_file(&qemu_out, r->qemu_log, NULL);
         buf_rtrim(&qemu_out);
-        vctx.qemu_failure = xasprintf("%s%s%.400s", what, qemu_out.len ? ": " : "",
-                                      qemu_out.data);
+        /* QEMU's last words say why it stopped: keep the end of its output */
+        const char *tail = qemu_out.data + (qemu_out.len > 400 ? qemu_out.len - 400 : 0);
+        vctx.qemu_failure = xasprintf("%s%s%s", what, qemu_out.len ? ": " : "", tail);
+        r->qemu_early_exit = w.log.len == 0;
         free(what);
     }
     verdict_parse(w.log.data, w.log.len, &vctx, &r->v);

@@ -42,6 +42,8 @@ struct trial_result {
     long long wall_ms;
     long long boot_ms;     /* QEMU start until PVLAB-BEGIN, -1 if never */
     int qemu_exit;         /* exit code, 128+signal, -1 */
+    int qemu_early_exit;   /* QEMU failed by itself before the guest printed a byte: the host
+                              cannot start guests (a setup error on a run's first trial) */
     char *qemu_log;        /* QEMU's own stdout/stderr, next to the console log */
 };
 

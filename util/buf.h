@@ -39,6 +39,12 @@ void buf_release(struct buf *b);
 char *buf_detach(struct buf *b, size_t *len_r);
 /* Removes trailing whitespace. */
 void buf_rtrim(struct buf *b);
+/*
+ * The end of s (len bytes) for an error message: its last `lines` lines, at most max bytes; when
+ * longer, the oldest bytes go and "..." marks the cut, so the newest line (usually the real
+ * error) always survives. Trailing whitespace is dropped. Returns a malloc'd string.
+ */
+char *str_tail_lines(const char *s, size_t len, int lines, size_t max);
 /* Appends a whole file (honouring the cap). Returns 0 or -1 with e set. */
 int buf_read_file(struct buf *b, const char *path, struct err *e);
 

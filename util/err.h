@@ -17,6 +17,7 @@ enum err_code {
     ERR_NET,      /* package archive unreachable */
     ERR_DB,       /* SQLite store failure */
     ERR_INTERNAL,
+    ERR_HOST,     /* this host cannot run the lab's guests (QEMU fails before any output) */
     ERR_BUILD = 64, /* the source does not build at that commit: an untestable commit (skip) */
 };
 

@@ -45,6 +45,33 @@ static void test_buf_addf_long(void **state)
     free(buf_detach(&b, NULL));
 }
 
+/* The end of a log survives: the last lines, and the end of one huge line. */
+static void test_tail_lines(void **state)
+{
+    struct buf b = BUF_INIT;
+    char *t;
+
+    buf_adds(&b, "one\ntwo\nthree\nfour\n\n");
+    t = str_tail_lines(b.data, b.len, 2, 100);
+    assert_string_equal(t, "three\nfour");
+    free(t);
+    t = str_tail_lines(b.data, b.len, 10, 100);
+    assert_string_equal(t, "one\ntwo\nthree\nfour");
+    free(t);
+    /* a 20 KiB line ending in the real error: the error is what is kept */
+    buf_reset(&b);
+    buf_adds(&b, "make: starting\n");
+    for (int i = 0; i < 20480; i++)
+        buf_addch(&b, 'x');
+    buf_adds(&b, " init/main.c:7: error: expected ';'\n");
+    t = str_tail_lines(b.data, b.len, 6, 300);
+    assert_int_equal(strlen(t), 300);
+    assert_non_null(strstr(t, "init/main.c:7: error: expected ';'"));
+    assert_memory_equal(t, "...", 3);
+    free(t);
+    buf_release(&b);
+}
+
 static void test_sv(void **state)
 {
     struct sv s = SV_INIT;
@@ -224,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_addf_long),
+        cmocka_unit_test(test_tail_lines),
         cmocka_unit_test(test_sv),
         cmocka_unit_test(test_json_roundtrip),
         cmocka_unit_test(test_atomic_write),
