@@ -6,12 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/xalloc.h"
 
-enum opt_type { OPT_STR, OPT_PATH, OPT_INT, OPT_ACCEL, OPT_OPTSTR };
+enum opt_type { OPT_STR, OPT_PATH, OPT_INT, OPT_ACCEL, OPT_OPTSTR, OPT_RATE };
 
 struct opt {
     const char *section;
@@ -48,6 +49,16 @@ static const struct opt opts[] = {
     O("debian", "mirror", OPT_OPTSTR, mirror, "", 0, 0),
     O("debian", "security_mirror", OPT_OPTSTR, security_mirror, "", 0, 0),
     O("debian", "refresh_hours", OPT_INT, refresh_hours, "24", 0, 24 * 365),
+    O("run", "xen", OPT_STR, run_xen, "4.17", 0, 0),
+    O("run", "linux", OPT_STR, run_linux, "6.1", 0, 0),
+    O("run", "repro", OPT_STR, run_repro, "fpu-leak", 0, 0),
+    O("run", "trials", OPT_INT, run_trials, "1", 1, 100000),
+    O("run", "iterations", OPT_INT, run_iterations, "2000", 1, 10000000),
+    O("run", "jobs", OPT_INT, run_jobs, "1", 1, 64),
+    O("bisect", "confidence", OPT_RATE, bisect_confidence, "0.95", 0, 0),
+    O("bisect", "check_good", OPT_INT, bisect_check_good, "2", 0, 100000),
+    O("bisect", "check_bad_max", OPT_INT, bisect_check_bad_max, "50", 1, 100000),
+    O("bisect", "workers", OPT_INT, bisect_workers, "1", 1, 16),
 };
 
 const char *accel_policy_name(enum accel_policy a)
@@ -102,6 +113,15 @@ static int apply(struct config *c, const struct opt *o, const char *value, struc
         }
         *(int *)field = (int)n;
         return 0;
+    case OPT_RATE: {
+        double d = strtod(value, &end);
+        if (!*value || *end || !(d > 0 && d < 1)) {
+            err_set(e, ERR_CONFIG, "'%s' is not a number between 0 and 1 (exclusive)", value);
+            return -1;
+        }
+        *(double *)field = d;
+        return 0;
+    }
     case OPT_ACCEL:
         if (!strcmp(value, "auto"))
             *(enum accel_policy *)field = ACCEL_AUTO;
@@ -137,7 +157,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
         err_set(e, ERR_CONFIG, "unknown key; keys of [%s] are: %s", section, known.data);
     else
         err_set(e, ERR_CONFIG, "unknown section [%s]; sections are paths, qemu, xen, dom0, "
-                               "timeouts, limits, debian", section);
+                               "timeouts, limits, debian, run, bisect", section);
 out:
     buf_release(&known);
     return rc;
@@ -212,6 +232,24 @@ int config_load_file(struct config *c, const char *path, int required, struct er
     return 0;
 }
 
+/* Makes *path absolute against the current directory. */
+static int absolutize(char **path, struct err *e)
+{
+    char cwd[4096];
+    char *abs;
+
+    if (!*path || **path == '/')
+        return 0;
+    if (!getcwd(cwd, sizeof(cwd))) {
+        err_sys(e, errno, "cannot anchor the relative directory '%s'", *path);
+        return -1;
+    }
+    abs = xasprintf("%s/%s", cwd, *path);
+    free(*path);
+    *path = abs;
+    return 0;
+}
+
 int config_load(struct config *c, const char *explicit_path, struct err *e)
 {
     const char *home = getenv("HOME");
@@ -250,6 +288,10 @@ int config_load(struct config *c, const char *explicit_path, struct err *e)
         free(c->state_dir);
         c->state_dir = xstrdup(env);
     }
+    /* relative directories (PVLAB_HOME=tmp) would mean another place in every child that runs
+     * elsewhere (a bisection's worktree): anchor them here, once */
+    if (absolutize(&c->cache_dir, e) < 0 || absolutize(&c->state_dir, e) < 0)
+        goto out;
     rc = 0;
 out:
     free(user);

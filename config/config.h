@@ -34,6 +34,11 @@ struct config {
     char *mirror;          /* NULL = derive from apt sources */
     char *security_mirror; /* NULL = derive */
     int refresh_hours;
+    /* defaults of pvlab run and pvlab bisect (the CLI only overrides them) */
+    char *run_xen, *run_linux, *run_repro;
+    int run_trials, run_iterations, run_jobs;
+    double bisect_confidence;
+    int bisect_check_good, bisect_check_bad_max, bisect_workers;
     char *loaded_files;    /* "a, b" for --verbose and `pvlab config` */
 };
 

@@ -34,6 +34,16 @@ static void test_shipped_file_matches_defaults(void **state)
     /* poison b so every key the file sets is visible */
     b.memory_mb = 1;
     b.boot_s = 1;
+    b.run_trials = 99;
+    b.run_iterations = 99;
+    b.bisect_confidence = 0.5;
+    b.probe_timeout_s = 99;
+    free(b.run_xen);
+    free(b.run_linux);
+    free(b.run_repro);
+    b.run_xen = xstrdup("poison");
+    b.run_linux = xstrdup("poison");
+    b.run_repro = xstrdup("poison");
     assert_int_equal(config_load_file(&b, PVLAB_TOP "/config/pvlab.conf", 1, &e), 0);
     assert_string_equal(a.cache_dir, b.cache_dir);
     assert_string_equal(a.state_dir, b.state_dir);
@@ -45,6 +55,18 @@ static void test_shipped_file_matches_defaults(void **state)
     assert_int_equal(a.boot_s, b.boot_s);
     assert_int_equal(a.run_base_s, b.run_base_s);
     assert_int_equal(a.accel, b.accel);
+    assert_string_equal(a.kvm_device, b.kvm_device);
+    assert_int_equal(a.probe_timeout_s, b.probe_timeout_s);
+    assert_string_equal(a.run_xen, b.run_xen);
+    assert_string_equal(a.run_linux, b.run_linux);
+    assert_string_equal(a.run_repro, b.run_repro);
+    assert_int_equal(a.run_trials, b.run_trials);
+    assert_int_equal(a.run_iterations, b.run_iterations);
+    assert_int_equal(a.run_jobs, b.run_jobs);
+    assert_true(a.bisect_confidence == b.bisect_confidence);
+    assert_int_equal(a.bisect_check_good, b.bisect_check_good);
+    assert_int_equal(a.bisect_check_bad_max, b.bisect_check_bad_max);
+    assert_int_equal(a.bisect_workers, b.bisect_workers);
     assert_null(b.mirror);
     config_free(&a);
     config_free(&b);
@@ -124,8 +146,15 @@ static void test_env_overrides(void **state)
     assert_int_equal(config_load(&c, NULL, &e), 0);
     assert_string_equal(c.cache_dir, "/tmp/shared-cache");
     config_free(&c);
-    unsetenv("PVLAB_HOME");
     unsetenv("PVLAB_CACHE_DIR");
+    /* a relative PVLAB_HOME is anchored where pvlab started, not wherever a child runs */
+    setenv("PVLAB_HOME", "rel/home", 1);
+    assert_int_equal(chdir("/tmp"), 0);
+    assert_int_equal(config_load(&c, NULL, &e), 0);
+    assert_string_equal(c.cache_dir, "/tmp/rel/home/cache");
+    assert_string_equal(c.state_dir, "/tmp/rel/home/state");
+    config_free(&c);
+    unsetenv("PVLAB_HOME");
 }
 
 int main(void)
