@@ -23,8 +23,10 @@ static const char usage[] =
     "answer and its parent at the end. Every trial is stored: after a crash, 'resume ID'.\n"
     "\n"
     "A trial:\n"
-    "  --test-cmd CMD      run CMD (sh -c) in a worktree at the commit; exit 0 = pass,\n"
-    "                      125 = untestable, 1-127 = fail, >= 128 stops (like git bisect run)\n"
+    "  --test-cmd CMD      run CMD (by sh, with your environment) in a worktree at the commit,\n"
+    "                      the commit as $1 and in PVLAB_BISECT_COMMIT; exit 0 = pass,\n"
+    "                      125 = untestable, 1-127 = fail, >= 128 stops (like git bisect run);\n"
+    "                      a command that does not exist is refused before any trial\n"
     "  --axis linux|xen    boot the commit with pvlab run (other axis fixed by --xen/--linux);\n"
     "  --build-cmd CMD     ...built by CMD in a worktree (prints the artifact path last), or by\n"
     "                      pvlab's builder when absent\n"
@@ -40,14 +42,15 @@ static const char usage[] =
     "  --confidence C      stop when P(culprit) >= C (default 0.95)\n"
     "  --workers K         trials per round, run at once (default 1)\n"
     "  --max-trials N      budget; when spent the answer is the credible set\n"
-    "  --check-good N      trials at the good end first (default 2)\n"
-    "  --check-bad N       trials at most at the bad end waiting for its first fail (default 50)\n"
+    "  --check-good N      trials at the good end first ([bisect] check_good: 2)\n"
+    "  --check-bad N       trials at most at the bad end waiting for its first fail (50)\n"
     "  --no-verify         skip re-testing the answer and its parent\n"
     "  --timeout S         per-trial timeout of --test-cmd\n"
     "  --json              print the report as JSON\n"
     "\n"
     "Exit status: 0 a culprit at the stated confidence; 1 finished without one (credible set,\n"
-    "a failed end check); 2 usage; 3 errors.\n";
+    "a failed end check); 2 usage; 3 errors (a trial that asked to stop, a host that cannot\n"
+    "start QEMU, a bisection another process runs); 130 interrupted.\n";
 
 struct bui {
     struct status st;
@@ -59,11 +62,12 @@ static void on_status(void *ctx, const char *line)
     status_update(&u->st, "bisect", "%s", line);
 }
 
-static void on_trial(void *ctx, const char *phase, const char *sha, const char *outcome,
+static void on_trial(void *ctx, const char *phase, const char *sha, enum verdict_kind outcome,
                      const char *detail)
 {
     struct bui *u = ctx;
-    status_print(&u->st, "%-10s %.12s %-5s %s", phase, sha, outcome, detail ? detail : "");
+    status_print(&u->st, "%-10s %.12s %-5s %s", phase, sha, verdict_name(outcome),
+                 detail ? detail : "");
 }
 
 static int parse_id(const char *s, long long *id, struct err *e)
@@ -73,6 +77,23 @@ static int parse_id(const char *s, long long *id, struct err *e)
         return -1;
     *id = v;
     return 0;
+}
+
+/* "verify:  answer abc123: 1 of 1 trials failed; parent def456: 0 of 3 failed" */
+static void print_verify(const struct json_flat *j)
+{
+    const struct json_field *v = json_flat_get(j, "verify");
+    struct json_flat vj = { NULL, 0 };
+
+    if (!v || !v->str || json_flat_parse(v->str, &vj, NULL) < 0)
+        return;
+    printf("verify:      the answer failed %.0f of %.0f trials", json_flat_num(&vj, "answer_fails", 0),
+           json_flat_num(&vj, "answer_trials", 0));
+    if (json_flat_str(&vj, "parent"))
+        printf("; its parent %.12s failed %.0f of %.0f", json_flat_str(&vj, "parent"),
+               json_flat_num(&vj, "parent_fails", 0), json_flat_num(&vj, "parent_trials", 0));
+    printf("\n");
+    json_flat_free(&vj);
 }
 
 /* Prints the report of a finished bisection (human or JSON). Returns the exit status. */
@@ -112,12 +133,14 @@ static int print_report(struct cli *c, long long id)
             jw_kv_int(&w, "seq", t[i].seq);
             jw_kv_s(&w, "phase", t[i].phase);
             jw_kv_s(&w, "commit", t[i].commit_sha);
-            jw_kv_s(&w, "outcome", t[i].outcome);
+            jw_kv_s(&w, "outcome", verdict_name(t[i].outcome));
             jw_kv_s(&w, "detail", t[i].detail);
             jw_kv_int(&w, "run_id", t[i].run_id);
+            jw_kv_s(&w, "log", t[i].log_path);
             jw_kv_int(&w, "wall_ms", t[i].wall_ms);
             jw_kv_s(&w, "best", t[i].best_sha);
             jw_kv_dbl(&w, "best_prob", t[i].best_prob);
+            jw_kv_int(&w, "credible_set", t[i].cset);
             jw_kv_int(&w, "candidates", t[i].candidates);
             jw_kv_dbl(&w, "p_est", t[i].p_est);
             jw_end(&w);
@@ -129,12 +152,18 @@ static int print_report(struct cli *c, long long id)
     } else {
         printf("bisection %lld: %s (%s), %zu trial record%s\n", b.id, b.status, b.find, nt,
                nt == 1 ? "" : "s");
-        printf("%-4s %-10s %-12s %-6s %-12s %-7s %-6s %s\n", "SEQ", "PHASE", "COMMIT", "RESULT",
-               "BEST", "P(BEST)", "CANDS", "P-EST");
-        for (size_t i = 0; i < nt; i++)
-            printf("%-4d %-10s %-12.12s %-6s %-12.12s %-7.3f %-6lld %.3g\n", t[i].seq,
-                   t[i].phase, t[i].commit_sha, t[i].outcome, t[i].best_sha ? t[i].best_sha : "-",
-                   t[i].best_prob, t[i].candidates, t[i].p_est);
+        printf("%-4s %-10s %-12s %-6s %-12s %-7s %-6s %-6s %-6s %s\n", "SEQ", "PHASE", "COMMIT",
+               "RESULT", "BEST", "P(BEST)", "CSET", "CANDS", "P-EST", "RUN/LOG");
+        for (size_t i = 0; i < nt; i++) {
+            char where[32];
+            if (t[i].run_id > 0)
+                snprintf(where, sizeof(where), "run %lld", t[i].run_id);
+            printf("%-4d %-10s %-12.12s %-6s %-12.12s %-7.3f %-6lld %-6lld %-6.3g %s\n", t[i].seq,
+                   t[i].phase, t[i].commit_sha, verdict_name(t[i].outcome),
+                   t[i].best_sha ? t[i].best_sha : "-", t[i].best_prob, t[i].cset,
+                   t[i].candidates, t[i].p_est,
+                   t[i].run_id > 0 ? where : t[i].log_path ? t[i].log_path : "-");
+        }
     }
     if (!b.result_json || json_flat_parse(b.result_json, &j, NULL) < 0) {
         if (!c->json)
@@ -161,8 +190,7 @@ static int print_report(struct cli *c, long long id)
         printf("trials:      %.0f (p estimate %.3g) over %.0f candidates\n",
                json_flat_num(&j, "trials", 0), json_flat_num(&j, "p_estimate", 0),
                json_flat_num(&j, "candidates", 0));
-        if (json_flat_get(&j, "verify"))
-            printf("verify:      %s\n", json_flat_get(&j, "verify")->str);
+        print_verify(&j);
         if (json_flat_get(&j, "identical_artifact") &&
             json_flat_num(&j, "identical_artifact", 0))
             printf("warning:     the culprit's artifact is byte-identical to its parent's: the "
@@ -171,41 +199,26 @@ static int print_report(struct cli *c, long long id)
     rc = outcome && !strcmp(outcome, "found") ? 0 : 1;
 out:
     json_flat_free(&j);
-    for (size_t i = 0; i < nt; i++)
-        bisect_trial_rec_free(&t[i]);
-    free(t);
+    bisect_trial_recs_free(t, nt);
     bisect_rec_free(&b);
     return rc;
 }
 
-/* `git bisect log` style: one line per trial, good/bad/skip, with subjects as comments. */
+/* The git bisect log of a bisection (replayable by `git bisect replay`). */
 static int print_log(struct cli *c, long long id)
 {
-    struct bisect_rec b;
-    struct bisect_trial_rec *t = NULL;
-    size_t nt = 0;
+    struct buf out = BUF_INIT;
     struct err e = ERR_INIT;
+    int rc = 0;
 
-    if (store_bisect_get(c->store, id, &b, &t, &nt, &e) < 0) {
+    if (bisect_log(c->store, id, &out, &e) < 0) {
         cli_error(&e);
-        return EXIT_ERROR;
+        rc = EXIT_ERROR;
+    } else {
+        fputs(out.data, stdout);
     }
-    printf("# pvlab bisection %lld (%s) in %s\n", b.id, b.find, b.repo);
-    printf("git bisect start '%s' '%s'\n", b.bad, b.good);
-    for (size_t i = 0; i < nt; i++) {
-        int fix = b.find && !strcmp(b.find, "fix");
-        const char *term = !strcmp(t[i].outcome, "fail")   ? (fix ? "old" : "bad")
-                           : !strcmp(t[i].outcome, "pass") ? (fix ? "new" : "good")
-                                                           : "skip";
-        printf("# %s %d: %s (%s)\n", t[i].phase, t[i].seq, t[i].outcome,
-               t[i].detail ? t[i].detail : "");
-        printf("git bisect %s %s\n", term, t[i].commit_sha);
-    }
-    for (size_t i = 0; i < nt; i++)
-        bisect_trial_rec_free(&t[i]);
-    free(t);
-    bisect_rec_free(&b);
-    return 0;
+    buf_release(&out);
+    return rc;
 }
 
 static int status_list(struct cli *c)
@@ -275,16 +288,6 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
     int opt, rc = EXIT_ERROR;
 
     memset(&rq, 0, sizeof(rq));
-    rq.repo = ".";
-    rq.xen_spec = "4.17";
-    rq.linux_spec = "6.1";
-    rq.repro = "fpu-leak";
-    rq.iterations = 2000;
-    rq.confidence = 0.95;
-    rq.workers = 1;
-    rq.check_good = 2;
-    rq.check_bad_max = 50;
-    rq.verify = 1;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
@@ -292,6 +295,12 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
     sub = argv[1];
     argc--;
     argv++;
+    /* the configuration's [run] and [bisect] sections are the defaults the options override */
+    if (cli_config(c, &e) < 0) {
+        cli_error(&e);
+        return EXIT_ERROR;
+    }
+    bisect_request_defaults(&c->cfg, &rq);
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
         case O_REPO: rq.repo = optarg; break;
@@ -385,13 +394,15 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             err_set(&e, ERR_USAGE, "unexpected argument '%s'", argv[optind]);
             goto usage_err;
         }
-        if (bisect_start(&c->cfg, c->store, &rq, &ev, &id, &e) < 0) {
+        if (bisect_start(&c->cfg, c->config_path, c->store, &rq, &ev, &id, &e) < 0) {
             status_done(&u.st);
             cli_error(&e);
             if (id)
                 fprintf(stderr, "bisection %lld kept; continue with: pvlab bisect resume %lld\n",
                         id, id);
-            rc = e.code == ERR_USAGE || e.code == ERR_NOTFOUND ? EXIT_USAGE : EXIT_ERROR;
+            rc = e.code == ERR_USAGE || e.code == ERR_NOTFOUND ? EXIT_USAGE
+                 : e.code == ERR_INTERRUPTED                   ? EXIT_INTERRUPTED
+                                                               : EXIT_ERROR;
             goto out;
         }
         status_done(&u.st);
@@ -419,9 +430,10 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             printf("bisection %lld stopped; continue with: pvlab bisect resume %lld\n", id, id);
             rc = 0;
         } else {
-            if (bisect_resume(&c->cfg, c->store, id, &ev, &e) < 0) {
+            if (bisect_resume(&c->cfg, c->config_path, c->store, id, &ev, &e) < 0) {
                 status_done(&u.st);
                 cli_error(&e);
+                rc = e.code == ERR_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_ERROR;
                 goto out;
             }
             status_done(&u.st);

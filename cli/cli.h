@@ -32,6 +32,7 @@ int cmd_build(struct cli *c, int argc, char **argv);
 int cmd_cache(struct cli *c, int argc, char **argv);
 int cmd_bisect(struct cli *c, int argc, char **argv);
 int cmd_host(struct cli *c, int argc, char **argv);
+int cmd_trial(struct cli *c, int argc, char **argv);
 
 /* Loads the configuration once. */
 int cli_config(struct cli *c, struct err *e);

@@ -80,12 +80,14 @@ int main(int argc, char **argv)
         rc = cmd_bisect(&c, argc, argv);
     else if (!strcmp(cmd, "host"))
         rc = cmd_host(&c, argc, argv);
+    else if (!strcmp(cmd, "trial"))
+        rc = cmd_trial(&c, argc, argv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;
     } else {
         fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, bisect, build, "
-                "cache, host, help\n", cmd);
+                "cache, host, trial, help\n", cmd);
         rc = EXIT_USAGE;
     }
     store_close(c.store);

@@ -22,11 +22,14 @@ static const char usage[] =
     "infra (boot hang, panic, timeout: says nothing about the bug), plus a 95% bound on the\n"
     "per-iteration corruption rate. Every trial is stored ('pvlab list', 'pvlab show ID').\n"
     "\n"
-    "  --xen SPEC             4.14 | 4.17 | 4.20 (Debian's) | file:PATH   (default 4.17)\n"
-    "  --linux SPEC           5.10 | 6.1 | 6.12 (Debian's) | file:PATH   (default 6.1)\n"
-    "  --repro NAME           fpu-leak | seed-memcmp | self-test-hang     (default fpu-leak)\n"
-    "  --trials N             boots, one verdict each (default 1)\n"
-    "  --iterations N         fresh processes per trial (default 2000)\n"
+    "  --xen SPEC             4.14 | 4.17 | 4.20 (Debian's) | file:PATH | git:REPO@REV |\n"
+    "                         debsrc:SUITE                     (default [run] xen: 4.17)\n"
+    "  --linux SPEC           5.10 | 6.1 | 6.12 (Debian's) | file:PATH | git:REPO@REV |\n"
+    "                         tarball:PATH                     (default [run] linux: 6.1)\n"
+    "  --repro NAME           fpu-leak | seed-memcmp | self-test-hang (default fpu-leak)\n"
+    "  --trials N             boots, one verdict each (default [run] trials: 1)\n"
+    "  --iterations N         fresh processes per trial (default [run] iterations: 2000)\n"
+    "  --jobs N               trials at once, each a QEMU guest (default [run] jobs: 1)\n"
     "  --workers N            parallel workers in dom0 (default 2 x vCPUs + 1)\n"
     "  --lazy-fpu             add eagerfpu=off to dom0 (Linux 3.7-4.1 default to eager FPU,\n"
     "                         which hides bug #40)\n"
@@ -73,12 +76,11 @@ static void on_trial(void *ctx, int idx, int total, const struct trial_progress 
         status_update(&u->st, stage, "%.0f s", (double)p->elapsed_ms / 1000.0);
 }
 
-static void on_trial_done(void *ctx, int idx, int total, const struct trial_result *r)
+static void on_trial_done(void *ctx, int idx, int total, const struct trial_outcome *o)
 {
     struct ui *u = ctx;
-    status_print(&u->st, "trial %d/%d: %s (%s) in %.1f s", idx, total,
-                 verdict_name(r->v.kind), r->v.reason ? r->v.reason : "",
-                 (double)r->wall_ms / 1000.0);
+    status_print(&u->st, "trial %d/%d: %s (%s) in %.1f s", idx, total, verdict_name(o->verdict),
+                 o->reason ? o->reason : "", (double)o->wall_ms / 1000.0);
 }
 
 static void on_note(void *ctx, const char *line)
@@ -114,7 +116,7 @@ out:
 int cmd_run(struct cli *c, int argc, char **argv)
 {
     enum { O_XEN = 256, O_LINUX, O_REPRO, O_TRIALS, O_ITER, O_WORKERS, O_LAZY, O_SELFTEST,
-           O_SEED, O_DOM0ARGS, O_XENARGS, O_BOOTTO, O_TO, O_PRINT, O_JSON };
+           O_SEED, O_DOM0ARGS, O_XENARGS, O_BOOTTO, O_TO, O_PRINT, O_JSON, O_JOBS };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
         { "linux", required_argument, NULL, O_LINUX },
@@ -129,16 +131,18 @@ int cmd_run(struct cli *c, int argc, char **argv)
         { "xen-args", required_argument, NULL, O_XENARGS },
         { "boot-timeout", required_argument, NULL, O_BOOTTO },
         { "timeout", required_argument, NULL, O_TO },
+        { "jobs", required_argument, NULL, O_JOBS },
         { "print-qemu-cmd", no_argument, NULL, O_PRINT },
         { "json", no_argument, NULL, O_JSON },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct run_request req = { "4.17", "6.1", "fpu-leak", 1, 2000, 0, 0, 0, 0, NULL, NULL, 0, 0 };
+    struct run_request req, over; /* over: what the command line says (0 / NULL: not given) */
     struct run_events ev = { on_stage, on_trial, on_trial_done, on_note, NULL };
     struct run_plan plan;
     struct run_rec rec;
+    long long id = 0;
     struct trial_rec *trials = NULL;
     size_t ntrials = 0;
     struct err e = ERR_INIT;
@@ -149,30 +153,31 @@ int cmd_run(struct cli *c, int argc, char **argv)
 
     memset(&plan, 0, sizeof(plan));
     memset(&rec, 0, sizeof(rec));
+    memset(&over, 0, sizeof(over));
     while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (opt) {
-        case O_XEN: req.xen_spec = optarg; break;
-        case O_LINUX: req.linux_spec = optarg; break;
-        case O_REPRO: req.repro = optarg; break;
+        case O_XEN: over.xen_spec = optarg; break;
+        case O_LINUX: over.linux_spec = optarg; break;
+        case O_REPRO: over.repro = optarg; break;
         case O_TRIALS:
             if (cli_parse_long("--trials", optarg, 1, 100000, &v, &e) < 0)
                 goto usage_err;
-            req.trials = (int)v;
+            over.trials = (int)v;
             break;
         case O_ITER:
             if (cli_parse_long("--iterations", optarg, 1, 10000000, &v, &e) < 0)
                 goto usage_err;
-            req.iterations = v;
+            over.iterations = v;
             break;
         case O_WORKERS:
             if (cli_parse_long("--workers", optarg, 0, 1024, &v, &e) < 0)
                 goto usage_err;
-            req.workers = (int)v;
+            over.workers = (int)v;
             break;
-        case O_LAZY: req.lazy_fpu = 1; break;
+        case O_LAZY: over.lazy_fpu = 1; break;
         case O_SELFTEST:
-            req.self_test_corrupt = strtod(optarg, &end);
-            if (*end || end == optarg || req.self_test_corrupt <= 0 || req.self_test_corrupt > 1) {
+            over.self_test_corrupt = strtod(optarg, &end);
+            if (*end || end == optarg || over.self_test_corrupt <= 0 || over.self_test_corrupt > 1) {
                 err_set(&e, ERR_USAGE, "--self-test-corrupt expects a rate in (0, 1], got '%s'",
                         optarg);
                 goto usage_err;
@@ -181,19 +186,24 @@ int cmd_run(struct cli *c, int argc, char **argv)
         case O_SEED:
             if (cli_parse_long("--seed", optarg, 1, 0x7fffffffL, &v, &e) < 0)
                 goto usage_err;
-            req.seed = (unsigned long)v;
+            over.seed = (unsigned long)v;
             break;
-        case O_DOM0ARGS: req.dom0_args = optarg; break;
-        case O_XENARGS: req.xen_args = optarg; break;
+        case O_DOM0ARGS: over.dom0_args = optarg; break;
+        case O_XENARGS: over.xen_args = optarg; break;
         case O_BOOTTO:
             if (cli_parse_long("--boot-timeout", optarg, 1, 86400, &v, &e) < 0)
                 goto usage_err;
-            req.boot_timeout_s = (int)v;
+            over.boot_timeout_s = (int)v;
             break;
         case O_TO:
             if (cli_parse_long("--timeout", optarg, 1, 86400 * 7, &v, &e) < 0)
                 goto usage_err;
-            req.run_timeout_s = (int)v;
+            over.run_timeout_s = (int)v;
+            break;
+        case O_JOBS:
+            if (cli_parse_long("--jobs", optarg, 1, 64, &v, &e) < 0)
+                goto usage_err;
+            over.jobs = (int)v;
             break;
         case O_PRINT: print_cmd = 1; break;
         case O_JSON: c->json = 1; break;
@@ -208,7 +218,10 @@ int cmd_run(struct cli *c, int argc, char **argv)
     }
     status_init(&u.st, !quiet);
     ev.ctx = &u;
-    if (cli_config(c, &e) < 0 || run_prepare(&c->cfg, &req, &ev, &plan, &e) < 0) {
+    if (cli_config(c, &e) < 0)
+        goto err;
+    run_request_merge(&c->cfg, &over, &req);
+    if (run_prepare(&c->cfg, &req, &ev, &plan, &e) < 0) {
         if (e.code == ERR_BUILD)
             goto untestable;
         goto err;
@@ -220,28 +233,22 @@ int cmd_run(struct cli *c, int argc, char **argv)
     }
     if (cli_store(c, &e) < 0)
         goto err;
-    if (run_execute(&plan, c->store, &ev, &rec, &e) < 0) {
+    if (run_execute(&plan, c->store, c->config_path, &ev, &id, &e) < 0) {
         /* a setup error or an interrupt: both stop a `git bisect run` (exit >= 128), and the
          * trials that finished are stored and shown */
         status_done(&u.st);
         cli_error(&e);
-        rc = proc_interrupted() ? EXIT_INTERRUPTED : EXIT_RUN_ERROR;
-        if (rec.id && c->json) {
-            long long id = rec.id;
+        rc = e.code == ERR_INTERRUPTED || proc_interrupted() ? EXIT_INTERRUPTED : EXIT_RUN_ERROR;
+        if (id && c->json) {
             struct err e2 = ERR_INIT;
-            run_rec_free(&rec);
             if (store_run_get(c->store, id, &rec, &trials, &ntrials, &e2) == 0)
                 cli_print_run_json(&rec, trials, ntrials);
         }
         goto out;
     }
     status_done(&u.st);
-    {
-        long long id = rec.id;
-        run_rec_free(&rec);
-        if (store_run_get(c->store, id, &rec, &trials, &ntrials, &e) < 0)
-            goto err;
-    }
+    if (store_run_get(c->store, id, &rec, &trials, &ntrials, &e) < 0)
+        goto err;
     if (c->json)
         cli_print_run_json(&rec, trials, ntrials);
     else
@@ -275,9 +282,7 @@ err:
     cli_error(&e);
     rc = proc_interrupted() ? EXIT_INTERRUPTED : EXIT_RUN_ERROR;
 out:
-    for (size_t i = 0; i < ntrials; i++)
-        trial_rec_free(&trials[i]);
-    free(trials);
+    trial_recs_free(trials, ntrials);
     run_rec_free(&rec);
     run_plan_free(&plan);
     return rc;

@@ -296,3 +296,22 @@ void git_worktree_remove(const char *repo, const char *dir)
     const char *args[] = { "worktree", "remove", "--force", dir, NULL };
     git(repo, NULL, NULL, args);
 }
+
+int git_parents(const char *repo, const char *sha, struct sv *out, struct err *e)
+{
+    char *spec = xasprintf("%s^@", sha);
+    const char *args[] = { "rev-parse", "--end-of-options", spec, NULL };
+    struct buf b = BUF_INIT;
+    int rc = -1;
+
+    if (git(repo, &b, e, args) < 0)
+        goto out;
+    buf_rtrim(&b);
+    if (b.len)
+        sv_split(out, b.data, "\n");
+    rc = 0;
+out:
+    free(spec);
+    buf_release(&b);
+    return rc;
+}

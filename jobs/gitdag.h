@@ -41,6 +41,8 @@ long gitdag_find(const struct gitdag *d, const char *sha);
 /* "subject" and "Author Name <mail>" of a commit (malloc'd). */
 int git_describe_commit(const char *repo, const char *sha, char **subject_r, char **author_r,
                         struct err *e);
+/* Appends the full hashes of sha's parents to out (none for a root commit). */
+int git_parents(const char *repo, const char *sha, struct sv *out, struct err *e);
 /* Checks out sha (detached) in the worktree dir, creating it on first use. */
 int git_worktree_checkout(const char *repo, const char *dir, const char *sha, struct err *e);
 /* Removes a worktree made by git_worktree_checkout (errors are ignored). */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "images/payload.h"
+#include "jobs/pool.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -25,6 +26,43 @@ static void stage(const struct run_events *ev, const char *what, const char *det
 static void kernels_progress(void *ctx, const char *what, const char *detail)
 {
     stage(ctx, what, detail);
+}
+
+void run_request_defaults(const struct config *cfg, struct run_request *rq)
+{
+    memset(rq, 0, sizeof(*rq));
+    rq->xen_spec = cfg->run_xen;
+    rq->linux_spec = cfg->run_linux;
+    rq->repro = cfg->run_repro;
+    rq->trials = cfg->run_trials;
+    rq->iterations = cfg->run_iterations;
+    rq->jobs = cfg->run_jobs;
+}
+
+void run_request_merge(const struct config *cfg, const struct run_request *over,
+                       struct run_request *rq)
+{
+    run_request_defaults(cfg, rq);
+    if (over->xen_spec)
+        rq->xen_spec = over->xen_spec;
+    if (over->linux_spec)
+        rq->linux_spec = over->linux_spec;
+    if (over->repro)
+        rq->repro = over->repro;
+    if (over->trials)
+        rq->trials = over->trials;
+    if (over->iterations)
+        rq->iterations = over->iterations;
+    if (over->jobs)
+        rq->jobs = over->jobs;
+    rq->workers = over->workers;
+    rq->lazy_fpu = over->lazy_fpu;
+    rq->self_test_corrupt = over->self_test_corrupt;
+    rq->seed = over->seed;
+    rq->dom0_args = over->dom0_args;
+    rq->xen_args = over->xen_args;
+    rq->boot_timeout_s = over->boot_timeout_s;
+    rq->run_timeout_s = over->run_timeout_s;
 }
 
 int run_exit_code(const char *verdict)
@@ -63,6 +101,41 @@ out:
     return rc;
 }
 
+static char *params_json(const struct run_plan *plan)
+{
+    const struct run_request *rq = &plan->req;
+    struct buf b = BUF_INIT;
+    struct jw w;
+
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kv_int(&w, "iterations", rq->iterations);
+    jw_kv_int(&w, "workers", rq->workers);
+    jw_kv_bool(&w, "lazy_fpu", rq->lazy_fpu);
+    jw_kv_dbl(&w, "self_test_corrupt", rq->self_test_corrupt);
+    jw_kv_int(&w, "seed", (long long)rq->seed);
+    jw_kv_s(&w, "xen_cmdline", plan->xen_cmdline);
+    jw_kv_s(&w, "dom0_cmdline", plan->dom0_cmdline);
+    jw_kv_int(&w, "boot_timeout_s", plan->boot_timeout_s);
+    jw_kv_int(&w, "run_timeout_s", plan->run_timeout_s);
+    jw_end(&w);
+    return buf_detach(&b, NULL);
+}
+
+/* A trial's QEMU command line, shell-quoted, as the store shows it. */
+static char *qemu_cmd_line(const struct run_plan *plan)
+{
+    struct sv argv = SV_INIT;
+    struct qemu_cfg q;
+    struct buf cmd = BUF_INIT;
+
+    run_qemu_cfg(plan, "CONSOLE.log", &q);
+    if (qemu_build_argv(&q, &argv, NULL) == 0)
+        qemu_shell_quote(&cmd, sv_argv(&argv));
+    sv_clear(&argv);
+    return buf_detach(&cmd, NULL);
+}
+
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e)
 {
@@ -79,6 +152,12 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
         repro_names(&names);
         err_set(e, ERR_NOTFOUND, "unknown reproducer '%s'; known: %s", req->repro, names.data);
         buf_release(&names);
+        goto out;
+    }
+    if (plan->req.jobs < 1)
+        plan->req.jobs = 1;
+    if (plan->req.jobs > 64) {
+        err_set(e, ERR_USAGE, "--jobs must be between 1 and 64 (got %d)", plan->req.jobs);
         goto out;
     }
     if (req->trials < 1 || req->trials > 100000) {
@@ -124,6 +203,8 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
         req->run_timeout_s
             ? req->run_timeout_s
             : cfg->run_base_s + (int)((long long)cfg->run_per_kiter_s * req->iterations / 1000);
+    plan->params_json = params_json(plan);
+    plan->qemu_cmd = qemu_cmd_line(plan);
     rc = 0;
 out:
     return rc;
@@ -146,188 +227,174 @@ void run_qemu_cfg(const struct run_plan *plan, const char *serial_log, struct qe
     q->serial_log = serial_log;
 }
 
-static char *params_json(const struct run_plan *plan)
+void run_plan_info(const struct run_plan *plan, struct run_info *ri)
 {
-    const struct run_request *rq = &plan->req;
-    struct buf b = BUF_INIT;
-    struct jw w;
-
-    jw_init(&w, &b);
-    jw_obj(&w);
-    jw_kv_int(&w, "iterations", rq->iterations);
-    jw_kv_int(&w, "workers", rq->workers);
-    jw_kv_bool(&w, "lazy_fpu", rq->lazy_fpu);
-    jw_kv_dbl(&w, "self_test_corrupt", rq->self_test_corrupt);
-    jw_kv_int(&w, "seed", (long long)rq->seed);
-    jw_kv_s(&w, "xen_cmdline", plan->xen_cmdline);
-    jw_kv_s(&w, "dom0_cmdline", plan->dom0_cmdline);
-    jw_kv_int(&w, "boot_timeout_s", plan->boot_timeout_s);
-    jw_kv_int(&w, "run_timeout_s", plan->run_timeout_s);
-    jw_end(&w);
-    return buf_detach(&b, NULL);
+    memset(ri, 0, sizeof(*ri));
+    ri->xen_spec = plan->req.xen_spec;
+    ri->linux_spec = plan->req.linux_spec;
+    ri->repro = plan->req.repro;
+    ri->params_json = plan->params_json;
+    ri->trials_planned = plan->req.trials;
+    ri->xen_version = plan->xen.version;
+    ri->xen_package = plan->xen.package;
+    ri->xen_sha256 = plan->xen.sha256;
+    ri->linux_version = plan->linux_.version;
+    ri->linux_package = plan->linux_.package;
+    ri->linux_sha256 = plan->linux_.sha256;
+    ri->initramfs_sha256 = plan->initramfs_sha256;
+    ri->qemu_version = plan->host.qemu_version;
+    ri->accel = plan->host.accel;
+    ri->cpu_model = plan->host.cpu_model;
+    ri->l0_kernel = plan->host.l0_kernel;
+    ri->hostname = plan->host.hostname;
+    ri->qemu_cmd = plan->qemu_cmd;
+    ri->accel_note = plan->host.accel_note;
 }
 
-static char *evidence_json(const struct verdict *v)
+void run_plan_job(const struct run_plan *plan, const char *log_path, struct trial_job *j)
 {
-    struct buf b = BUF_INIT;
-    struct jw w;
-
-    jw_init(&w, &b);
-    jw_arr(&w);
-    for (size_t i = 0; i < v->evidence.n; i++)
-        jw_s(&w, v->evidence.v[i]);
-    jw_end(&w);
-    return buf_detach(&b, NULL);
+    memset(j, 0, sizeof(*j));
+    j->xen_image = plan->xen.path;
+    j->kernel_image = plan->linux_.path;
+    j->initramfs = plan->initramfs;
+    j->xen_cmdline = plan->xen_cmdline;
+    j->dom0_cmdline = plan->dom0_cmdline;
+    j->accel = plan->host.accel;
+    j->cpu_model = plan->host.cpu_model;
+    j->memory_mb = plan->cfg->memory_mb;
+    j->smp = plan->cfg->smp;
+    j->boot_timeout_s = plan->boot_timeout_s;
+    j->run_timeout_s = plan->run_timeout_s;
+    j->log_path = log_path;
 }
 
-struct trial_cb {
+/* What the store keeps of a finished trial (strings borrowed from o). */
+static void outcome_info(const struct trial_outcome *o, long long run_id, int idx,
+                         struct trial_info *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->run_id = run_id;
+    t->idx = idx;
+    t->verdict = o->verdict;
+    t->reason = o->reason;
+    t->iterations = o->iterations;
+    t->corruptions = o->corruptions;
+    t->mismatches = o->mismatches;
+    t->deaths = o->deaths;
+    t->klog_faults = o->klog_faults;
+    t->evidence_json = o->evidence_json;
+    t->started = o->started;
+    t->finished = o->finished;
+    t->wall_ms = o->wall_ms;
+    t->boot_ms = o->boot_ms;
+    t->log_path = o->log_path;
+}
+
+struct run_exec {
     const struct run_events *ev;
-    int idx, total;
+    int total;
 };
 
-static void on_trial_progress(void *ctx, const struct trial_progress *p)
+static void on_pool_progress(void *ctx, void *tag, const struct trial_progress *p)
 {
-    struct trial_cb *tc = ctx;
-    if (tc->ev && tc->ev->trial)
-        tc->ev->trial(tc->ev->ctx, tc->idx, tc->total, p);
+    struct run_exec *x = ctx;
+    if (x->ev && x->ev->trial)
+        x->ev->trial(x->ev->ctx, (int)(long)tag, x->total, p);
 }
 
-/* Fills the run record's description of what ran where, before the first trial. */
-static void describe_run(const struct run_plan *plan, struct run_rec *r)
+/*
+ * Whether a finished trial stops the run, with the reason in e: QEMU failing before any output
+ * while no guest of the run has started (the host, not the commit), a trial's setup error, or
+ * an interrupt.
+ */
+static int trial_stops_run(const struct pool_result *r, int guest_started, struct err *e)
 {
-    struct sv argv = SV_INIT;
-    struct qemu_cfg q;
-    struct buf cmd = BUF_INIT;
-
-    r->xen_spec = (char *)plan->req.xen_spec;
-    r->linux_spec = (char *)plan->req.linux_spec;
-    r->repro = (char *)plan->req.repro;
-    r->trials_planned = plan->req.trials;
-    r->xen_version = plan->xen.version;
-    r->xen_package = plan->xen.package;
-    r->xen_sha256 = plan->xen.sha256;
-    r->linux_version = plan->linux_.version;
-    r->linux_package = plan->linux_.package;
-    r->linux_sha256 = plan->linux_.sha256;
-    r->initramfs_sha256 = plan->initramfs_sha256;
-    r->qemu_version = plan->host.qemu_version;
-    r->accel = plan->host.accel;
-    r->cpu_model = plan->host.cpu_model;
-    r->l0_kernel = plan->host.l0_kernel;
-    r->hostname = plan->host.hostname;
-    r->accel_note = plan->host.accel_note;
-    run_qemu_cfg(plan, "CONSOLE.log", &q);
-    if (qemu_build_argv(&q, &argv, NULL) == 0)
-        qemu_shell_quote(&cmd, sv_argv(&argv));
-    r->qemu_cmd = buf_detach(&cmd, NULL);
-    sv_clear(&argv);
+    if (r->out.host_failure && !guest_started) {
+        err_set(e, ERR_HOST, "QEMU cannot start a guest on this host: %s; `pvlab host` shows "
+                "the host stack", r->out.reason ? r->out.reason : "?");
+        return 1;
+    }
+    if (r->interrupted || proc_interrupted()) {
+        err_set(e, ERR_INTERRUPTED, "interrupted; the trials finished so far are stored");
+        return 1;
+    }
+    if (r->out.stop) {
+        err_set(e, ERR_HOST, "a trial could not run: %s", r->out.reason ? r->out.reason : "?");
+        return 1;
+    }
+    return 0;
 }
 
-int run_execute(struct run_plan *plan, struct store *st, const struct run_events *ev,
-                struct run_rec *out, struct err *e)
+int run_execute(struct run_plan *plan, struct store *st, const char *config_path,
+                const struct run_events *ev, long long *id_r, struct err *e)
 {
-    struct run_rec r;
+    struct run_info ri;
+    struct run_exec x = { ev, plan->req.trials };
+    struct pool_events pev = { NULL, on_pool_progress, &x };
+    struct pool *pool = NULL;
     char *run_dir = NULL;
-    char *params = NULL;
-    int rc = -1, i, guest_started = 0;
+    long long id = 0;
+    int next = 1, guest_started = 0, stopped = 0, rc = -1;
+    struct err e2 = ERR_INIT;
 
-    memset(&r, 0, sizeof(r));
-    memset(out, 0, sizeof(*out));
-    params = params_json(plan);
-    describe_run(plan, &r);
-    r.params_json = params;
-    if (store_run_begin(st, &r, e) < 0)
+    *id_r = 0;
+    run_plan_info(plan, &ri);
+    if (store_run_begin(st, &ri, &id, e) < 0)
         goto out;
-    run_dir = xasprintf("%s/runs/%lld", plan->cfg->state_dir, r.id);
+    *id_r = id;
+    run_dir = xasprintf("%s/runs/%lld", plan->cfg->state_dir, id);
     if (fs_mkdirs(run_dir, e) < 0)
         goto out_finish;
+    pool = pool_new(plan->cfg, config_path, plan->req.jobs, &pev);
+    for (;;) {
+        struct pool_result r;
+        struct trial_info ti;
+        int w;
 
-    for (i = 1; i <= plan->req.trials; i++) {
-        struct trial_spec ts;
-        struct trial_result tr;
-        struct trial_rec rec;
-        struct trial_cb tc = { ev, i, plan->req.trials };
-        char *log_path = xasprintf("%s/trial-%d.log", run_dir, i);
-        char *ev_json = NULL;
-        int r2;
-
-        memset(&ts, 0, sizeof(ts));
-        run_qemu_cfg(plan, log_path, &ts.qemu);
-        ts.boot_timeout_s = plan->boot_timeout_s;
-        ts.run_timeout_s = plan->run_timeout_s;
-        ts.shutdown_s = plan->cfg->shutdown_s;
-        ts.log_cap = (size_t)plan->cfg->console_log_mb << 20;
-        ts.progress = on_trial_progress;
-        ts.progress_ctx = &tc;
-        memset(&rec, 0, sizeof(rec));
-        rec.started = clock_iso_now();
-        r2 = trial_run(&ts, &tr, e);
-        if (r2 < 0) {
-            free(rec.started);
-            free(log_path);
+        while (!stopped && next <= plan->req.trials && pool_idle(pool) > 0) {
+            struct trial_job job;
+            struct pool_task task = { 0 };
+            char *log = xasprintf("%s/trial-%d.log", run_dir, next);
+            run_plan_job(plan, log, &job);
+            task.kind = POOL_TRIAL;
+            task.job = &job;
+            task.tag = (void *)(long)next;
+            w = pool_start(pool, &task, e);
+            free(log);
+            if (w < 0)
+                goto out_finish;
+            next++;
+        }
+        w = pool_wait(pool, &r, e);
+        if (w < 0)
             goto out_finish;
+        if (w == 0)
+            break;
+        outcome_info(&r.out, id, (int)(long)r.tag, &ti);
+        w = store_trial_add(st, &ti, e);
+        if (w == 0 && ev && ev->trial_done)
+            ev->trial_done(ev->ctx, (int)(long)r.tag, plan->req.trials, &r.out);
+        if (w == 0 && !stopped && trial_stops_run(&r, guest_started, e)) {
+            stopped = 1;
+            pool_stop(pool); /* the trials in flight end infra: nothing more to learn */
         }
-        rec.run_id = r.id;
-        rec.idx = i;
-        rec.verdict = (char *)verdict_name(tr.v.kind);
-        rec.reason = tr.v.reason;
-        rec.iterations = tr.v.iterations;
-        rec.corruptions = tr.v.corruptions;
-        rec.mismatches = tr.v.mismatches;
-        rec.deaths = tr.v.deaths;
-        rec.klog_faults = tr.v.klog_faults;
-        rec.evidence_json = ev_json = evidence_json(&tr.v);
-        rec.finished = clock_iso_now();
-        rec.wall_ms = tr.wall_ms;
-        rec.boot_ms = tr.boot_ms;
-        rec.log_path = log_path;
-        r2 = store_trial_add(st, &rec, e);
-        if (ev && ev->trial_done)
-            ev->trial_done(ev->ctx, i, plan->req.trials, &tr);
-        free(rec.started);
-        free(rec.finished);
-        free(ev_json);
-        free(log_path);
-        {
-            int stop = tr.v.kind == VERDICT_INFRA && proc_interrupted();
-            /* QEMU failing before any output, with no guest started yet in this run, is the
-             * host, not the commit: stop with QEMU's message instead of an infra (skip) */
-            int host_broken = r2 == 0 && tr.qemu_early_exit && !guest_started;
-            if (host_broken)
-                err_set(e, ERR_HOST, "QEMU cannot start a guest on this host: %s; "
-                        "`pvlab host` shows the host stack", tr.v.reason);
-            guest_started |= !tr.qemu_early_exit;
-            trial_result_free(&tr);
-            if (r2 < 0 || host_broken)
-                goto out_finish;
-            if (stop) {
-                err_set(e, ERR_PROC, "interrupted; the trials finished so far are stored");
-                goto out_finish;
-            }
-        }
+        guest_started |= !r.out.host_failure && !r.out.stop;
+        pool_result_free(&r);
+        if (w < 0)
+            goto out_finish;
     }
-    rc = 0;
+    rc = stopped ? -1 : 0;
 out_finish:
-    {
-        struct err e2 = ERR_INIT;
-        r.status = (char *)(rc == 0 ? "done" : proc_interrupted() ? "interrupted" : "error");
-        if (store_run_finish(st, &r, &e2) < 0 && rc == 0) {
-            if (e)
-                *e = e2;
-            rc = -1;
-        }
-    }
-    if (r.id > 0) {
-        struct err e3 = ERR_INIT;
-        if (store_run_get(st, r.id, out, NULL, NULL, &e3) < 0)
-            log_warn("run", "cannot read back run %lld: %s", r.id, e3.msg);
+    if (proc_interrupted() && rc < 0 && e && e->code != ERR_INTERRUPTED)
+        err_set(e, ERR_INTERRUPTED, "interrupted; the trials finished so far are stored");
+    if (store_run_finish(st, id, rc == 0 ? "done" : proc_interrupted() ? "interrupted" : "error",
+                         &e2) < 0 && rc == 0) {
+        if (e)
+            *e = e2;
+        rc = -1;
     }
 out:
-    free(r.qemu_cmd);
-    free(r.created);
-    free(r.finished);
-    free(r.verdict);
-    free(params);
+    pool_free(pool);
     free(run_dir);
     return rc;
 }
@@ -341,5 +408,7 @@ void run_plan_free(struct run_plan *plan)
     free(plan->initramfs_sha256);
     free(plan->xen_cmdline);
     free(plan->dom0_cmdline);
+    free(plan->params_json);
+    free(plan->qemu_cmd);
     memset(plan, 0, sizeof(*plan));
 }

@@ -4,7 +4,9 @@
  *
  *   run_prepare  resolve Xen and Linux artifacts (download/cache), build the initramfs, probe
  *                the host (QEMU, accelerator) and compose the QEMU configuration. Blocks.
- *   run_execute  begin the run in the store, run the trials, finish the run. Blocks.
+ *   run_execute  begin the run in the store, run the trials through the trial pool
+ *                (jobs/pool.h: each a prepared `pvlab trial` child, `jobs` at once), record
+ *                each as it ends, finish the run. Blocks.
  */
 #ifndef PVLAB_JOBS_RUN_H
 #define PVLAB_JOBS_RUN_H
@@ -13,6 +15,8 @@
 #include "jobs/store.h"
 #include "kernels/kernels.h"
 #include "lab/host.h"
+#include "jobs/store.h"
+#include "jobs/trial_job.h"
 #include "lab/trial.h"
 #include "util/err.h"
 
@@ -30,13 +34,20 @@ struct run_request {
     const char *xen_args;       /* extra Xen command-line words, may be NULL */
     int boot_timeout_s;         /* 0 = config */
     int run_timeout_s;          /* 0 = config (scaled by iterations) */
+    int jobs;                   /* trials at once (>= 1) */
 };
+
+/* A request with the configuration's [run] defaults (strings borrowed from cfg). */
+void run_request_defaults(const struct config *cfg, struct run_request *rq);
+/* *rq = the defaults, then every field over sets (non-NULL strings, non-zero numbers). */
+void run_request_merge(const struct config *cfg, const struct run_request *over,
+                       struct run_request *rq);
 
 /* Progress callbacks; every member may be NULL. */
 struct run_events {
     void (*stage)(void *ctx, const char *stage, const char *detail);
     void (*trial)(void *ctx, int idx, int total, const struct trial_progress *p);
-    void (*trial_done)(void *ctx, int idx, int total, const struct trial_result *r);
+    void (*trial_done)(void *ctx, int idx, int total, const struct trial_outcome *o);
     void (*note)(void *ctx, const char *line); /* a fact worth a permanent line (accelerator) */
     void *ctx;
 };
@@ -51,19 +62,27 @@ struct run_plan {
     char *xen_cmdline;
     char *dom0_cmdline;
     int boot_timeout_s, run_timeout_s;
+    char *params_json;          /* the request's parameters, as the store keeps them */
+    char *qemu_cmd;             /* a trial's QEMU command line, shell-quoted */
 };
 
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e);
 /* The QEMU configuration of a trial whose console goes to serial_log (strings owned by plan). */
 void run_qemu_cfg(const struct run_plan *plan, const char *serial_log, struct qemu_cfg *q);
+/* What the store keeps of a prepared run (strings borrowed from plan). */
+void run_plan_info(const struct run_plan *plan, struct run_info *ri);
+/* The prepared trial_job of trial log_path (strings borrowed from plan). */
+void run_plan_job(const struct run_plan *plan, const char *log_path, struct trial_job *j);
 /*
- * Runs the planned trials, recording everything in st. out receives the finished run record
- * (caller frees with run_rec_free). Returns 0 when the run completed (whatever the verdicts),
- * -1 on an error that stopped it (the run is then marked "error" or "interrupted").
+ * Runs the planned trials through the trial pool (config_path is passed on to each child),
+ * recording everything in st; *id_r gets the run's id as soon as it exists (0 before). Returns 0
+ * when the run completed (whatever the verdicts), -1 on an error that stopped it: the run is
+ * then "error" (ERR_HOST: QEMU failed before any guest of the run started; a trial's setup
+ * error) or "interrupted" (ERR_INTERRUPTED), with the trials that finished kept.
  */
-int run_execute(struct run_plan *plan, struct store *st, const struct run_events *ev,
-                struct run_rec *out, struct err *e);
+int run_execute(struct run_plan *plan, struct store *st, const char *config_path,
+                const struct run_events *ev, long long *id_r, struct err *e);
 void run_plan_free(struct run_plan *plan);
 /* Exit status for `git bisect run`: 0 pass, 1 fail, 125 infra/skip. */
 int run_exit_code(const char *verdict);

@@ -1,10 +1,15 @@
-/* The store's bisection tables (schema 2): requests, trials with posterior snapshots. */
+/*
+ * The store's bisection tables (schema 2, 4): requests, trials with posterior snapshots, owners
+ * and the process groups of running trials.
+ */
+#include "jobs/store.h"
+#include "jobs/store_int.h"
+
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "jobs/store.h"
-#include "jobs/store_int.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
 
@@ -22,56 +27,51 @@ static char *col_text(sqlite3_stmt *st, int i)
     return t ? xstrdup((const char *)t) : NULL;
 }
 
-/* Binds this process as the owner at parameters i..i+3 (host, boot id, pid, start). */
-static void bind_owner(struct store *s, sqlite3_stmt *st, int i)
+/* "pass" ... for the outcome column; the column's CHECK keeps it to these four. */
+static enum verdict_kind outcome_of(const char *v)
 {
-    char state;
-    long long start = 0;
-
-    if (store_proc_stat(getpid(), &state, &start) < 0)
-        start = 0;
-    sqlite3_bind_text(st, i, s->host, -1, SQLITE_STATIC);
-    bind_text(st, i + 1, s->boot_id[0] ? s->boot_id : NULL);
-    sqlite3_bind_int64(st, i + 2, (long long)getpid());
-    if (start > 0)
-        sqlite3_bind_int64(st, i + 3, start);
-    else
-        sqlite3_bind_null(st, i + 3);
+    if (v && !strcmp(v, "pass"))
+        return VERDICT_PASS;
+    if (v && !strcmp(v, "fail"))
+        return VERDICT_FAIL;
+    if (v && !strcmp(v, "skip"))
+        return VERDICT_SKIP;
+    return VERDICT_INFRA;
 }
 
-int store_bisect_begin(struct store *s, struct bisect_rec *b, struct err *e)
+int store_bisect_begin(struct store *s, const struct bisect_info *in, long long *id_r,
+                       struct err *e)
 {
     sqlite3_stmt *st;
     char *created = clock_iso_now();
+    int rc = -1;
 
+    *id_r = 0;
     st = store_db_prepare(s,
                           "INSERT INTO bisections (created, status, owner_host, owner_boot_id, "
                           "owner_pid, owner_start, repo, axis, find, good, bad, params_json) "
                           "VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           "recording a new bisection", e);
-    if (!st) {
-        free(created);
-        return -1;
-    }
-    sqlite3_bind_text(st, 1, created, -1, SQLITE_TRANSIENT);
-    bind_owner(s, st, 2);
-    bind_text(st, 6, b->repo);
-    bind_text(st, 7, b->axis);
-    bind_text(st, 8, b->find);
-    bind_text(st, 9, b->good);
-    bind_text(st, 10, b->bad);
-    bind_text(st, 11, b->params_json);
-    if (store_db_step_done(s, st, "recording a new bisection", e) < 0) {
-        free(created);
-        return -1;
-    }
-    b->id = sqlite3_last_insert_rowid(s->db);
-    free(b->created);
-    b->created = created;
-    return 0;
+    if (!st)
+        goto out;
+    sqlite3_bind_text(st, 1, created, -1, SQLITE_STATIC);
+    store_bind_owner(s, st, 2);
+    bind_text(st, 6, in->repo);
+    bind_text(st, 7, in->axis);
+    bind_text(st, 8, in->find);
+    bind_text(st, 9, in->good);
+    bind_text(st, 10, in->bad);
+    bind_text(st, 11, in->params_json);
+    if (store_db_step_done(s, st, "recording a new bisection", e) < 0)
+        goto out;
+    *id_r = sqlite3_last_insert_rowid(s->db);
+    rc = 0;
+out:
+    free(created);
+    return rc;
 }
 
-int store_bisect_trial_add(struct store *s, const struct bisect_trial_rec *t, struct err *e)
+int store_bisect_trial_add(struct store *s, const struct bisect_trial_info *t, struct err *e)
 {
     sqlite3_stmt *st;
     char *created = clock_iso_now();
@@ -80,7 +80,8 @@ int store_bisect_trial_add(struct store *s, const struct bisect_trial_rec *t, st
     st = store_db_prepare(s,
                           "INSERT INTO bisect_trials (bisection_id, seq, phase, commit_sha, "
                           "outcome, run_id, detail, wall_ms, created, best_sha, best_prob, "
-                          "candidates, p_est) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          "candidates, p_est, cset, log_path) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           "recording a bisection trial", e);
     if (!st)
         goto out;
@@ -88,7 +89,7 @@ int store_bisect_trial_add(struct store *s, const struct bisect_trial_rec *t, st
     sqlite3_bind_int(st, 2, t->seq);
     bind_text(st, 3, t->phase);
     bind_text(st, 4, t->commit_sha);
-    bind_text(st, 5, t->outcome);
+    sqlite3_bind_text(st, 5, verdict_name(t->outcome), -1, SQLITE_STATIC);
     if (t->run_id > 0)
         sqlite3_bind_int64(st, 6, t->run_id);
     else
@@ -100,6 +101,8 @@ int store_bisect_trial_add(struct store *s, const struct bisect_trial_rec *t, st
     sqlite3_bind_double(st, 11, t->best_prob);
     sqlite3_bind_int64(st, 12, t->candidates);
     sqlite3_bind_double(st, 13, t->p_est);
+    sqlite3_bind_int64(st, 14, t->cset);
+    bind_text(st, 15, t->log_path);
     if (store_db_step_done(s, st, "recording a bisection trial", e) < 0)
         goto out;
     rc = 0;
@@ -135,7 +138,7 @@ int store_bisect_set_status(struct store *s, long long id, const char *status,
 }
 
 #define BISECT_COLS "id, created, finished, status, repo, axis, find, good, bad, params_json, " \
-                    "result_json"
+                    "result_json, owner_host, owner_pid"
 
 static void read_bisect(sqlite3_stmt *st, struct bisect_rec *b)
 {
@@ -151,6 +154,8 @@ static void read_bisect(sqlite3_stmt *st, struct bisect_rec *b)
     b->bad = col_text(st, 8);
     b->params_json = col_text(st, 9);
     b->result_json = col_text(st, 10);
+    b->owner_host = col_text(st, 11);
+    b->owner_pid = sqlite3_column_int64(st, 12);
 }
 
 static int read_trials(struct store *s, long long id, struct bisect_trial_rec **trials_r,
@@ -163,8 +168,8 @@ static int read_trials(struct store *s, long long id, struct bisect_trial_rec **
 
     st = store_db_prepare(s,
                           "SELECT seq, phase, commit_sha, outcome, run_id, detail, wall_ms, "
-                          "created, best_sha, best_prob, candidates, p_est FROM bisect_trials "
-                          "WHERE bisection_id = ? ORDER BY seq",
+                          "created, best_sha, best_prob, candidates, p_est, coalesce(cset, -1), "
+                          "log_path FROM bisect_trials WHERE bisection_id = ? ORDER BY seq",
                           "reading bisection trials", e);
     if (!st)
         return -1;
@@ -178,7 +183,7 @@ static int read_trials(struct store *s, long long id, struct bisect_trial_rec **
         t->seq = sqlite3_column_int(st, 0);
         t->phase = col_text(st, 1);
         t->commit_sha = col_text(st, 2);
-        t->outcome = col_text(st, 3);
+        t->outcome = outcome_of((const char *)sqlite3_column_text(st, 3));
         t->run_id = sqlite3_column_int64(st, 4);
         t->detail = col_text(st, 5);
         t->wall_ms = sqlite3_column_int64(st, 6);
@@ -187,6 +192,8 @@ static int read_trials(struct store *s, long long id, struct bisect_trial_rec **
         t->best_prob = sqlite3_column_double(st, 9);
         t->candidates = sqlite3_column_int64(st, 10);
         t->p_est = sqlite3_column_double(st, 11);
+        t->cset = sqlite3_column_int64(st, 12);
+        t->log_path = col_text(st, 13);
     }
     sqlite3_finalize(st);
     if (r != SQLITE_DONE) {
@@ -269,70 +276,200 @@ int store_bisect_list(struct store *s, int limit, struct bisect_rec **recs_r, si
     return 0;
 }
 
-/* Reads the owner columns of a bisection; returns 1 if its owner is alive, 0 if gone. */
-static int owner_alive(struct store *s, sqlite3_stmt *st)
+/*
+ * The owner of bisection id as store_bisect_owner_state answers, from a statement whose columns
+ * 0..4 are owner_host, owner_boot_id, owner_pid, owner_start, status.
+ */
+static int owner_state(struct store *s, sqlite3_stmt *st)
 {
-    return !store_owner_gone(s, (const char *)sqlite3_column_text(st, 0),
-                             (const char *)sqlite3_column_text(st, 1),
-                             (long)sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
+    const char *host = (const char *)sqlite3_column_text(st, 0);
+    const char *status = (const char *)sqlite3_column_text(st, 4);
+    long long pid = sqlite3_column_int64(st, 2);
+
+    if (!status || strcmp(status, "running"))
+        return 0;
+    if (host && !store_owner_here(s, host))
+        return 2;
+    if (pid == (long long)getpid())
+        return 0; /* ourselves (a resume of our own bisection) */
+    return store_owner_gone(s, host, (const char *)sqlite3_column_text(st, 1), (long)pid,
+                            sqlite3_column_int64(st, 3))
+               ? 0
+               : 1;
 }
 
-int store_bisect_owner_alive(struct store *s, long long id, struct err *e)
+static sqlite3_stmt *owner_query(struct store *s, long long id, struct err *e)
 {
-    sqlite3_stmt *st;
-    int r, alive = 0;
-
-    st = store_db_prepare(s,
-                          "SELECT owner_host, owner_boot_id, owner_pid, owner_start, status FROM "
-                          "bisections WHERE id = ?",
-                          "reading a bisection's owner", e);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        const char *status = (const char *)sqlite3_column_text(st, 4);
-        alive = status && !strcmp(status, "running") && owner_alive(s, st) &&
-                sqlite3_column_int64(st, 2) != (long long)getpid();
-    }
-    sqlite3_finalize(st);
-    if (r == SQLITE_DONE) {
-        err_set(e, ERR_NOTFOUND, "no bisection %lld in %s", id, s->path);
-        return -1;
-    }
-    return alive;
-}
-
-int store_bisect_owner_pid(struct store *s, long long id, long long *pid_r, struct err *e)
-{
-    sqlite3_stmt *st = store_db_prepare(s, "SELECT owner_pid FROM bisections WHERE id = ?",
+    sqlite3_stmt *st = store_db_prepare(s,
+                                        "SELECT owner_host, owner_boot_id, owner_pid, "
+                                        "owner_start, status FROM bisections WHERE id = ?",
                                         "reading a bisection's owner", e);
-    int r;
+    if (st)
+        sqlite3_bind_int64(st, 1, id);
+    return st;
+}
 
-    *pid_r = 0;
+int store_bisect_owner_state(struct store *s, long long id, struct err *e)
+{
+    sqlite3_stmt *st = owner_query(s, id, e);
+    int r, state = -1;
+
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
     r = sqlite3_step(st);
     if (r == SQLITE_ROW)
-        *pid_r = sqlite3_column_int64(st, 0);
+        state = owner_state(s, st);
+    else if (r == SQLITE_DONE)
+        err_set(e, ERR_NOTFOUND, "no bisection %lld in %s", id, s->path);
+    else
+        store_db_fail(s, e, r, "reading a bisection's owner");
     sqlite3_finalize(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : (store_db_fail(s, e, r, "reading"), -1);
+    return state;
 }
 
 int store_bisect_claim(struct store *s, long long id, struct err *e)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
+    char *status = NULL, *host = NULL;
+    long long pid = 0;
+    int rc = -1, r, state;
 
+    /* the check and the claim in one write transaction: of two resumes, one waits for the
+     * other's commit and then sees a live owner */
+    if (store_tx_begin(s, "claiming a bisection", e) < 0)
+        return -1;
+    if (!(st = owner_query(s, id, e)))
+        goto out;
+    r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        if (r == SQLITE_DONE)
+            err_set(e, ERR_NOTFOUND, "no bisection %lld in %s (pvlab bisect status lists them)",
+                    id, s->path);
+        else
+            store_db_fail(s, e, r, "claiming a bisection");
+        goto out;
+    }
+    state = owner_state(s, st);
+    status = col_text(st, 4);
+    host = col_text(st, 0);
+    pid = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (state == 1) {
+        err_set(e, ERR_BUSY, "bisection %lld is running in pvlab process %lld; wait for it, or "
+                "stop it with: pvlab bisect stop %lld", id, pid, id);
+        goto out;
+    }
+    if (state == 2) {
+        err_set(e, ERR_BUSY, "bisection %lld is running on host %s (pid %lld); resume or stop it "
+                "there", id, host, pid);
+        goto out;
+    }
+    if (status && !strcmp(status, "done")) {
+        err_set(e, ERR_USAGE, "bisection %lld is already done (pvlab bisect log %lld)", id, id);
+        goto out;
+    }
     st = store_db_prepare(s,
                           "UPDATE bisections SET status = 'running', finished = NULL, owner_host "
                           "= ?, owner_boot_id = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
                           "claiming a bisection", e);
     if (!st)
-        return -1;
-    bind_owner(s, st, 1);
+        goto out;
+    store_bind_owner(s, st, 1);
     sqlite3_bind_int64(st, 5, id);
-    return store_db_step_done(s, st, "claiming a bisection", e);
+    r = store_db_step_done(s, st, "claiming a bisection", e);
+    st = NULL;
+    if (r < 0 || store_tx_commit(s, "claiming a bisection", e) < 0)
+        goto out;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    store_tx_rollback(s);
+    free(status);
+    free(host);
+    return rc;
+}
+
+int store_bisect_slot_set(struct store *s, long long id, int slot, long pgid, struct err *e)
+{
+    sqlite3_stmt *st;
+    char state;
+    long long start = 0;
+
+    if (store_proc_stat(pgid, &state, &start) < 0)
+        start = 0;
+    st = store_db_prepare(s,
+                          "INSERT OR REPLACE INTO bisect_slots (bisection_id, slot, host, "
+                          "boot_id, pgid, pgid_start) VALUES (?, ?, ?, ?, ?, ?)",
+                          "recording a running trial", e);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, slot);
+    sqlite3_bind_text(st, 3, s->host, -1, SQLITE_STATIC);
+    bind_text(st, 4, s->boot_id[0] ? s->boot_id : NULL);
+    sqlite3_bind_int64(st, 5, pgid);
+    if (start > 0)
+        sqlite3_bind_int64(st, 6, start);
+    else
+        sqlite3_bind_null(st, 6);
+    return store_db_step_done(s, st, "recording a running trial", e);
+}
+
+int store_bisect_slot_clear(struct store *s, long long id, int slot, struct err *e)
+{
+    sqlite3_stmt *st = store_db_prepare(s,
+                                        "DELETE FROM bisect_slots WHERE bisection_id = ? AND "
+                                        "slot = ?",
+                                        "forgetting a finished trial", e);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, slot);
+    return store_db_step_done(s, st, "forgetting a finished trial", e);
+}
+
+int store_bisect_slots_reap(struct store *s, long long id, struct err *e)
+{
+    sqlite3_stmt *st;
+    int r, killed = 0;
+
+    st = store_db_prepare(s,
+                          "SELECT host, boot_id, pgid, pgid_start FROM bisect_slots WHERE "
+                          "bisection_id = ?",
+                          "reading running trials", e);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *host = (const char *)sqlite3_column_text(st, 0);
+        const char *boot = (const char *)sqlite3_column_text(st, 1);
+        long pgid = (long)sqlite3_column_int64(st, 2);
+        long long start = sqlite3_column_int64(st, 3), now_start;
+        char state;
+
+        if (pgid <= 1 || !store_owner_here(s, host) || (boot && strcmp(boot, s->boot_id)))
+            continue; /* another machine, or a boot ago: nothing of it runs here */
+        /* the group's leader must still be the process we started (its start time), or the
+         * leader is gone and members may linger: both cases are ours to kill */
+        if (store_proc_stat(pgid, &state, &now_start) == 0 && start > 0 && now_start != start)
+            continue;
+        if (kill(-(pid_t)pgid, SIGKILL) == 0)
+            killed++;
+    }
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) {
+        store_db_fail(s, e, r, "reading running trials");
+        return -1;
+    }
+    st = store_db_prepare(s, "DELETE FROM bisect_slots WHERE bisection_id = ?",
+                          "forgetting running trials", e);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    if (store_db_step_done(s, st, "forgetting running trials", e) < 0)
+        return -1;
+    return killed;
 }
 
 int store_bisect_mark_stale(struct store *s, struct err *e)
@@ -377,6 +514,7 @@ void bisect_rec_free(struct bisect_rec *b)
     free(b->bad);
     free(b->params_json);
     free(b->result_json);
+    free(b->owner_host);
     memset(b, 0, sizeof(*b));
 }
 
@@ -384,9 +522,16 @@ void bisect_trial_rec_free(struct bisect_trial_rec *t)
 {
     free(t->phase);
     free(t->commit_sha);
-    free(t->outcome);
+    free(t->log_path);
     free(t->detail);
     free(t->created);
     free(t->best_sha);
     memset(t, 0, sizeof(*t));
+}
+
+void bisect_trial_recs_free(struct bisect_trial_rec *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        bisect_trial_rec_free(&v[i]);
+    free(v);
 }

@@ -1,6 +1,7 @@
 /*
- * Internals of the store shared by its source files (store.c: runs and trials, schema;
- * store_bisect.c: bisections). Not for other modules: they use jobs/store.h.
+ * Internals of the store shared by its source files (store_db.c: connection, schema, SQL
+ * helpers; store_owner.c: row owners; store_run.c: runs and trials; store_bisect.c:
+ * bisections). Not for other modules: they use jobs/store.h.
  */
 #ifndef PVLAB_JOBS_STORE_INT_H
 #define PVLAB_JOBS_STORE_INT_H
@@ -30,10 +31,14 @@ int store_db_int(struct store *s, const char *sql, const char *what, long long *
                  struct err *e);
 /* State and start time of pid from /proc/<pid>/stat; 0 or -1. */
 int store_proc_stat(long pid, char *state_r, long long *start_r);
+
+/* Binds this process as a row's owner at parameters i..i+3 (host, boot id, pid, start). */
+void store_bind_owner(struct store *s, sqlite3_stmt *st, int i);
+/* Whether host is this machine (a pid recorded elsewhere means nothing here). */
+int store_owner_here(const struct store *s, const char *host);
 /* Whether the process recorded as a row's owner is gone (so the row can never finish). */
 int store_owner_gone(const struct store *s, const char *host, const char *boot_id, long pid,
                      long long start);
-
 /* Ids of the table's "running" rows whose owner is gone, in a malloc'd array. */
 int store_stale_ids(struct store *s, const char *table, long long **ids_r, size_t *n_r,
                     struct err *e);

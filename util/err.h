@@ -18,6 +18,9 @@ enum err_code {
     ERR_DB,       /* SQLite store failure */
     ERR_INTERNAL,
     ERR_HOST,     /* this host cannot run the lab's guests (QEMU fails before any output) */
+    ERR_BUSY,     /* another live pvlab process owns it (a running bisection) */
+    ERR_TIMEOUT,  /* a child process outlived its deadline */
+    ERR_INTERRUPTED, /* the user stopped pvlab (SIGINT, SIGTERM) */
     ERR_BUILD = 64, /* the source does not build at that commit: an untestable commit (skip) */
 };
 

@@ -192,7 +192,7 @@ int json_flat_parse(const char *text, struct json_flat *out, struct err *e)
     if (*p == '}')
         return 0;
     for (;;) {
-        struct json_field f = { NULL, JSON_NULL, 0, NULL };
+        struct json_field f = { NULL, JF_NULL, 0, NULL };
         p = skip_ws(p);
         if (*p != '"' || !(p = parse_string(p, &f.key)))
             goto bad_field;
@@ -201,17 +201,17 @@ int json_flat_parse(const char *text, struct json_flat *out, struct err *e)
             goto bad_field;
         p = skip_ws(p + 1);
         if (*p == '"') {
-            f.type = JSON_STR;
+            f.type = JF_STR;
             if (!(p = parse_string(p, &f.str)))
                 goto bad_field;
         } else if (*p == '{' || *p == '[') {
             const char *start = p;
             if (!(p = skip_nested(p)))
                 goto bad_field;
-            f.type = JSON_NESTED;
+            f.type = JF_NESTED;
             f.str = xstrndup(start, (size_t)(p - start));
         } else if (!strncmp(p, "true", 4) || !strncmp(p, "false", 5)) {
-            f.type = JSON_BOOL;
+            f.type = JF_BOOL;
             f.num = *p == 't';
             p += *p == 't' ? 4 : 5;
         } else if (!strncmp(p, "null", 4)) {
@@ -221,7 +221,7 @@ int json_flat_parse(const char *text, struct json_flat *out, struct err *e)
             f.num = strtod(p, &end);
             if (end == p)
                 goto bad_field;
-            f.type = JSON_NUM;
+            f.type = JF_NUM;
             p = end;
         }
         out->f = xrealloc(out->f, (out->n + 1) * sizeof(*out->f));
@@ -267,11 +267,11 @@ const struct json_field *json_flat_get(const struct json_flat *j, const char *ke
 double json_flat_num(const struct json_flat *j, const char *key, double def)
 {
     const struct json_field *f = json_flat_get(j, key);
-    return f && (f->type == JSON_NUM || f->type == JSON_BOOL) ? f->num : def;
+    return f && (f->type == JF_NUM || f->type == JF_BOOL) ? f->num : def;
 }
 
 const char *json_flat_str(const struct json_flat *j, const char *key)
 {
     const struct json_field *f = json_flat_get(j, key);
-    return f && f->type == JSON_STR ? f->str : NULL;
+    return f && f->type == JF_STR ? f->str : NULL;
 }

@@ -40,13 +40,13 @@ void jw_kv_int(struct jw *w, const char *key, long long v);
 void jw_kv_dbl(struct jw *w, const char *key, double v);
 void jw_kv_bool(struct jw *w, const char *key, int v);
 
-enum json_type { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_NESTED };
+enum json_type { JF_NULL, JF_BOOL, JF_NUM, JF_STR, JF_NESTED };
 
 struct json_field {
     char *key;
     enum json_type type;
     double num;
-    char *str; /* JSON_STR: decoded; JSON_NESTED: raw text of the object/array */
+    char *str; /* JF_STR: decoded; JF_NESTED: raw text of the object/array */
 };
 
 struct json_flat {

@@ -60,7 +60,7 @@ run_pvlab $T/c bisect start --repo $repo --good HEAD~4 --bad HEAD --test-cmd $T/
 cat $T/c.err | tail -4 | diag
 check "pvlab bisect on that host stops with an error" bash -c "[ $rc != 0 ] && [ $rc != 125 ]"
 check "... saying the trial asked to stop, with QEMU's reason" \
-    bash -c "grep -q 'exit >= 128 stops the bisection' $T/c.err &&
+    bash -c "grep -q 'asked to stop the bisection (exit >= 128' $T/c.err &&
              grep -q 'unsupported machine type' $T/c.err"
 id=$(sed -n 's/^bisection \([0-9]*\) kept.*/\1/p' $T/c.err)
 "$PVLAB" bisect log "$id" >$T/log.out 2>&1

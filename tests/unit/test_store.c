@@ -98,7 +98,7 @@ static void assert_raw(const char *db, const char *sql, const char *want)
     free(got);
 }
 
-static void fill_run(struct run_rec *r)
+static void fill_run(struct run_info *r)
 {
     memset(r, 0, sizeof(*r));
     r->xen_spec = "4.17";
@@ -113,14 +113,22 @@ static void fill_run(struct run_rec *r)
     r->hostname = "l0-host";
 }
 
-static void fill_trial(struct trial_rec *t, long long run_id, int idx, const char *verdict,
+/* "pass" -> VERDICT_PASS; anything else -> an invalid value the store must refuse */
+static enum verdict_kind vk(const char *v)
+{
+    return !strcmp(v, "pass") ? VERDICT_PASS : !strcmp(v, "fail") ? VERDICT_FAIL
+         : !strcmp(v, "infra") ? VERDICT_INFRA : !strcmp(v, "skip") ? VERDICT_SKIP
+         : (enum verdict_kind)42;
+}
+
+static void fill_trial(struct trial_info *t, long long run_id, int idx, const char *verdict,
                        long long iterations, long long corruptions)
 {
     memset(t, 0, sizeof(*t));
     t->run_id = run_id;
     t->idx = idx;
-    t->verdict = (char *)verdict;
-    t->reason = (char *)(corruptions ? "corruption events" : "ok");
+    t->verdict = vk(verdict);
+    t->reason = corruptions ? "corruption events" : "ok";
     t->iterations = iterations;
     t->corruptions = corruptions;
     t->mismatches = idx * 10 + 1;
@@ -134,25 +142,45 @@ static void fill_trial(struct trial_rec *t, long long run_id, int idx, const cha
     t->log_path = "/var/lib/pvlab/runs/1/trial-1.log";
 }
 
+/* Begins a run with fill_run's fields; returns its id. */
+static long long begin_run(struct fix *f)
+{
+    struct run_info r;
+    struct err e = ERR_INIT;
+    long long id = 0;
+
+    fill_run(&r);
+    assert_int_equal(store_run_begin(f->s, &r, &id, &e), 0);
+    assert_true(id > 0);
+    return id;
+}
+
+/* Finishes run id with status and reads it back into *got (free with run_rec_free). */
+static void finish_run(struct fix *f, long long id, const char *status, struct run_rec *got)
+{
+    struct err e = ERR_INIT;
+
+    assert_int_equal(store_run_finish(f->s, id, status, &e), 0);
+    assert_int_equal(store_run_get(f->s, id, got, NULL, NULL, &e), 0);
+}
+
 static void test_round_trip(void **state)
 {
     struct fix *f = *state;
     struct err e = ERR_INIT;
-    struct run_rec r, upd, got;
-    struct trial_rec t, *trials = NULL;
+    struct run_info r, upd;
+    struct run_rec got, fin;
+    struct trial_info t;
+    struct trial_rec *trials = NULL;
     size_t nt = 0, i;
+    long long id = 0;
 
     fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    assert_true(r.id > 0);
-    assert_non_null(r.created);
-    assert_int_equal(strlen(r.created), 20); /* 2025-01-31T12:00:00Z */
-    assert_int_equal(r.created[10], 'T');
-    assert_int_equal(r.created[19], 'Z');
+    assert_int_equal(store_run_begin(f->s, &r, &id, &e), 0);
+    assert_true(id > 0);
 
     /* artifact and host facts arrive later; NULL fields keep their stored values */
     memset(&upd, 0, sizeof(upd));
-    upd.id = r.id;
     upd.xen_package = "xen-hypervisor-4.17-amd64_4.17.5+23-ga4e5191dcb-1_amd64.deb";
     upd.xen_sha256 = "aa";
     upd.linux_package = "linux-image-6.1.0-30-amd64.deb";
@@ -161,30 +189,34 @@ static void test_round_trip(void **state)
     upd.cpu_model = "max,-smap";
     upd.l0_kernel = "6.1.0-30-amd64";
     upd.qemu_cmd = "qemu-system-x86_64 -machine q35 -kernel 'xen.bin'";
-    assert_int_equal(store_run_update(f->s, &upd, &e), 0);
+    upd.accel_note = "kvm: /dev/kvm not present; using tcg";
+    assert_int_equal(store_run_update(f->s, id, &upd, &e), 0);
 
-    fill_trial(&t, r.id, 1, "pass", 2000, 0);
+    fill_trial(&t, id, 1, "pass", 2000, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
-    fill_trial(&t, r.id, 2, "fail", 1500, 3);
+    fill_trial(&t, id, 2, "fail", 1500, 3);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
-    fill_trial(&t, r.id, 3, "infra", 700, 5); /* infra says nothing: not counted */
+    fill_trial(&t, id, 3, "infra", 700, 5); /* infra says nothing: not counted */
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
 
-    assert_int_equal(store_run_finish(f->s, &r, &e), 0);
-    assert_string_equal(r.verdict, "fail");
-    assert_non_null(r.finished);
-    assert_int_equal(r.trials_pass, 1);
-    assert_int_equal(r.trials_fail, 1);
-    assert_int_equal(r.trials_infra, 1);
-    assert_int_equal(r.trials_skip, 0);
-    assert_int_equal(r.iterations, 3500);
-    assert_int_equal(r.corruptions, 3);
-    assert_true(fabs(r.rate_upper95 - stats_binom_upper(3, 3500, 0.95)) < 1e-15);
+    finish_run(f, id, "done", &fin);
+    assert_string_equal(fin.verdict, "fail");
+    assert_non_null(fin.finished);
+    assert_int_equal(strlen(fin.created), 20); /* 2025-01-31T12:00:00Z */
+    assert_int_equal(fin.created[10], 'T');
+    assert_int_equal(fin.created[19], 'Z');
+    assert_int_equal(fin.trials_pass, 1);
+    assert_int_equal(fin.trials_fail, 1);
+    assert_int_equal(fin.trials_infra, 1);
+    assert_int_equal(fin.trials_skip, 0);
+    assert_int_equal(fin.iterations, 3500);
+    assert_int_equal(fin.corruptions, 3);
+    assert_true(fabs(fin.rate_upper95 - stats_binom_upper(3, 3500, 0.95)) < 1e-15);
 
-    assert_int_equal(store_run_get(f->s, r.id, &got, &trials, &nt, &e), 0);
-    assert_int_equal(got.id, r.id);
-    assert_string_equal(got.created, r.created);
-    assert_string_equal(got.finished, r.finished);
+    assert_int_equal(store_run_get(f->s, id, &got, &trials, &nt, &e), 0);
+    assert_int_equal(got.id, id);
+    assert_string_equal(got.created, fin.created);
+    assert_string_equal(got.finished, fin.finished);
     assert_string_equal(got.status, "done");
     assert_string_equal(got.xen_spec, "4.17");
     assert_string_equal(got.linux_spec, "debian:6.1");
@@ -198,7 +230,7 @@ static void test_round_trip(void **state)
     assert_int_equal(got.trials_skip, 0);
     assert_int_equal(got.iterations, 3500);
     assert_int_equal(got.corruptions, 3);
-    assert_true(got.rate_upper95 == r.rate_upper95);
+    assert_true(got.rate_upper95 == fin.rate_upper95);
     assert_string_equal(got.xen_version, "4.17.5");
     assert_string_equal(got.xen_package, upd.xen_package);
     assert_string_equal(got.xen_sha256, "aa");
@@ -212,10 +244,11 @@ static void test_round_trip(void **state)
     assert_string_equal(got.l0_kernel, "6.1.0-30-amd64");
     assert_string_equal(got.hostname, "l0-host");
     assert_string_equal(got.qemu_cmd, upd.qemu_cmd);
+    assert_string_equal(got.accel_note, upd.accel_note);
 
     assert_int_equal(nt, 3);
     for (i = 0; i < nt; i++) {
-        assert_int_equal(trials[i].run_id, r.id);
+        assert_int_equal(trials[i].run_id, id);
         assert_int_equal(trials[i].idx, (int)i + 1);
         assert_string_equal(trials[i].reason, i == 1 || i == 2 ? "corruption events" : "ok");
         assert_int_equal(trials[i].mismatches, (long long)(i + 1) * 10 + 1);
@@ -236,24 +269,20 @@ static void test_round_trip(void **state)
 
     run_rec_free(&got);
     assert_null(got.xen_spec);
+    run_rec_free(&fin);
     trial_recs_free(trials, nt);
-    run_rec_free_stamps(&r);
 }
 
 static void test_list_newest_first(void **state)
 {
     struct fix *f = *state;
     struct err e = ERR_INIT;
-    struct run_rec r, *runs = NULL;
+    struct run_rec *runs = NULL;
     long long ids[4];
     size_t n = 0, i;
 
-    for (i = 0; i < 4; i++) {
-        fill_run(&r);
-        assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-        ids[i] = r.id;
-        run_rec_free_stamps(&r);
-    }
+    for (i = 0; i < 4; i++)
+        ids[i] = begin_run(f);
     /* an older creation time sorts last even with a higher id */
     {
         char sql[96];
@@ -314,30 +343,30 @@ static void test_verdict_through_store(void **state)
     struct fix *f = *state;
     struct err e = ERR_INIT;
     struct run_rec r;
-    struct trial_rec t;
+    struct trial_info t;
     size_t i, j;
     char sql[128];
+    long long id;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        fill_run(&r);
-        assert_int_equal(store_run_begin(f->s, &r, &e), 0);
+        id = begin_run(f);
         for (j = 0; cases[i].trials[j]; j++) {
-            fill_trial(&t, r.id, (int)j + 1, cases[i].trials[j], 100, 0);
+            fill_trial(&t, id, (int)j + 1, cases[i].trials[j], 100, 0);
             assert_int_equal(store_trial_add(f->s, &t, &e), 0);
         }
         /* counts are current before the run finishes (a dashboard reads them) */
         snprintf(sql, sizeof(sql),
                  "SELECT (trials_pass + trials_fail + trials_infra + trials_skip) || ' ' || "
                  "coalesce(verdict, '-') FROM runs WHERE id = %lld",
-                 r.id);
+                 id);
         {
             char want[32];
             snprintf(want, sizeof(want), "%zu -", j);
             assert_raw(f->db, sql, want);
         }
-        assert_int_equal(store_run_finish(f->s, &r, &e), 0);
+        finish_run(f, id, "done", &r);
         assert_string_equal(r.verdict, cases[i].want);
-        run_rec_free_stamps(&r);
+        run_rec_free(&r);
     }
 }
 
@@ -346,85 +375,79 @@ static void test_rate_bound(void **state)
     struct fix *f = *state;
     struct err e = ERR_INIT;
     struct run_rec r;
-    struct trial_rec t;
+    struct trial_info t;
+    long long id;
 
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    fill_trial(&t, r.id, 1, "pass", 6000, 0);
+    id = begin_run(f);
+    fill_trial(&t, id, 1, "pass", 6000, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
-    fill_trial(&t, r.id, 2, "pass", 6000, 0);
+    fill_trial(&t, id, 2, "pass", 6000, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
-    assert_int_equal(store_run_finish(f->s, &r, &e), 0);
+    finish_run(f, id, "done", &r);
     assert_string_equal(r.verdict, "pass");
     assert_true(fabs(r.rate_upper95 - (-expm1(log(0.05) / 12000))) < 1e-15);
-    run_rec_free_stamps(&r);
+    run_rec_free(&r);
 
     /* no iterations: no bound (NaN, stored as NULL) */
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    fill_trial(&t, r.id, 1, "infra", 0, 0);
+    id = begin_run(f);
+    fill_trial(&t, id, 1, "infra", 0, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
-    r.status = "error";
-    assert_int_equal(store_run_finish(f->s, &r, &e), 0);
+    finish_run(f, id, "error", &r);
     assert_true(isnan(r.rate_upper95));
     {
         char sql[96];
         snprintf(sql, sizeof(sql),
                  "SELECT status || ' ' || typeof(rate_upper95) FROM runs "
                  "WHERE id = %lld",
-                 r.id);
+                 id);
         assert_raw(f->db, sql, "error null");
     }
-    run_rec_free_stamps(&r);
+    run_rec_free(&r);
 
     /* interrupted (Ctrl-C) before any trial: finished, but no verdict rather than "skip" */
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    r.status = "interrupted";
-    assert_int_equal(store_run_finish(f->s, &r, &e), 0);
+    id = begin_run(f);
+    finish_run(f, id, "interrupted", &r);
     assert_null(r.verdict);
     assert_non_null(r.finished);
-    run_rec_free_stamps(&r);
+    run_rec_free(&r);
 }
 
 static void test_trial_errors(void **state)
 {
     struct fix *f = *state;
     struct err e = ERR_INIT;
-    struct run_rec r;
-    struct trial_rec t;
+    struct trial_info t;
+    long long id = begin_run(f);
 
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    fill_trial(&t, r.id, 1, "pass", 10, 0);
+    fill_trial(&t, id, 1, "pass", 10, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
     /* duplicate index: refused, and the first one is kept */
-    fill_trial(&t, r.id, 1, "fail", 10, 1);
+    fill_trial(&t, id, 1, "fail", 10, 1);
     assert_int_equal(store_trial_add(f->s, &t, &e), -1);
     assert_int_equal(e.code, ERR_DB);
     assert_non_null(strstr(e.msg, "already recorded"));
     assert_non_null(strstr(e.msg, f->db));
     assert_raw(f->db, "SELECT group_concat(verdict) FROM trials", "pass");
     /* bad verdict */
-    fill_trial(&t, r.id, 2, "maybe", 10, 0);
+    fill_trial(&t, id, 2, "maybe", 10, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), -1);
     /* unknown run */
-    fill_trial(&t, r.id + 100, 1, "pass", 10, 0);
+    fill_trial(&t, id + 100, 1, "pass", 10, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), -1);
     assert_int_equal(e.code, ERR_NOTFOUND);
     /* the store is still usable: no transaction left open */
-    fill_trial(&t, r.id, 2, "pass", 10, 0);
+    fill_trial(&t, id, 2, "pass", 10, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
     /* durable at once: another connection sees it before the run finishes */
     assert_raw(f->db, "SELECT count(*) FROM trials", "2");
-    run_rec_free_stamps(&r);
 }
 
 static void test_unknown_id(void **state)
 {
     struct fix *f = *state;
     struct err e = ERR_INIT;
-    struct run_rec got, r;
+    struct run_rec got;
+    struct run_info r;
     struct trial_rec *trials = NULL;
     size_t nt = 5;
 
@@ -436,15 +459,13 @@ static void test_unknown_id(void **state)
     assert_int_equal(nt, 0);
 
     memset(&r, 0, sizeof(r));
-    r.id = 42;
     r.accel = "kvm";
     err_clear(&e);
-    assert_int_equal(store_run_update(f->s, &r, &e), -1);
+    assert_int_equal(store_run_update(f->s, 42, &r, &e), -1);
     assert_int_equal(e.code, ERR_NOTFOUND);
     err_clear(&e);
-    assert_int_equal(store_run_finish(f->s, &r, &e), -1);
+    assert_int_equal(store_run_finish(f->s, 42, "done", &e), -1);
     assert_int_equal(e.code, ERR_NOTFOUND);
-    assert_null(r.verdict);
 }
 
 static void test_reopen_and_schema_version(void **state)
@@ -452,19 +473,18 @@ static void test_reopen_and_schema_version(void **state)
     struct fix *f = *state;
     struct err e = ERR_INIT;
     struct store *s2 = NULL;
-    struct run_rec r, *runs = NULL;
+    struct run_rec *runs = NULL;
     size_t n = 0;
     char want[16];
+    long long id = begin_run(f);
 
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
     snprintf(want, sizeof(want), "%d", STORE_SCHEMA_VERSION);
     assert_raw(f->db, "PRAGMA user_version", want);
     /* a second open (another pvlab, or a dashboard) while the first is open: no re-migration */
     assert_int_equal(store_open(f->db, &s2, &e), 0);
     assert_int_equal(store_run_list(s2, 0, &runs, &n, &e), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(runs[0].id, r.id);
+    assert_int_equal(runs[0].id, id);
     run_recs_free(runs, n);
     store_close(s2);
     store_close(f->s);
@@ -472,7 +492,6 @@ static void test_reopen_and_schema_version(void **state)
     assert_int_equal(store_open(f->db, &f->s, &e), 0);
     assert_raw(f->db, "PRAGMA user_version", want);
     assert_raw(f->db, "SELECT count(*) FROM runs", "1");
-    run_rec_free_stamps(&r);
 }
 
 /* Reads a whole file for byte comparison. */
@@ -558,32 +577,28 @@ static void test_wal_mode(void **state)
 {
     struct fix *f = *state;
     struct err e = ERR_INIT;
-    struct run_rec r;
     char *wal = xasprintf("%s-wal", f->db);
 
+    (void)e;
     assert_raw(f->db, "PRAGMA journal_mode", "wal");
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
+    begin_run(f);
     assert_true(fs_exists(wal));
     assert_raw(f->db, "PRAGMA application_id", "1347832898");
     free(wal);
-    run_rec_free_stamps(&r);
 }
 
 static void test_locked_database(void **state)
 {
     struct fix *f = *state;
     struct err e = ERR_INIT;
-    struct run_rec r;
-    struct trial_rec t;
+    struct trial_info t;
     sqlite3 *h = NULL;
+    long long id = begin_run(f);
 
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
     /* another writer holds the lock for longer than the busy timeout (5 s) */
     assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    fill_trial(&t, r.id, 1, "pass", 10, 0);
+    fill_trial(&t, id, 1, "pass", 10, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), -1);
     assert_int_equal(e.code, ERR_DB);
     assert_non_null(strstr(e.msg, "locked by another pvlab"));
@@ -592,7 +607,6 @@ static void test_locked_database(void **state)
     sqlite3_close(h);
     /* readers are never blocked, and the trial can be added once the lock is gone */
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
-    run_rec_free_stamps(&r);
 }
 
 /* A pid that certainly belonged to a process that is gone now. */
@@ -611,34 +625,21 @@ static void test_stale_runs(void **state)
 {
     struct fix *f = *state;
     struct err e = ERR_INIT;
-    struct run_rec r, got;
-    struct trial_rec t;
+    struct run_rec got;
+    struct trial_info t;
     long long live, dead, reused, other_host, rebooted, empty;
     char sql[256];
 
-    fill_run(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    live = r.id;
-    run_rec_free_stamps(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    dead = r.id;
-    run_rec_free_stamps(&r);
+    live = begin_run(f);
+    dead = begin_run(f);
     fill_trial(&t, dead, 1, "pass", 100, 0);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
     fill_trial(&t, dead, 2, "fail", 100, 2);
     assert_int_equal(store_trial_add(f->s, &t, &e), 0);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    reused = r.id;
-    run_rec_free_stamps(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    other_host = r.id;
-    run_rec_free_stamps(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    rebooted = r.id;
-    run_rec_free_stamps(&r);
-    assert_int_equal(store_run_begin(f->s, &r, &e), 0);
-    empty = r.id;
-    run_rec_free_stamps(&r);
+    reused = begin_run(f);
+    other_host = begin_run(f);
+    rebooted = begin_run(f);
+    empty = begin_run(f);
 
     /* everything is ours and alive: nothing is stale */
     assert_int_equal(store_mark_stale(f->s, &e), 0);

@@ -1,0 +1,335 @@
+#include "jobs/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/sv.h"
+#include "util/xalloc.h"
+
+#define MAX_SLOTS 64
+#define RECORD_CAP (4u << 20) /* a trial child's records: progress lines and one result */
+
+struct slot {
+    int busy;
+    enum pool_kind kind;
+    struct proc p;
+    struct buf out;  /* POOL_TRIAL: the child's records */
+    size_t scanned;  /* bytes of out already split into records */
+    char *result;    /* the last "result" record's JSON */
+    char *log_path;  /* POOL_COMMAND */
+    int timeout_s;
+    void *tag;
+};
+
+struct pool {
+    const struct config *cfg;
+    char *config_path;
+    char *self_exe;
+    int n;
+    struct slot slots[MAX_SLOTS];
+    struct pool_events ev;
+};
+
+struct pool *pool_new(const struct config *cfg, const char *config_path, int slots,
+                      const struct pool_events *ev)
+{
+    struct pool *p = xcalloc(1, sizeof(*p));
+    char exe[PATH_MAX];
+    ssize_t r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    p->cfg = cfg;
+    p->config_path = config_path ? xstrdup(config_path) : NULL;
+    p->self_exe = xstrdup(r > 0 ? (exe[r] = '\0', exe) : "pvlab");
+    p->n = slots < 1 ? 1 : slots > MAX_SLOTS ? MAX_SLOTS : slots;
+    for (int i = 0; i < MAX_SLOTS; i++)
+        p->slots[i].p = (struct proc)PROC_INIT;
+    if (ev)
+        p->ev = *ev;
+    return p;
+}
+
+int pool_busy(const struct pool *p)
+{
+    int k = 0;
+    for (int i = 0; i < p->n; i++)
+        k += p->slots[i].busy;
+    return k;
+}
+
+int pool_idle(const struct pool *p)
+{
+    return p->n - pool_busy(p);
+}
+
+enum verdict_kind pool_command_verdict(int exit_code, int *stop_r)
+{
+    *stop_r = 0;
+    if (exit_code == 0)
+        return VERDICT_PASS;
+    if (exit_code == 125)
+        return VERDICT_SKIP;
+    if (exit_code > 0 && exit_code < 128)
+        return VERDICT_FAIL;
+    *stop_r = 1;
+    return VERDICT_INFRA;
+}
+
+/* The argv and environment of a task's child. */
+static void task_argv(const struct pool *p, const struct pool_task *t, struct sv *argv,
+                      struct sv *env)
+{
+    if (t->kind == POOL_TRIAL) {
+        sv_push(argv, p->self_exe);
+        if (p->config_path) {
+            sv_push(argv, "--config");
+            sv_push(argv, p->config_path);
+        }
+        sv_push(argv, "trial");
+        trial_job_argv(t->job, argv);
+        sv_push(argv, "--result-fd");
+        sv_push(argv, "1");
+        /* the child must see the same cache and store as this process, wherever it runs */
+        sv_pushf(env, "PVLAB_CACHE_DIR=%s", p->cfg->cache_dir);
+        sv_pushf(env, "PVLAB_STATE_DIR=%s", p->cfg->state_dir);
+        if (getenv("PVLAB_CONFIG"))
+            sv_pushf(env, "PVLAB_CONFIG=%s", getenv("PVLAB_CONFIG"));
+    } else {
+        /* like git bisect run: the user's own command line, by sh; pvlab's values in "$@" */
+        sv_push(argv, "sh");
+        sv_push(argv, "-c");
+        sv_push(argv, t->command);
+        sv_push(argv, "pvlab-trial");
+        sv_pushv(argv, t->args);
+    }
+    sv_pushv(env, t->env);
+}
+
+int pool_start(struct pool *p, const struct pool_task *t, struct err *e)
+{
+    struct slot *s = NULL;
+    struct sv argv = SV_INIT, env = SV_INIT;
+    struct proc_spec spec = { 0 };
+    int rc = -1;
+
+    for (int i = 0; i < p->n && !s; i++)
+        if (!p->slots[i].busy)
+            s = &p->slots[i];
+    if (!s) {
+        err_set(e, ERR_INTERNAL, "no free slot in the trial pool (a pvlab bug)");
+        return -1;
+    }
+    if ((t->kind == POOL_TRIAL && !t->job) || (t->kind == POOL_COMMAND && !t->command)) {
+        err_set(e, ERR_INTERNAL, "a pool task without a job or command (a pvlab bug)");
+        return -1;
+    }
+    memset(s, 0, sizeof(*s));
+    s->p = (struct proc)PROC_INIT;
+    s->kind = t->kind;
+    s->tag = t->tag;
+    s->timeout_s = t->timeout_s;
+    task_argv(p, t, &argv, &env);
+    spec.argv = (const char *const *)sv_argv(&argv);
+    spec.env = (const char *const *)sv_argv(&env);
+    spec.cwd = t->cwd;
+    spec.timeout_ms = t->timeout_s > 0 ? t->timeout_s * 1000 : 0;
+    if (t->kind == POOL_TRIAL) {
+        buf_init(&s->out, RECORD_CAP);
+        spec.out = &s->out;
+    } else {
+        /* MERGE-PROC: spec.inherit_env = 1; */
+        spec.log_path = t->log_path;
+        s->log_path = t->log_path ? xstrdup(t->log_path) : NULL;
+    }
+    if (proc_start(&spec, &s->p, e) < 0) {
+        buf_release(&s->out);
+        free(s->log_path);
+        s->log_path = NULL;
+        goto out;
+    }
+    s->busy = 1;
+    if (p->ev.started)
+        p->ev.started(p->ev.ctx, s->tag, s->p.pid);
+    rc = 0;
+out:
+    sv_clear(&argv);
+    sv_clear(&env);
+    return rc;
+}
+
+/* Splits new records off a trial child's output: progress goes to the caller at once. */
+static void scan_records(struct pool *p, struct slot *s)
+{
+    for (;;) {
+        char *start = s->out.data + s->scanned;
+        char *nl = memchr(start, '\n', s->out.len - s->scanned);
+        if (!nl)
+            return;
+        *nl = '\0';
+        if (!strncmp(start, "progress ", 9)) {
+            struct trial_progress tp;
+            if (p->ev.progress && trial_progress_parse(start + 9, &tp) == 0)
+                p->ev.progress(p->ev.ctx, s->tag, &tp);
+        } else if (!strncmp(start, "result ", 7)) {
+            free(s->result);
+            s->result = xstrdup(start + 7);
+        }
+        *nl = '\n';
+        s->scanned = (size_t)(nl + 1 - s->out.data);
+    }
+}
+
+/* The last bytes of a file, for the reason of a command that stopped (its output went there). */
+static char *file_tail(const char *path)
+{
+    struct buf b = BUF_INIT;
+    char *t;
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+
+    if (fd >= 0) {
+        off_t size = lseek(fd, 0, SEEK_END);
+        char chunk[4096];
+        ssize_t r;
+        lseek(fd, size > (off_t)sizeof(chunk) ? size - (off_t)sizeof(chunk) : 0, SEEK_SET);
+        while ((r = read(fd, chunk, sizeof(chunk))) > 0)
+            buf_add(&b, chunk, (size_t)r);
+        close(fd);
+    }
+    t = str_tail_lines(b.data, b.len, 6, 1500);
+    buf_release(&b);
+    return t;
+}
+
+/* Turns an ended slot into a result. */
+static void finish(struct pool *p, struct slot *s, struct pool_result *r)
+{
+    struct trial_outcome *o = &r->out;
+    struct err pe = ERR_INIT;
+
+    memset(r, 0, sizeof(*r));
+    r->tag = s->tag;
+    r->exit_code = proc_exit_code(&s->p);
+    r->timed_out = s->p.timed_out;
+    r->interrupted = s->p.interrupted;
+    r->wall_ms = proc_now_ms() - s->p.start_ms;
+    r->stderr_tail = str_tail_lines(s->p.err_tail.data, s->p.err_tail.len, 6, 1500);
+    if (s->kind == POOL_TRIAL) {
+        scan_records(p, s);
+        if (s->result && trial_outcome_parse(s->result, o, &pe) == 0)
+            goto out;
+        memset(o, 0, sizeof(*o));
+        o->verdict = VERDICT_INFRA;
+        o->boot_ms = -1;
+        if (r->timed_out)
+            o->reason = xasprintf("the trial timed out after %d s", s->timeout_s);
+        else if (r->interrupted)
+            o->reason = xstrdup("interrupted by the user");
+        else {
+            /* pvlab trial always reports; without a report it broke: stop, with its words */
+            o->stop = 1;
+            o->reason = xasprintf("pvlab trial exited %d without a result%s%s%s", r->exit_code,
+                                  pe.msg[0] ? " (" : "", pe.msg, pe.msg[0] ? ")" : "");
+            if (*r->stderr_tail) {
+                char *with = xasprintf("%s: %s", o->reason, r->stderr_tail);
+                free(o->reason);
+                o->reason = with;
+            }
+        }
+        goto out;
+    }
+    o->boot_ms = -1;
+    o->log_path = s->log_path ? xstrdup(s->log_path) : NULL;
+    if (r->timed_out) {
+        o->verdict = VERDICT_INFRA;
+        o->reason = xasprintf("timed out after %d s", s->timeout_s);
+    } else if (r->interrupted) {
+        o->verdict = VERDICT_INFRA;
+        o->reason = xstrdup("interrupted by the user");
+    } else {
+        o->verdict = pool_command_verdict(r->exit_code, &o->stop);
+        if (o->stop) {
+            char *tail = s->log_path ? file_tail(s->log_path) : xstrdup(r->stderr_tail);
+            o->reason = xasprintf("exit %d%s%s", r->exit_code, *tail ? "; its last output:\n" : "",
+                                  tail);
+            free(tail);
+        } else {
+            o->reason = xasprintf("exit %d", r->exit_code);
+        }
+    }
+out:
+    proc_release(&s->p);
+    s->p = (struct proc)PROC_INIT;
+    buf_release(&s->out);
+    free(s->result);
+    free(s->log_path);
+    s->result = s->log_path = NULL;
+    s->busy = 0;
+}
+
+int pool_wait(struct pool *p, struct pool_result *r, struct err *e)
+{
+    for (;;) {
+        int busy = 0;
+
+        for (int i = 0; i < p->n; i++) {
+            struct slot *s = &p->slots[i];
+            int st;
+            if (!s->busy)
+                continue;
+            busy++;
+            st = proc_poll(&s->p, 0, e);
+            if (st < 0)
+                return -1;
+            if (s->kind == POOL_TRIAL)
+                scan_records(p, s);
+            if (st == 1) {
+                finish(p, s, r);
+                return 1;
+            }
+        }
+        if (!busy)
+            return 0;
+        poll(NULL, 0, 50); /* MERGE-PROC: one poll over every child (proc_loop) */
+    }
+}
+
+void pool_stop(struct pool *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        struct slot *s = &p->slots[i];
+        if (!s->busy)
+            continue;
+        proc_kill(&s->p);
+        proc_release(&s->p);
+        s->p = (struct proc)PROC_INIT;
+        buf_release(&s->out);
+        free(s->result);
+        free(s->log_path);
+        s->result = s->log_path = NULL;
+        s->busy = 0;
+    }
+}
+
+void pool_free(struct pool *p)
+{
+    if (!p)
+        return;
+    pool_stop(p);
+    free(p->config_path);
+    free(p->self_exe);
+    free(p);
+}
+
+void pool_result_free(struct pool_result *r)
+{
+    trial_outcome_free(&r->out);
+    free(r->stderr_tail);
+    memset(r, 0, sizeof(*r));
+}
