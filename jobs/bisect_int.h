@@ -118,6 +118,17 @@ static inline double log_weight(const struct bisect *b, long nb)
 /* jobs/bisect_dag.c */
 
 /* Adds add_pass to B of t and all its ancestors; returns their posterior mass. */
+/* jobs/bisect.c: the posterior (the linear segment model, p, calibration) */
+double bisect_q_star(double p);
+int bisect_calibrating(const struct bisect *b);
+size_t bisect_seg_of(const struct bisect *b, size_t t);
+double bisect_lin_mass(const struct bisect *b, size_t t);
+size_t bisect_lin_lo(const struct bisect *b);
+void bisect_refresh(struct bisect *b);
+/* jobs/bisect_next.c: P(t bad) and the expected information gain of testing t */
+double bisect_bad_mass(struct bisect *b, size_t t);
+double bisect_gain_at(struct bisect *b, size_t t);
+
 double bisect_dag_walk(struct bisect *b, size_t t, long add_pass);
 /* Posterior probabilities from counts: O(N). */
 void bisect_dag_refresh(struct bisect *b);
