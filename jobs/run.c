@@ -136,12 +136,9 @@ static char *qemu_cmd_line(const struct run_plan *plan)
     return buf_detach(&cmd, NULL);
 }
 
-int run_prepare(const struct config *cfg, const struct run_request *req,
-                const struct run_events *ev, struct run_plan *plan, struct err *e)
+int run_plan_init(const struct config *cfg, const struct run_request *req,
+                  struct run_plan *plan, struct err *e)
 {
-    struct kernels_opts ko = { 0 };
-    int rc = -1;
-
     memset(plan, 0, sizeof(*plan));
     plan->cfg = cfg;
     plan->req = *req;
@@ -152,36 +149,59 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
         repro_names(&names);
         err_set(e, ERR_NOTFOUND, "unknown reproducer '%s'; known: %s", req->repro, names.data);
         buf_release(&names);
-        goto out;
+        return -1;
     }
     if (plan->req.jobs < 1)
         plan->req.jobs = 1;
     if (plan->req.jobs > 64) {
         err_set(e, ERR_USAGE, "--jobs must be between 1 and 64 (got %d)", plan->req.jobs);
-        goto out;
+        return -1;
     }
     if (req->trials < 1 || req->trials > 100000) {
         err_set(e, ERR_USAGE, "--trials must be between 1 and 100000 (got %d)", req->trials);
-        goto out;
+        return -1;
     }
     if (compose_dom0_cmdline(plan, e) < 0)
-        goto out;
+        return -1;
     plan->xen_cmdline = req->xen_args && *req->xen_args
                             ? xasprintf("%s %s", cfg->xen_cmdline, req->xen_args)
                             : xstrdup(cfg->xen_cmdline);
+    plan->boot_timeout_s = req->boot_timeout_s ? req->boot_timeout_s : cfg->boot_s;
+    plan->run_timeout_s =
+        req->run_timeout_s
+            ? req->run_timeout_s
+            : cfg->run_base_s + (int)((long long)cfg->run_per_kiter_s * req->iterations / 1000);
+    return 0;
+}
+
+void run_plan_finish(struct run_plan *plan)
+{
+    free(plan->params_json);
+    free(plan->qemu_cmd);
+    plan->params_json = params_json(plan);
+    plan->qemu_cmd = qemu_cmd_line(plan);
+}
+
+int run_prepare(const struct config *cfg, const struct run_request *req,
+                const struct run_events *ev, struct run_plan *plan, struct err *e)
+{
+    struct kernels_opts ko = { 0 };
+
+    if (run_plan_init(cfg, req, plan, e) < 0)
+        return -1;
     stage(ev, "check", "QEMU and accelerator");
     if (host_probe(cfg, &plan->host, e) < 0)
-        goto out;
+        return -1;
     if (ev && ev->note)
         ev->note(ev->ctx, plan->host.accel_note);
     log_info("run", "%s", plan->host.accel_note);
     if (fs_check_writable_dir(cfg->cache_dir, e) < 0) {
         err_prefix(e, "cache directory (set [paths] cache_dir or PVLAB_CACHE_DIR)");
-        goto out;
+        return -1;
     }
     if (fs_check_writable_dir(cfg->state_dir, e) < 0) {
         err_prefix(e, "state directory (set [paths] state_dir or PVLAB_STATE_DIR)");
-        goto out;
+        return -1;
     }
     ko.cache_dir = cfg->cache_dir;
     ko.mirror = cfg->mirror;
@@ -191,23 +211,15 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
     ko.progress_ctx = (void *)ev;
     stage(ev, "fetch", req->xen_spec);
     if (artifact_resolve(&ko, ARTIFACT_XEN, req->xen_spec, &plan->xen, e) < 0)
-        goto out;
+        return -1;
     stage(ev, "fetch", req->linux_spec);
     if (artifact_resolve(&ko, ARTIFACT_LINUX, req->linux_spec, &plan->linux_, e) < 0)
-        goto out;
+        return -1;
     stage(ev, "build image", "initramfs");
     if (payload_initramfs(cfg->cache_dir, &plan->initramfs, &plan->initramfs_sha256, e) < 0)
-        goto out;
-    plan->boot_timeout_s = req->boot_timeout_s ? req->boot_timeout_s : cfg->boot_s;
-    plan->run_timeout_s =
-        req->run_timeout_s
-            ? req->run_timeout_s
-            : cfg->run_base_s + (int)((long long)cfg->run_per_kiter_s * req->iterations / 1000);
-    plan->params_json = params_json(plan);
-    plan->qemu_cmd = qemu_cmd_line(plan);
-    rc = 0;
-out:
-    return rc;
+        return -1;
+    run_plan_finish(plan);
+    return 0;
 }
 
 void run_qemu_cfg(const struct run_plan *plan, const char *serial_log, struct qemu_cfg *q)

@@ -66,6 +66,14 @@ struct run_plan {
     char *qemu_cmd;             /* a trial's QEMU command line, shell-quoted */
 };
 
+/*
+ * The pure part of run_prepare, no I/O: validates the request and composes the command lines and
+ * limits into a fresh plan. run_plan_finish records its parameters and QEMU command line once
+ * the host and the artifacts are filled in. Tests build plans from a fake host this way.
+ */
+int run_plan_init(const struct config *cfg, const struct run_request *req,
+                  struct run_plan *plan, struct err *e);
+void run_plan_finish(struct run_plan *plan);
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e);
 /* The QEMU configuration of a trial whose console goes to serial_log (strings owned by plan). */

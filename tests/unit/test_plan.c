@@ -1,0 +1,154 @@
+/*
+ * From configuration to QEMU argv (libvirt's qemuxml2argv manner): a configuration file and a
+ * fake host description (does the KVM device open, how the probe guests did) go through the
+ * accelerator decision and the run plan to the argv a trial runs, compared with a golden file
+ * (tests/fixtures/plan/<case>.argv; PVLAB_REGEN=1 rewrites them, then review the diff).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jobs/run.h"
+#include "lab/accel_priv.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+struct fake_host {
+    const char *device_problem; /* NULL: the KVM device opens */
+    int kvm_ok;
+    long long kvm_ms, tcg_ms;
+};
+
+struct plan_case {
+    const char *name;           /* golden file and configuration file */
+    const char *conf;
+    struct fake_host host;
+    int lazy_fpu;
+    const char *dom0_args, *xen_args;
+    long iterations;
+    double self_test_corrupt;
+};
+
+/* Builds the trial argv of c and compares it with its golden file. */
+static void check_case(const struct plan_case *c)
+{
+    struct config cfg;
+    struct run_request rq;
+    struct run_plan plan;
+    struct accel_probe kvm = { c->host.kvm_ok, c->host.kvm_ms,
+                               c->host.kvm_ok ? NULL : "a probe guest printed nothing in 5 s",
+                               c->host.kvm_ok ? "ok" : "none" };
+    struct accel_probe tcg = { 1, c->host.tcg_ms, NULL, "ok" };
+    struct qemu_cfg q;
+    struct sv argv = SV_INIT;
+    struct buf got = BUF_INIT, want = BUF_INIT;
+    struct err e = ERR_INIT;
+    char *conf = xasprintf("%s/tests/fixtures/plan/%s.conf", PVLAB_TOP, c->conf);
+    char *golden = xasprintf("%s/tests/fixtures/plan/%s.argv", PVLAB_TOP, c->name);
+    char *accel = NULL, *note = NULL;
+
+    config_defaults(&cfg);
+    assert_int_equal(config_load_file(&cfg, conf, 1, &e), 0);
+    run_request_defaults(&cfg, &rq);
+    rq.seed = 42;
+    rq.lazy_fpu = c->lazy_fpu;
+    rq.dom0_args = c->dom0_args;
+    rq.xen_args = c->xen_args;
+    rq.self_test_corrupt = c->self_test_corrupt;
+    if (c->iterations)
+        rq.iterations = c->iterations;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    /* the host, as a probe of this fake machine would find it */
+    assert_int_equal(accel_decide(cfg.accel, "/dev/kvm", c->host.device_problem, &kvm, &tcg,
+                                  &accel, &note, &e), 0);
+    plan.host.qemu_binary = xstrdup("/usr/bin/qemu-system-x86_64");
+    plan.host.accel = accel;
+    plan.host.accel_note = note;
+    plan.host.cpu_model = xstrdup(!strcmp(accel, "kvm") ? cfg.cpu_kvm : cfg.cpu_tcg);
+    plan.xen.path = xstrdup("/cache/artifacts/xen/k1/xen.bin");
+    plan.linux_.path = xstrdup("/cache/artifacts/linux/k2/vmlinuz");
+    plan.initramfs = xstrdup("/cache/initramfs/k3.cpio.gz");
+    run_plan_finish(&plan);
+    run_qemu_cfg(&plan, "/state/runs/7/trial-1.log", &q);
+    assert_int_equal(qemu_build_argv(&q, &argv, &e), 0);
+    for (size_t i = 0; i < argv.n; i++)
+        buf_addf(&got, "%s\n", argv.v[i]);
+    if (getenv("PVLAB_REGEN")) {
+        FILE *f = fopen(golden, "w");
+        assert_non_null(f);
+        fputs(got.data, f);
+        fclose(f);
+    }
+    assert_int_equal(buf_read_file(&want, golden, &e), 0);
+    if (strcmp(got.data, want.data))
+        fail_msg("%s: argv differs from %s:\n%s", c->name, golden, got.data);
+    /* the command line the store keeps is the same argv, shell-quoted */
+    assert_non_null(strstr(plan.qemu_cmd, strcmp(accel, "kvm") ? "-accel tcg" : "-accel kvm"));
+    buf_release(&got);
+    buf_release(&want);
+    sv_clear(&argv);
+    run_plan_free(&plan);
+    config_free(&cfg);
+    free(conf);
+    free(golden);
+}
+
+static const struct plan_case cases[] = {
+    /* no /dev/kvm: TCG with its SMAP-less model */
+    { "tcg-no-kvm", "defaults", { "/dev/kvm not present", 0, -1, -1 }, 0, NULL, NULL, 0, 0 },
+    /* a KVM that runs guests and beats TCG: KVM with cpu_kvm */
+    { "kvm-works", "defaults", { NULL, 1, 300, 900 }, 0, NULL, NULL, 0, 0 },
+    /* a KVM that hangs: TCG (this machine kind's case) */
+    { "kvm-hangs", "defaults", { NULL, 0, 5000, 900 }, 0, NULL, NULL, 0, 0 },
+    /* a KVM slower than TCG: TCG */
+    { "kvm-slow", "defaults", { NULL, 1, 1500, 900 }, 0, NULL, NULL, 0, 0 },
+    /* accel = tcg never uses KVM, however well it runs */
+    { "forced-tcg", "forced-tcg", { NULL, 1, 100, 900 }, 0, NULL, NULL, 0, 0 },
+    /* accel = kvm with its own CPU model */
+    { "kvm-explicit", "kvm", { NULL, 1, 300, -1 }, 0, NULL, NULL, 0, 0 },
+    /* bug #40's amplifier, extra arguments, a smaller machine and another TCG model */
+    { "lazy-fpu-small", "small", { "/dev/kvm not present", 0, -1, -1 }, 1, "loglevel=4 a,b",
+      "sched=credit", 3000, 0 },
+    /* the detector self-test, commas in a dom0 argument escaped for the module list */
+    { "self-test", "defaults", { "/dev/kvm not present", 0, -1, -1 }, 0, "x=1,2", NULL, 500,
+      0.05 },
+};
+
+static void test_cases(void **state)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_case(&cases[i]);
+}
+
+/* The golden files differ where the cases do (they are not all one file). */
+static void test_goldens_differ(void **state)
+{
+    struct buf a = BUF_INIT, b = BUF_INIT;
+
+    assert_int_equal(buf_read_file(&a, PVLAB_TOP "/tests/fixtures/plan/tcg-no-kvm.argv", NULL), 0);
+    assert_int_equal(buf_read_file(&b, PVLAB_TOP "/tests/fixtures/plan/kvm-works.argv", NULL), 0);
+    assert_string_not_equal(a.data, b.data);
+    assert_non_null(strstr(a.data, "-accel\ntcg\n-cpu\nmax,-smap\n"));
+    assert_non_null(strstr(b.data, "-accel\nkvm\n-cpu\nhost\n"));
+    buf_reset(&a);
+    assert_int_equal(buf_read_file(&a, PVLAB_TOP "/tests/fixtures/plan/lazy-fpu-small.argv",
+                                   NULL), 0);
+    assert_non_null(strstr(a.data, "eagerfpu=off"));
+    assert_non_null(strstr(a.data, "-m\n3072\n-smp\n1\n"));
+    buf_release(&a);
+    buf_release(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_goldens_differ),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
