@@ -161,14 +161,25 @@ static void print_rate(long long k, long long n)
                stats_binom_upper(k, n, 0.975));
 }
 
+/* "xen:  4.17 = xen-hypervisor-4.17-amd64 4.17.7...", or for a file, its sha256. */
+static void print_artifact(const char *what, const char *spec, const char *package,
+                           const char *version, const char *sha256)
+{
+    char label[16];
+
+    snprintf(label, sizeof(label), "%s:", what);
+    if (package)
+        printf("%-12s %s = %s %s\n", label, spec ? spec : "?", package, version ? version : "");
+    else
+        printf("%-12s %s (sha256 %.16s)\n", label, spec ? spec : "?", sha256 ? sha256 : "?");
+}
+
 void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, size_t nt)
 {
     printf("run %lld     %s, %s, %s\n", r->id, r->repro ? r->repro : "?",
            r->status ? r->status : "?", r->created ? r->created : "");
-    printf("xen:         %s = %s %s\n", r->xen_spec, r->xen_package ? r->xen_package : "file",
-           r->xen_version ? r->xen_version : "");
-    printf("linux:       %s = %s %s\n", r->linux_spec,
-           r->linux_package ? r->linux_package : "file", r->linux_version ? r->linux_version : "");
+    print_artifact("xen", r->xen_spec, r->xen_package, r->xen_version, r->xen_sha256);
+    print_artifact("linux", r->linux_spec, r->linux_package, r->linux_version, r->linux_sha256);
     printf("host:        %s, %s, cpu %s, L0 %s\n", r->qemu_version ? r->qemu_version : "?",
            r->accel ? r->accel : "?", r->cpu_model ? r->cpu_model : "?",
            r->l0_kernel ? r->l0_kernel : "?");

@@ -139,13 +139,20 @@ static void test_decide_explicit_kvm(void **state)
     decide(ACCEL_KVM, NULL, good, none, "kvm", "using kvm");
 }
 
+static int have_qemu(void)
+{
+    char *q = fs_which("qemu-system-x86_64");
+    free(q);
+    return q != NULL;
+}
+
 /* A real boot of the probe guest under TCG: it must reach every stage (positive control). */
 static void test_probe_boots_under_tcg(void **state)
 {
     struct accel_probe p = { 0 };
     struct err e = ERR_INIT;
 
-    if (!fs_which("qemu-system-x86_64"))
+    if (!have_qemu())
         skip();
     assert_int_equal(accel_probe_run("qemu-system-x86_64", "q35", "tcg", "max,-smap", 60000, &p,
                                      &e), 0);
@@ -162,7 +169,7 @@ static void test_probe_bad_cpu(void **state)
     struct accel_probe p = { 0 };
     struct err e = ERR_INIT;
 
-    if (!fs_which("qemu-system-x86_64"))
+    if (!have_qemu())
         skip();
     assert_int_equal(accel_probe_run("qemu-system-x86_64", "q35", "tcg", "no-such-cpu", 60000,
                                      &p, &e), 0);
