@@ -8,9 +8,15 @@
 
 CC ?= cc
 CFLAGS ?= -O2 -g
+# make SAN=1 B=build-san: AddressSanitizer and UBSan (the unit tests run under them in CI)
+BIN := pvlab
+ifeq ($(SAN),1)
+CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+BIN = $(B)/pvlab
+endif
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonliteral
 TOP := $(abspath .)
-B := build
+B ?= build
 CPPFLAGS += -I. -D_GNU_SOURCE -DPVLAB_TOP='"$(TOP)"' -DPVLAB_GUEST_DIR='"$(TOP)/$(B)/guest"'
 LIBS := -linih -lsqlite3 -ljansson -lz -lm
 GUEST_CFLAGS := -O2 -static -Wall -Wextra -Wno-unused-parameter
@@ -30,7 +36,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-all: pvlab $(GUEST_PROGS) $(PROBE) $(UNIT_BIN) $(BENCH_BIN)
+all: $(BIN) $(GUEST_PROGS) $(PROBE) $(UNIT_BIN) $(BENCH_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -40,7 +46,7 @@ $(B)/libpvlab.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-pvlab: $(CLI_OBJ) $(B)/libpvlab.a
+$(BIN): $(CLI_OBJ) $(B)/libpvlab.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libpvlab.a $(LIBS)
 
 $(B)/guest/%: images/guest/%.c $(GUEST_COMMON) $(wildcard images/guest/common/*.h)
@@ -61,7 +67,7 @@ $(B)/bench/%: bench/%.c $(B)/libpvlab.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libpvlab.a $(LIBS)
 
-unit: $(UNIT_BIN) pvlab $(GUEST_PROGS) $(PROBE)
+unit: $(UNIT_BIN) $(BIN) $(GUEST_PROGS) $(PROBE)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t 2>&1; done
 
 # prove --timer prints each test's wall time, so a slow CI log says where the time went
@@ -96,6 +102,19 @@ bench: all
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
 	@for s in bench/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash $$s; done
 
+# the unit tests built and run under AddressSanitizer and UBSan, in their own build directory
+unit-san:
+	ASAN_OPTIONS=fast_unwind_on_malloc=0 $(MAKE) --no-print-directory SAN=1 B=build-san unit
+
+# clang-format on the C files changed since FORMAT_BASE (default: the commit in .ci/format-base)
+FORMAT_BASE ?= $(shell cat .ci/format-base 2>/dev/null || echo HEAD~1)
+format-check:
+	@files=$$(git diff --name-only --diff-filter=AM $(FORMAT_BASE) -- '*.c' '*.h'); \
+	bad=0; for f in $$files; do \
+		if ! clang-format --dry-run --Werror "$$f" 2>/dev/null; then \
+			echo "format-check: $$f is not clang-format clean (make format)"; bad=1; fi; \
+	done; [ $$bad = 0 ] && echo "format-check: $$(echo $$files | wc -w) changed file(s) clean"
+
 demo: deps
 	$(MAKE) all
 	./pvlab run --xen 4.17 --linux 6.1 --repro fpu-leak --trials 1
@@ -104,7 +123,7 @@ format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(wildcard */*.h)
 
 clean:
-	rm -rf $(B) pvlab
+	rm -rf build build-san pvlab
 
-.PHONY: all deps unit check check-slow check-slow-ci check-all check-ci bench demo format clean
+.PHONY: all deps unit unit-san format-check check check-slow check-slow-ci check-all check-ci bench demo format clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
