@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "kernels/build.h"
+#include "kernels/cache_gc.h"
 #include "util/buf.h"
 #include "util/json.h"
 

@@ -9,6 +9,7 @@
 
 #include "kernels/build_int.h"
 #include "kernels/build_src.h"
+#include "kernels/cache_gc.h"
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"

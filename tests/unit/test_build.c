@@ -18,6 +18,7 @@
 
 #include "kernels/build.h"
 #include "kernels/build_priv.h"
+#include "kernels/cache_gc.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/xalloc.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kernels/build.h"
+#include "kernels/cache_gc.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/json.h"
