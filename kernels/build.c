@@ -340,6 +340,7 @@ int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, co
     struct build_req r;
     char *path = NULL, *rev = NULL, *dir = NULL, *id = NULL;
     const char *at;
+    int hold_fd = -1;
 
     memset(&r, 0, sizeof(r));
     r.ko = o;
@@ -359,7 +360,9 @@ int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, co
     } else if (!strncmp(spec, "tarball:", 8)) {
         r.tarball = spec + 8;
     } else if (!strncmp(spec, "debsrc:", 7) && kind == ARTIFACT_XEN) {
-        if (build_debian_source(o, "xen", spec[7] ? spec + 7 : NULL, &dir, &id, e) < 0) {
+        /* cache gc keeps the source tree and its apt state until the build has used them */
+        if (cache_hold(o->cache_dir, &hold_fd, e) < 0 ||
+            build_debian_source(o, "xen", spec[7] ? spec + 7 : NULL, &dir, &id, e) < 0) {
             *rc_r = -1;
             goto out;
         }
@@ -375,6 +378,7 @@ int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, co
     }
     *rc_r = build_kind(&r, kind, a, e);
 out:
+    fs_unlock(hold_fd);
     free(path);
     free(rev);
     free(dir);

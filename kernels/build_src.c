@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "kernels/build_priv.h"
 #include "kernels/build_src.h"
+#include "kernels/cache_gc.h"
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -371,7 +373,7 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
     struct buf out = BUF_INIT;
     struct sv vers = SV_INIT;
     struct stat sb, sb2;
-    int lock_fd = -1, rc = -1;
+    int lock_fd = -1, hold_fd = -1, rc = -1;
 
     *dir_r = *id_r = NULL;
     suite = suite ? suite : "bookworm";
@@ -384,10 +386,17 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
     base = xasprintf("%s/build/debsrc", o->cache_dir);
     lock = xasprintf("%s/%s-%s.lock", base, package, suite);
     log = xasprintf("%s/%s-%s.log", base, package, suite);
-    if (fs_mkdirs(base, e) < 0 || fs_lock(lock, &lock_fd, e) < 0)
+    /* cache gc removes neither the apt state nor the unpacked trees while we use them */
+    if (cache_hold(o->cache_dir, &hold_fd, e) < 0 || fs_mkdirs(base, e) < 0 ||
+        fs_lock(lock, &lock_fd, e) < 0)
         goto out;
     if (!(conf = debsrc_apt_state(o->cache_dir, suite, mirror, security, e)))
         goto out;
+    {
+        char *state = xasprintf("%s/apt/src-%s", o->cache_dir, suite);
+        utime(state, NULL); /* last use, for cache gc's LRU */
+        free(state);
+    }
     stamp = xasprintf("%s/apt/src-%s/state/pvlab-updated", o->cache_dir, suite);
     if (stat(stamp, &sb) < 0 || time(NULL) - sb.st_mtime > 3600L * (o->refresh_hours > 0
                                                                      ? o->refresh_hours : 24)) {
@@ -443,6 +452,7 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
             mirror, log);
 out:
     fs_unlock(lock_fd);
+    fs_unlock(hold_fd);
     buf_release(&out);
     sv_clear(&vers);
     free(mirror);

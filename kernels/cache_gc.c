@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kernels/cache_gc.h"
 #include "util/buf.h"
@@ -46,7 +47,8 @@ static long long du(const char *path)
     return n;
 }
 
-static void add(struct items *it, const char *kind, const char *path, const char *desc)
+static void add(struct items *it, const char *kind, const char *path, const char *desc,
+                int kept)
 {
     struct stat sb;
 
@@ -56,40 +58,69 @@ static void add(struct items *it, const char *kind, const char *path, const char
     it->v[it->n].desc = xstrdup(desc);
     it->v[it->n].bytes = du(path);
     it->v[it->n].mtime = stat(path, &sb) == 0 ? (long long)sb.st_mtime : 0;
+    it->v[it->n].kept = kept;
     it->n++;
 }
 
-/* One item per subdirectory of dir (hidden temp directories skipped). */
-static void scan(struct items *it, const char *dir, const char *kind, int artifacts)
+/* How a cache subdirectory's entries are listed. */
+enum scan_how {
+    SCAN_ARTIFACTS, /* subdirectories, described by their meta.json */
+    SCAN_DIRS,      /* subdirectories */
+    SCAN_FILES,     /* regular files whose name ends with the suffix */
+    SCAN_WHOLE,     /* the directory itself, as one item */
+};
+
+/* The description of an artifact entry from its meta.json, malloc'd; NULL when unreadable. */
+static char *artifact_desc(const char *entry)
 {
-    DIR *d = opendir(dir);
+    char *m = xasprintf("%s/meta.json", entry), *desc = NULL;
+    struct buf t = BUF_INIT;
+    struct json_flat j = { NULL, 0 };
+
+    if (buf_read_file(&t, m, NULL) == 0 && json_flat_parse(t.data, &j, NULL) == 0 &&
+        json_flat_str(&j, "provider"))
+        desc = xasprintf("%s %s %.40s", json_flat_str(&j, "provider"),
+                         json_flat_str(&j, "package") ? json_flat_str(&j, "package") : "-",
+                         json_flat_str(&j, "version") ? json_flat_str(&j, "version") : "-");
+    json_flat_free(&j);
+    buf_release(&t);
+    free(m);
+    return desc;
+}
+
+/* One item per entry of dir chosen by how (hidden names, temp files and locks skipped). */
+static void scan(struct items *it, const char *dir, const char *kind, enum scan_how how,
+                 const char *suffix, int kept)
+{
+    DIR *d;
     struct dirent *de;
 
-    if (!d)
+    if (how == SCAN_WHOLE) {
+        if (fs_is_dir(dir))
+            add(it, kind, dir, kind, kept);
+        return;
+    }
+    if (!(d = opendir(dir)))
         return;
     while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
         char *p, *desc = NULL;
+        struct stat sb;
+        int want;
+
         if (de->d_name[0] == '.')
             continue;
         p = xasprintf("%s/%s", dir, de->d_name);
-        if (!fs_is_dir(p)) {
-            free(p);
-            continue;
+        if (how == SCAN_FILES)
+            want = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && len > strlen(suffix) &&
+                   !strcmp(de->d_name + len - strlen(suffix), suffix);
+        else
+            want = fs_is_dir(p);
+        if (want) {
+            if (how == SCAN_ARTIFACTS)
+                desc = artifact_desc(p);
+            add(it, kind, p, desc ? desc : de->d_name, kept);
         }
-        if (artifacts) {
-            char *m = xasprintf("%s/meta.json", p);
-            struct buf t = BUF_INIT;
-            struct json_flat j = { NULL, 0 };
-            if (buf_read_file(&t, m, NULL) == 0 && json_flat_parse(t.data, &j, NULL) == 0)
-                desc = xasprintf("%s %s %.40s", json_flat_str(&j, "provider"),
-                                 json_flat_str(&j, "package") ? json_flat_str(&j, "package")
-                                                              : "-",
-                                 json_flat_str(&j, "version"));
-            json_flat_free(&j);
-            buf_release(&t);
-            free(m);
-        }
-        add(it, kind, p, desc ? desc : de->d_name);
         free(desc);
         free(p);
     }
@@ -107,11 +138,26 @@ static int cache_missing(const char *cache_dir, struct err *e)
 
 int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, struct err *e)
 {
-    static const struct { const char *sub, *kind; int art; } where[] = {
-        { "artifacts/linux", "linux", 1 }, { "artifacts/xen", "xen", 1 },
-        { "build/obj", "build-obj", 0 },    { "build/src", "build-src", 0 },
-        { "build/debsrc", "build-src", 0 }, { "build/trees", "build-tree", 0 },
-        { "toolchains", "toolchain", 0 },
+    static const struct {
+        const char *sub, *kind;
+        enum scan_how how;
+        const char *suffix;
+        int kept;
+    } where[] = {
+        { "artifacts/linux", "linux", SCAN_ARTIFACTS, NULL, 0 },
+        { "artifacts/xen", "xen", SCAN_ARTIFACTS, NULL, 0 },
+        { "build/obj", "build-obj", SCAN_DIRS, NULL, 0 },
+        { "build/src", "build-src", SCAN_DIRS, NULL, 0 },
+        { "build/debsrc", "build-src", SCAN_DIRS, NULL, 0 },
+        { "build/trees", "build-tree", SCAN_DIRS, NULL, 0 },
+        { "debs", "deb", SCAN_FILES, ".deb", 0 },
+        { "apt", "apt-lists", SCAN_DIRS, NULL, 0 },
+        /* the archive of a run in progress: its trials boot with it */
+        { "initramfs", "initramfs", SCAN_FILES, ".cpio.gz", 1 },
+        { "build/logs", "build-log", SCAN_WHOLE, NULL, 1 },
+        /* ccache bounds its own size; toolchains are slow to make and few */
+        { "ccache", "ccache", SCAN_DIRS, NULL, 1 },
+        { "toolchains", "toolchain", SCAN_DIRS, NULL, 1 },
     };
     struct items it = { NULL, 0 };
 
@@ -119,9 +165,16 @@ int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, 
         return -1;
     for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
         char *d = xasprintf("%s/%s", cache_dir, where[i].sub);
-        scan(&it, d, where[i].kind, where[i].art);
+        scan(&it, d, where[i].kind, where[i].how, where[i].suffix, where[i].kept);
         free(d);
     }
+    /* an initramfs archive's sha256 record counts with it */
+    for (size_t i = 0; i < it.n; i++)
+        if (!strcmp(it.v[i].kind, "initramfs")) {
+            char *side = xasprintf("%s.sha256", it.v[i].path);
+            it.v[i].bytes += du(side);
+            free(side);
+        }
     *items_r = it.v;
     *n_r = it.n;
     return 0;
@@ -178,6 +231,36 @@ static int remove_tree(const char *path, struct err *e)
     return fs_rmtree(path, e);
 }
 
+/*
+ * An apt state is removed under its suite's lock (apt/<suite>.lock, which the debian provider
+ * holds while it uses the state), so a pvlab that does not hold the gc lock is not robbed of
+ * its lists either. Returns 0 removed, 1 in use (skipped), -1 error.
+ */
+static int remove_apt_state(const char *path, struct err *e)
+{
+    char *lock = xasprintf("%s.lock", path);
+    int fd = -1, r;
+
+    r = fs_trylock(lock, &fd, e);
+    if (r == 0)
+        r = fs_rmtree(path, e);
+    else if (r == 1)
+        log_warn("cache", "%s is in use by another pvlab; kept", path);
+    fs_unlock(fd);
+    free(lock);
+    return r;
+}
+
+/* Removes one item the way its kind needs; 0 removed, 1 skipped (in use), -1 error. */
+static int remove_item(const struct cache_item *it, struct err *e)
+{
+    if (!strcmp(it->kind, "build-tree"))
+        return remove_tree(it->path, e);
+    if (!strcmp(it->kind, "apt-lists"))
+        return remove_apt_state(it->path, e);
+    return fs_rmtree(it->path, e);
+}
+
 int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, size_t *removed_r,
              struct err *e)
 {
@@ -185,14 +268,14 @@ int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, si
     size_t n = 0, removed = 0;
     long long total = 0, freed = 0;
     char *lock = NULL;
-    int fd = -1, rc = -1, busy;
+    int fd = -1, rc = -1, busy, r;
 
     if (cache_missing(cache_dir, e))
         goto out;
     if (!(lock = gc_lock_path(cache_dir, e)) || (busy = fs_trylock(lock, &fd, e)) < 0)
         goto out;
     if (busy) {
-        log_info("cache", "waiting for running builds to finish");
+        log_info("cache", "waiting for running builds and downloads to finish");
         if (fs_lock(lock, &fd, e) < 0)
             goto out;
     }
@@ -201,17 +284,21 @@ int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, si
     for (size_t i = 0; i < n; i++)
         total += v[i].bytes;
     qsort(v, n, sizeof(*v), by_mtime);
-    /* toolchains are slow to make and few: they stay */
     for (size_t i = 0; i < n && total > keep_bytes; i++) {
-        if (!strcmp(v[i].kind, "toolchain"))
+        if (v[i].kept)
             continue;
-        if ((!strcmp(v[i].kind, "build-tree") ? remove_tree(v[i].path, e)
-                                               : fs_rmtree(v[i].path, e)) < 0)
+        if ((r = remove_item(&v[i], e)) < 0)
             goto out;
+        if (r > 0)
+            continue;
         total -= v[i].bytes;
         freed += v[i].bytes;
         removed++;
     }
+    if (total > keep_bytes)
+        log_warn("cache", "%s still holds %lld bytes, more than the %lld asked for: toolchains, "
+                 "ccache, initramfs images, build logs and entries in use are kept", cache_dir,
+                 total, keep_bytes);
     rc = 0;
 out:
     if (freed_r)

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
+#include "kernels/cache_gc.h"
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -373,6 +375,7 @@ static int fetch_deb(const struct kernels_opts *o, struct apt_state *st, const c
     if (fs_exists(deb) && sha256_file_hex(deb, sum, NULL) == 0 &&
         (!want_sha || !strcmp(sum, want_sha))) {
         log_debug("kernels", "using cached %s", deb);
+        utime(deb, NULL); /* last use, for cache gc's LRU */
         rc = 0;
         goto out;
     }
@@ -498,10 +501,13 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     char *pkg = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *member = NULL;
     char key[65], sum[65];
     char *lock_path = NULL;
-    int lock_fd = -1;
+    int lock_fd = -1, hold_fd = -1;
     int changed = 0, r, rc = -1;
 
     if (check_tools(e) < 0)
+        goto out;
+    /* cache gc removes neither the apt state nor the .deb while we use them */
+    if (cache_hold(o->cache_dir, &hold_fd, e) < 0)
         goto out;
     /* apt runs without its own locking: one pvlab at a time per suite (parallel workers) */
     lock_path = xasprintf("%s/apt", o->cache_dir);
@@ -521,6 +527,7 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     }
     if (apt_setup(o, &st, mirror, security, &changed, e) < 0 || apt_update(o, &st, changed, e) < 0)
         goto out;
+    utime(st.dir, NULL); /* last use, for cache gc's LRU */
 
     if (ent->kind == ARTIFACT_LINUX) { /* follow the metapackage to the ABI package */
         char *dep = NULL;
@@ -570,6 +577,7 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     rc = 0;
 out:
     fs_unlock(lock_fd);
+    fs_unlock(hold_fd);
     free(lock_path);
     apt_state_release(&st);
     free(mirror);

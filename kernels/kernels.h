@@ -14,6 +14,7 @@
  *   <cache_dir>/debs/<package>_<version>_amd64.deb          downloaded packages (hash-checked)
  *   <cache_dir>/apt/<suite>/                                 private apt lists, refreshed when
  *                                                            older than refresh_hours
+ * (kernels/cache_gc.h lists and removes them; a resolve holds the cache against gc meanwhile.)
  * The key is sha256("<provider>\n<package>\n<version>\n") for debian, the file's sha256 for file:.
  */
 #ifndef PVLAB_KERNELS_KERNELS_H
