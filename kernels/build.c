@@ -97,6 +97,40 @@ static char *short_id(const char *s)
     return xstrndup(h, 16);
 }
 
+/*
+ * A git source: repo exists and is a repository, rev names a commit there, and the (xen/)
+ * Makefile at that commit names a version; read with git, no checkout. *abs_r (the repository's
+ * absolute path) and *commit_r are malloc'd on success.
+ */
+static int git_source_check(const char *repo, const char *rev, int xen, char **abs_r,
+                            char **commit_r, struct kver *ver, struct err *e)
+{
+    char *abs = fs_abspath(repo, NULL), *mk = NULL, *commit = NULL;
+    int rc = -1;
+
+    if (!abs) {
+        err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
+        goto out;
+    }
+    if (src_git_resolve(abs, rev, xen ? "xen/Makefile" : NULL, &commit, &mk, e) < 0)
+        goto out;
+    if (kver_of_text(mk, xen, ver) < 0) {
+        err_set(e, ERR_USAGE, "%s at %s: its Makefile names no version (is it a %s tree?)", repo,
+                commit, xen ? "Xen" : "Linux");
+        goto out;
+    }
+    *abs_r = abs;
+    abs = NULL;
+    *commit_r = commit;
+    commit = NULL;
+    rc = 0;
+out:
+    free(abs);
+    free(mk);
+    free(commit);
+    return rc;
+}
+
 /* Source identity and version, without touching any tree that might be checked out. */
 static int source_identify(struct bctx *b, struct err *e)
 {
@@ -109,28 +143,14 @@ static int source_identify(struct bctx *b, struct err *e)
         return -1;
     }
     if (r->repo) {
-        char *abs = fs_abspath(r->repo, NULL), *mk = NULL;
-        int rc = -1;
-        if (!abs) {
-            err_set(e, ERR_NOTFOUND, "git tree %s does not exist", r->repo);
+        char *abs = NULL;
+        if (git_source_check(r->repo, r->rev, b->xen, &abs, &b->commit, &b->ver, e) < 0)
             return -1;
-        }
-        if (src_git_resolve(abs, r->rev, b->xen ? "xen/Makefile" : NULL, &b->commit, &mk,
-                            e) == 0) {
-            if (kver_of_text(mk, b->xen, &b->ver) < 0)
-                err_set(e, ERR_USAGE, "%s at %s: its Makefile names no version (is it a %s "
-                        "tree?)", r->repo, b->commit, b->xen ? "Xen" : "Linux");
-            else
-                rc = 0;
-        }
-        if (rc == 0) {
-            b->source = xasprintf("git %s", b->commit);
-            b->tree_id = short_id(abs);
-            b->tree = xasprintf("%s/build/trees/%s-%s", r->ko->cache_dir, b->kind, b->tree_id);
-        }
+        b->source = xasprintf("git %s", b->commit);
+        b->tree_id = short_id(abs);
+        b->tree = xasprintf("%s/build/trees/%s-%s", r->ko->cache_dir, b->kind, b->tree_id);
         free(abs);
-        free(mk);
-        return rc;
+        return 0;
     }
     if (r->tarball) {
         char sum[65];
@@ -334,53 +354,137 @@ int build_artifact(const struct build_req *r, struct artifact *a, struct err *e)
     return build_kind(r, r->kind, a, e);
 }
 
+/* A build spec taken apart; strings owned. */
+struct build_spec {
+    enum { BSPEC_GIT, BSPEC_TARBALL, BSPEC_DEBSRC } form;
+    char *path;  /* git: the repository ("~/" expanded); tarball: the file */
+    char *rev;   /* git: after the last '@'; NULL = HEAD */
+    char *suite; /* debsrc: NULL = bookworm */
+};
+
+/* Parses "git:PATH[@REV]", "tarball:PATH", "debsrc:[SUITE]" (Xen only); 0 when spec is none. */
+static int build_spec_parse(enum artifact_kind kind, const char *spec, struct build_spec *bs)
+{
+    memset(bs, 0, sizeof(*bs));
+    if (!strncmp(spec, "git:", 4)) {
+        const char *p = spec + 4, *at = strrchr(p, '@');
+        bs->form = BSPEC_GIT;
+        bs->path = at ? xstrndup(p, (size_t)(at - p)) : xstrdup(p);
+        bs->rev = at ? xstrdup(at + 1) : NULL;
+        if (bs->path[0] == '~' && bs->path[1] == '/' && getenv("HOME")) {
+            char *h = xasprintf("%s%s", getenv("HOME"), bs->path + 1);
+            free(bs->path);
+            bs->path = h;
+        }
+    } else if (!strncmp(spec, "tarball:", 8)) {
+        bs->form = BSPEC_TARBALL;
+        bs->path = xstrdup(spec + 8);
+    } else if (!strncmp(spec, "debsrc:", 7) && kind == ARTIFACT_XEN) {
+        bs->form = BSPEC_DEBSRC;
+        bs->suite = spec[7] ? xstrdup(spec + 7) : NULL;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static void build_spec_free(struct build_spec *bs)
+{
+    free(bs->path);
+    free(bs->rev);
+    free(bs->suite);
+}
+
+/* debsrc: takes the suites of the shipped Debian table (they have the -security suite that
+ * build_debian_source adds); anything else would only fail later, after an apt update. */
+static int debsrc_suite_check(const char *spec, const char *suite, struct err *e)
+{
+    struct buf known = BUF_INIT;
+    int rc = -1;
+
+    for (size_t i = 0; i < debian_table_len && rc < 0; i++) {
+        if (!strcmp(debian_table[i].suite, suite))
+            rc = 0;
+        else if (!strstr(known.data, debian_table[i].suite))
+            buf_addf(&known, "%s%s", known.len ? ", " : "", debian_table[i].suite);
+    }
+    if (rc < 0)
+        err_set(e, ERR_NOTFOUND, "unknown Debian suite '%s' in '%s'; known: %s", suite, spec,
+                known.data);
+    buf_release(&known);
+    return rc;
+}
+
+/* The checks of a build spec that need no cache, no network and no build. */
+static int build_spec_check(const struct build_spec *bs, enum artifact_kind kind,
+                            const char *spec, struct err *e)
+{
+    if (bs->form == BSPEC_DEBSRC)
+        return debsrc_suite_check(spec, bs->suite ? bs->suite : "bookworm", e);
+    if (!*bs->path) {
+        err_set(e, ERR_USAGE, "'%s' names no source", spec);
+        return -1;
+    }
+    if (bs->form == BSPEC_TARBALL)
+        return src_tarball_check(bs->path, e);
+    {
+        struct kver ver;
+        char *abs = NULL, *commit = NULL;
+        int rc = git_source_check(bs->path, bs->rev, kind == ARTIFACT_XEN, &abs, &commit, &ver,
+                                  e);
+        free(abs);
+        free(commit);
+        return rc;
+    }
+}
+
+int build_check_spec(enum artifact_kind kind, const char *spec, int *rc_r, struct err *e)
+{
+    struct build_spec bs;
+
+    if (!build_spec_parse(kind, spec, &bs))
+        return 0;
+    *rc_r = build_spec_check(&bs, kind, spec, e);
+    build_spec_free(&bs);
+    return 1;
+}
+
 int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, const char *spec,
                        struct artifact *a, int *rc_r, struct err *e)
 {
     struct build_req r;
-    char *path = NULL, *rev = NULL, *dir = NULL, *id = NULL;
-    const char *at;
+    struct build_spec bs;
+    char *dir = NULL, *id = NULL;
     int hold_fd = -1;
 
+    if (!build_spec_parse(kind, spec, &bs))
+        return 0;
     memset(&r, 0, sizeof(r));
     r.ko = o;
     r.kind = kind;
-    if (!strncmp(spec, "git:", 4)) {
-        const char *p = spec + 4;
-        at = strrchr(p, '@');
-        path = at ? xstrndup(p, (size_t)(at - p)) : xstrdup(p);
-        rev = at ? xstrdup(at + 1) : NULL;
-        if (path[0] == '~' && path[1] == '/' && getenv("HOME")) {
-            char *h = xasprintf("%s%s", getenv("HOME"), path + 1);
-            free(path);
-            path = h;
-        }
-        r.repo = path;
-        r.rev = rev;
-    } else if (!strncmp(spec, "tarball:", 8)) {
-        r.tarball = spec + 8;
-    } else if (!strncmp(spec, "debsrc:", 7) && kind == ARTIFACT_XEN) {
+    *rc_r = -1;
+    if (bs.form == BSPEC_GIT) {
+        r.repo = bs.path;
+        r.rev = bs.rev;
+    } else if (bs.form == BSPEC_TARBALL) {
+        r.tarball = bs.path;
+    } else {
         /* cache gc keeps the source tree and its apt state until the build has used them */
-        if (cache_hold(o->cache_dir, &hold_fd, e) < 0 ||
-            build_debian_source(o, "xen", spec[7] ? spec + 7 : NULL, &dir, &id, e) < 0) {
-            *rc_r = -1;
+        if (debsrc_suite_check(spec, bs.suite ? bs.suite : "bookworm", e) < 0 ||
+            cache_hold(o->cache_dir, &hold_fd, e) < 0 ||
+            build_debian_source(o, "xen", bs.suite, &dir, &id, e) < 0)
             goto out;
-        }
         r.srcdir = dir;
         r.srcid = id;
-    } else {
-        return 0;
     }
-    if (!r.repo && !r.tarball && !r.srcdir) {
+    if ((r.repo && !*r.repo) || (r.tarball && !*r.tarball)) {
         err_set(e, ERR_USAGE, "'%s' names no source", spec);
-        *rc_r = -1;
         goto out;
     }
     *rc_r = build_kind(&r, kind, a, e);
 out:
     fs_unlock(hold_fd);
-    free(path);
-    free(rev);
+    build_spec_free(&bs);
     free(dir);
     free(id);
     return 1;

@@ -109,6 +109,14 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
 int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, const char *spec,
                        struct artifact *a, int *rc_r, struct err *e);
 
+/*
+ * The cheap part of build_resolve_spec, for checking a request before anything is fetched:
+ * the spec's syntax, git: the repository, the revision and the version in its Makefile (local
+ * git, no checkout), tarball: the file, debsrc: a known suite. No network, no cache, no build.
+ * Returns 1 when spec is a build spec (then 0/-1 is in *rc_r), 0 when it is not.
+ */
+int build_check_spec(enum artifact_kind kind, const char *spec, int *rc_r, struct err *e);
+
 void build_result_free(struct build_result *res);
 
 #endif

@@ -160,6 +160,20 @@ static char *only_subdir(const char *dir)
     return xstrdup(dir);
 }
 
+int src_tarball_check(const char *tarball, struct err *e)
+{
+    if (!fs_exists(tarball)) {
+        err_set(e, ERR_NOTFOUND, "source tarball %s not found (Debian's linux-source-6.1 "
+                "package installs /usr/src/linux-source-6.1.tar.xz)", tarball);
+        return -1;
+    }
+    if (fs_is_dir(tarball) || access(tarball, R_OK) < 0) {
+        err_set(e, ERR_USAGE, "source tarball %s is not a readable file", tarball);
+        return -1;
+    }
+    return 0;
+}
+
 int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char **tree_r,
                 struct err *e)
 {
@@ -169,12 +183,7 @@ int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char *
     int lock_fd = -1, rc = -1;
 
     *tree_r = NULL;
-    if (!fs_exists(tarball)) {
-        err_set(e, ERR_NOTFOUND, "source tarball %s not found (Debian's linux-source-6.1 "
-                "package installs /usr/src/linux-source-6.1.tar.xz)", tarball);
-        goto out;
-    }
-    if (sha256_file_hex(tarball, sum, e) < 0)
+    if (src_tarball_check(tarball, e) < 0 || sha256_file_hex(tarball, sum, e) < 0)
         goto out;
     base = xasprintf("%s/build/src", cache_dir);
     dir = xasprintf("%s/%.16s", base, sum);
