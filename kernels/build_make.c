@@ -18,7 +18,6 @@
 #include "util/xalloc.h"
 
 #define T_MAKE_MS_DEFAULT (3 * 60 * 60 * 1000)
-#define BUILD_MIN_FREE (64LL << 20) /* below this, a failed build blames the disk */
 
 char *build_log_errors(const char *log, size_t max_lines)
 {
@@ -51,19 +50,16 @@ char *build_log_errors(const char *log, size_t max_lines)
 /*
  * Whether a failed make ran out of disk. The compiler's "No space left on device" usually cannot
  * reach the log (the log is on the full disk too), so a build that failed while the tree, the
- * object dir or the log has less than BUILD_MIN_FREE left is blamed on the disk, not the commit:
- * a skip would make a bisection step over good commits.
+ * object dir or the log has less than KERNELS_MIN_FREE left is blamed on the disk, not the
+ * commit: a skip would make a bisection step over good commits.
  */
 static int build_disk_full(const struct bctx *b)
 {
     const char *paths[] = { b->tree, b->obj, b->log };
 
-    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        long long left = paths[i] ? fs_free_bytes(paths[i]) : -1;
-
-        if (left >= 0 && left < BUILD_MIN_FREE)
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (paths[i] && fs_nearly_full(paths[i], KERNELS_MIN_FREE, NULL))
             return 1;
-    }
     return 0;
 }
 

@@ -199,8 +199,7 @@ int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char *
         ps.argv = argv;
         ps.timeout_ms = T_UNPACK_MS;
         if (proc_run(&ps, e) < 0) {
-            if (e && strstr(e->msg, "No space left"))
-                e->code = ERR_NOSPACE;
+            kernels_blame_disk(tmp, e);
             err_prefix(e, "cannot unpack %s", tarball);
             goto out;
         }
@@ -345,8 +344,7 @@ static int fetch_one(const char *conf, const char *base, const char *package, co
     if (fs_rmtree(tmp, e) < 0 || fs_mkdirs(tmp, e) < 0)
         goto out;
     if (apt_src_run(conf, argv, tmp, NULL, log, e) < 0) {
-        if (e && strstr(e->msg, "No space left"))
-            e->code = ERR_NOSPACE;
+        kernels_blame_disk(tmp, e);
         err_prefix(e, "apt-get source %s failed (dpkg-dev installed? log %s)", what, log);
         goto out;
     }

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +22,9 @@
 
 #include "kernels/build.h"
 #include "kernels/build_priv.h"
+#include "kernels/build_src.h"
 #include "kernels/cache_gc.h"
+#include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/xalloc.h"
@@ -829,6 +833,57 @@ static void test_cache_downloads(void **state)
 }
 
 /*
+ * A tool that fails on a full disk without saying so (its stderr may not even reach a log on
+ * that disk) is still a full disk: src_tarball with a silent failing `tar` is ERR_NOSPACE
+ * telling how to free space when the cache is on a full filesystem (a small tmpfs, root only),
+ * and a plain tool failure (ERR_PROC) when the cache has room (negative control).
+ */
+static void test_silent_tool_on_full_disk(void **state)
+{
+    char *bin = xasprintf("%s/fakebin", tmpdir), *tar = xasprintf("%s/tar", bin);
+    char *tarball = xasprintf("%s/src.tar", tmpdir), *roomy = xasprintf("%s/cache-roomy", tmpdir);
+    char *small = xasprintf("%s/cache-small", tmpdir), *cmd = NULL, *tree = NULL;
+    char *old_path = xstrdup(getenv("PATH")), *path = xasprintf("%s:%s", bin, old_path);
+    struct err e = ERR_INIT;
+    char sum[65];
+
+    if (geteuid() != 0 || fs_nearly_full(tmpdir, KERNELS_MIN_FREE, NULL))
+        skip();
+    assert_int_equal(fs_mkdirs(bin, NULL), 0);
+    write_file(tar, "#!/bin/sh\nexit 2\n"); /* fails without a word */
+    assert_int_equal(chmod(tar, 0755), 0);
+    write_file(tarball, "not really a tarball");
+    setenv("PATH", path, 1);
+
+    assert_int_equal(src_tarball(roomy, tarball, sum, &tree, &e), -1);
+    assert_int_equal(e.code, ERR_PROC);
+    assert_null(strstr(e.msg, "cache gc"));
+
+    assert_int_equal(fs_mkdirs(small, NULL), 0);
+    cmd = xasprintf("mount -t tmpfs -o size=1m tmpfs %s 2>/dev/null", small);
+    if (system(cmd) == 0) { /* run, unmount, then check: a failed check leaks no mount */
+        int r;
+        err_clear(&e);
+        r = src_tarball(small, tarball, sum, &tree, &e);
+        umount(small);
+        assert_int_equal(r, -1);
+        assert_int_equal(e.code, ERR_NOSPACE);
+        assert_non_null(strstr(e.msg, "cannot unpack"));
+        assert_non_null(strstr(e.msg, "pvlab cache gc"));
+        assert_null(tree);
+    }
+    setenv("PATH", old_path, 1);
+    free(bin);
+    free(tar);
+    free(tarball);
+    free(roomy);
+    free(small);
+    free(cmd);
+    free(old_path);
+    free(path);
+}
+
+/*
  * Xen from a git repository: the version comes from xen/Makefile at the commit (the top-level
  * Makefile names none), and the hypervisor is built with make -C xen in a worktree.
  */
@@ -929,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_git),
         cmocka_unit_test(test_cache_gc),
         cmocka_unit_test(test_cache_downloads),
+        cmocka_unit_test(test_silent_tool_on_full_disk),
         cmocka_unit_test(test_xen_git),
         cmocka_unit_test(test_archive_profile),
     };

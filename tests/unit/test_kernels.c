@@ -487,6 +487,20 @@ static void test_file_errors(void **state)
     free(full);
 }
 
+/* The keyring problem is read from apt-get's own output, stdout or stderr, nothing else. */
+static void test_apt_unsigned(void **state)
+{
+    assert_true(debian_apt_unsigned(
+        "Err:2 http://deb.debian.org/debian trixie InRelease\n  The following signatures "
+        "couldn't be verified because the public key is not available: "
+        "NO_PUBKEY 762F67A0B2C39DE4\n"));
+    assert_true(debian_apt_unsigned("E: The repository 'http://deb.debian.org/debian trixie "
+                                    "InRelease' is not signed.\n"));
+    assert_false(debian_apt_unsigned("Err:1 http://deb.debian.org/debian bookworm InRelease\n"
+                                     "  Temporary failure resolving 'deb.debian.org'\n"));
+    assert_false(debian_apt_unsigned(""));
+}
+
 /* ---- checking specs before anything is fetched ---- */
 
 /*
@@ -735,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_spec_unknown_lists_known),
         cmocka_unit_test(test_table_consistent),
         cmocka_unit_test(test_apt_record_parsing),
+        cmocka_unit_test(test_apt_unsigned),
         cmocka_unit_test(test_mirror_deb822),
         cmocka_unit_test(test_mirror_one_line),
         cmocka_unit_test(test_mirror_deb822_details),
