@@ -19,76 +19,40 @@
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/git.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/sha256.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
 
-#define T_GIT_MS (30 * 60 * 1000)
 #define T_UNPACK_MS (30 * 60 * 1000)
 #define T_APT_MS (30 * 60 * 1000)
 #define KEYRING "/usr/share/keyrings/debian-archive-keyring.gpg"
 
-/* Runs git with args; stdout captured (trimmed) into out when non-NULL. */
-static int git(const char *const *argv, struct buf *out, const char *log, struct err *e)
-{
-    struct proc_spec ps = { 0 };
-
-    ps.argv = argv;
-    ps.out = out;
-    ps.log_path = log;
-    ps.timeout_ms = T_GIT_MS;
-    if (proc_run(&ps, e) < 0)
-        return -1;
-    if (out)
-        buf_rtrim(out);
-    return 0;
-}
-
 int src_git_resolve(const char *repo, const char *rev, const char *makefile, char **commit_r,
                     char **text_r, struct err *e)
 {
-    struct buf out = BUF_INIT, mk = BUF_INIT;
-    char *spec = xasprintf("%s^{commit}", rev ? rev : "HEAD"), *blob = NULL;
+    struct buf mk = BUF_INIT;
     int rc = -1;
 
     *commit_r = NULL;
     if (text_r)
         *text_r = NULL;
-    if (!fs_is_dir(repo)) {
-        err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
+    if (git_repo_check(repo, 0, e) < 0) {
+        if (e && e->code == ERR_NOTFOUND)
+            err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
+        else if (e && e->code == ERR_USAGE)
+            err_set(e, ERR_USAGE, "%s is not a git repository (for a plain source tree use "
+                    "--tarball or --srcdir)", repo);
         goto out;
     }
-    {
-        const char *argv[] = { "git", "-C", repo, "rev-parse", "--git-dir", NULL };
-        if (git(argv, &out, NULL, e) < 0) {
-            if (e && e->code != ERR_TOOL)
-                err_set(e, ERR_USAGE, "%s is not a git repository (for a plain source tree "
-                        "use --tarball or --srcdir)", repo);
-            goto out;
-        }
-    }
-    buf_reset(&out);
-    {
-        const char *argv[] = { "git", "-C", repo, "rev-parse", "--verify", "--quiet", spec, NULL };
-        if (git(argv, &out, NULL, e) < 0 || out.len < 40) {
-            err_set(e, ERR_NOTFOUND, "unknown revision '%s' in %s (try a tag, a branch or a "
-                    "commit id that `git -C %s log` shows)", rev ? rev : "HEAD", repo, repo);
-            goto out;
-        }
-    }
-    *commit_r = xstrdup(out.data);
+    if (git_rev_commit(repo, rev, commit_r, e) < 0)
+        goto out;
     if (text_r) {
-        const char *argv[] = { "git", "-C", repo, "show", NULL, NULL };
-        makefile = makefile ? makefile : "Makefile";
-        blob = xasprintf("%s:%s", out.data, makefile);
-        argv[4] = blob;
         buf_init(&mk, 1 << 20);
-        if (git(argv, &mk, NULL, e) < 0) {
-            err_prefix(e, "%s at %s has no %s", repo, out.data, makefile);
+        if (git_file_at(repo, *commit_r, makefile ? makefile : "Makefile", &mk, e) < 0)
             goto out;
-        }
         *text_r = buf_detach(&mk, NULL);
     }
     rc = 0;
@@ -97,22 +61,19 @@ out:
         free(*commit_r);
         *commit_r = NULL;
     }
-    buf_release(&out);
     buf_release(&mk);
-    free(spec);
-    free(blob);
     return rc;
 }
 
 int src_git_checkout(const char *repo, const char *commit, const char *wt, const char *log,
                      struct err *e)
 {
+    char *parent = NULL;
     int rc = -1;
 
+    /* untracked files go, ignored ones (a Xen tree's objects) stay for an incremental build */
     if (fs_is_dir(wt)) {
-        const char *co[] = { "git", "-C", wt, "checkout", "-q", "-f", "--detach", commit, NULL };
-        const char *cl[] = { "git", "-C", wt, "clean", "-q", "-f", "-d", NULL };
-        if (git(co, NULL, log, NULL) == 0 && git(cl, NULL, log, e) == 0) {
+        if (git_worktree_move(wt, commit, 0, log, NULL) == 0) {
             rc = 0;
             goto out;
         }
@@ -120,20 +81,12 @@ int src_git_checkout(const char *repo, const char *commit, const char *wt, const
         if (fs_rmtree(wt, e) < 0)
             goto out;
     }
-    {
-        const char *pr[] = { "git", "-C", repo, "worktree", "prune", NULL };
-        const char *add[] = { "git", "-C", repo, "worktree", "add", "-q", "--detach", "-f", wt,
-                              commit, NULL };
-        char *parent = fs_dirname(wt);
-        int r = fs_mkdirs(parent, e);
-        free(parent);
-        if (r < 0 || git(pr, NULL, log, e) < 0 || git(add, NULL, log, e) < 0) {
-            err_prefix(e, "cannot make a worktree of %s at %s", repo, wt);
-            goto out;
-        }
-    }
+    parent = fs_dirname(wt);
+    if (fs_mkdirs(parent, e) < 0 || git_worktree_add(repo, wt, commit, log, e) < 0)
+        goto out;
     rc = 0;
 out:
+    free(parent);
     return rc;
 }
 

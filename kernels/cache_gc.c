@@ -10,9 +10,9 @@
 #include "kernels/cache_gc.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/git.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/proc.h"
 #include "util/xalloc.h"
 
 struct items {
@@ -216,21 +216,6 @@ int cache_hold(const char *cache_dir, int *fd_r, struct err *e)
     return rc;
 }
 
-/* Removes a git worktree so that its repository forgets it too; plain removal when git cannot
- * (the repository is gone: its stale record goes at its next `git worktree prune`). */
-static int remove_tree(const char *path, struct err *e)
-{
-    const char *argv[] = { "git", "-C", path, "worktree", "remove", "--force", "--force", path,
-                           NULL };
-    struct proc_spec ps = { 0 };
-
-    ps.argv = argv;
-    ps.timeout_ms = 600000;
-    if (proc_run(&ps, NULL) == 0 && !fs_exists(path))
-        return 0;
-    return fs_rmtree(path, e);
-}
-
 /*
  * An apt state is removed under its suite's lock (apt/<suite>.lock, which the debian provider
  * holds while it uses the state), so a pvlab that does not hold the gc lock is not robbed of
@@ -255,7 +240,7 @@ static int remove_apt_state(const char *path, struct err *e)
 static int remove_item(const struct cache_item *it, struct err *e)
 {
     if (!strcmp(it->kind, "build-tree"))
-        return remove_tree(it->path, e);
+        return git_worktree_delete(it->path, e);
     if (!strcmp(it->kind, "apt-lists"))
         return remove_apt_state(it->path, e);
     return fs_rmtree(it->path, e);
