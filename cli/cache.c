@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "kernels/build.h"
+#include "kernels/cache_gc.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -13,12 +13,14 @@ static const char usage[] =
     "usage: pvlab cache ls [--json]\n"
     "       pvlab cache gc --keep SIZE [--json]\n"
     "\n"
-    "ls lists the cache: artifacts (linux, xen: Debian's, files, builds), build directories\n"
-    "(build-obj: persistent per-tree object dirs; build-src: unpacked sources; build-tree:\n"
-    "git worktrees) and toolchain chroots, with sizes and last use.\n"
-    "gc removes least recently used artifacts and build directories until the cache is at\n"
-    "most SIZE (bytes, or with K/M/G/T suffix: 20G). Toolchain chroots and git worktrees\n"
-    "are kept.\n";
+    "ls lists the cache with sizes and last use: artifacts (linux, xen: Debian's, files,\n"
+    "builds), build directories (build-obj: persistent per-tree object dirs; build-src:\n"
+    "unpacked sources; build-tree: git worktrees), downloaded packages (deb), private apt\n"
+    "package lists (apt-lists), initramfs images, build logs, ccache and toolchain chroots.\n"
+    "gc removes least recently used artifacts, build directories, .deb files and apt lists\n"
+    "(downloaded again when next needed) until the cache is at most SIZE (bytes, or with\n"
+    "K/M/G/T suffix: 20G). Toolchain chroots, ccache, initramfs images and build logs are\n"
+    "kept, and so is anything another pvlab is using.\n";
 
 /* "20G" -> bytes; -1 when malformed. */
 static long long parse_size(const char *s)
@@ -74,6 +76,7 @@ static int cache_ls(struct cli *c, struct err *e)
             jw_kv_s(&w, "desc", v[i].desc);
             jw_kv_int(&w, "bytes", v[i].bytes);
             jw_kv_int(&w, "mtime", v[i].mtime);
+            jw_kv_bool(&w, "kept_by_gc", v[i].kept);
             jw_end(&w);
         }
         jw_end(&w);

@@ -11,6 +11,7 @@
 
 #include "images/cpio.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/sha256.h"
 #include "util/xalloc.h"
 
@@ -203,6 +204,47 @@ out:
     return rc;
 }
 
+/*
+ * Why the cached archive at path cannot be reused, or NULL when its bytes still match the
+ * sha256 recorded in its sidecar (a crash, a full disk or a `truncate` can damage the archive
+ * while its name, a hash of the inputs, still looks valid). On reuse sha receives the digest.
+ */
+static const char *cached_archive_problem(const char *path, const char *side,
+                                          char sha[SHA256_HEX_LEN + 1])
+{
+    struct buf rec = BUF_INIT;
+    const char *why = NULL;
+
+    if (!fs_exists(path))
+        return "missing";
+    if (buf_read_file(&rec, side, NULL) < 0) {
+        why = "its sha256 record is missing";
+        goto out;
+    }
+    buf_rtrim(&rec);
+    if (sha256_file_hex(path, sha, NULL) < 0) {
+        why = "it cannot be read";
+        goto out;
+    }
+    if (strcmp(rec.data, sha))
+        why = "its contents do not match its recorded sha256 (truncated or damaged)";
+out:
+    buf_release(&rec);
+    return why;
+}
+
+/* Writes the archive (temp file + rename), then its sha256 record next to it, also atomically. */
+static int publish_archive(const struct input *in, const char *path, const char *side,
+                           char sha[SHA256_HEX_LEN + 1], struct err *e)
+{
+    char rec[SHA256_HEX_LEN + 2];
+
+    if (write_archive(in, path, e) < 0 || sha256_file_hex(path, sha, e) < 0)
+        return -1;
+    snprintf(rec, sizeof(rec), "%s\n", sha);
+    return fs_write_atomic(side, rec, strlen(rec), e);
+}
+
 int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox,
                   char **path_r, char **sha256_r, struct err *e)
 {
@@ -213,8 +255,9 @@ int payload_build(const char *cache_dir, const char *guest_dir, const char *busy
         [IN_BUSYBOX] = { "bin/busybox", NULL, "" },
     };
     char key[SHA256_HEX_LEN + 1], sha[SHA256_HEX_LEN + 1];
-    char *dir = NULL, *path = NULL;
-    int rc = -1;
+    char *dir = NULL, *path = NULL, *side = NULL, *lock = NULL;
+    const char *why;
+    int lock_fd = -1, rc = -1;
 
     in[IN_INIT].src = xasprintf("%s/pvlab-init", guest_dir);
     in[IN_FPU].src = xasprintf("%s/fpu-probe", guest_dir);
@@ -224,23 +267,34 @@ int payload_build(const char *cache_dir, const char *guest_dir, const char *busy
         goto out;
     dir = xasprintf("%s/initramfs", cache_dir);
     path = xasprintf("%s/%s.cpio.gz", dir, key);
-    if (!fs_exists(path)) {
-        if (fs_mkdirs(dir, e) < 0 || write_archive(in, path, e) < 0) {
+    side = xasprintf("%s" PAYLOAD_SHA_SUFFIX, path);
+    lock = xasprintf("%s/.lock", dir);
+    /* parallel trials share the archive: one builds it, the others wait and reuse it */
+    if (fs_mkdirs(dir, e) < 0 || fs_lock(lock, &lock_fd, e) < 0) {
+        err_prefix(e, "building the initramfs");
+        goto out;
+    }
+    why = cached_archive_problem(path, side, sha);
+    if (why) {
+        if (fs_exists(path))
+            log_warn("initramfs", "cached %s cannot be reused: %s; rebuilding it", path, why);
+        if (publish_archive(in, path, side, sha, e) < 0) {
             err_prefix(e, "building the initramfs");
             goto out;
         }
     }
-    if (sha256_file_hex(path, sha, e) < 0)
-        goto out;
     *path_r = path;
     path = NULL;
     *sha256_r = xstrdup(sha);
     rc = 0;
 out:
+    fs_unlock(lock_fd);
     for (int i = 0; i < NINPUTS; i++)
         free(in[i].src);
     free(dir);
     free(path);
+    free(side);
+    free(lock);
     return rc;
 }
 

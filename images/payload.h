@@ -52,7 +52,9 @@ int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e);
  * /bin/memcmp-probe, a static /bin/busybox with applet links, /dev/console (char 5,1) and the
  * /dev /proc /sys /tmp mount points. Stored content-addressed as
  * <cache_dir>/initramfs/<sha256 of inputs and format version>.cpio.gz, so unchanged inputs
- * reuse the file. Guest binaries come from $PVLAB_GUEST_DIR, else the build's guest directory;
+ * reuse the file, with the archive's own sha256 in <that name>.sha256: an archive whose bytes
+ * no longer match it (truncated by a crash or a full disk) or without that record is rebuilt,
+ * with a warning. Concurrent callers are serialised by <cache_dir>/initramfs/.lock. Guest binaries come from $PVLAB_GUEST_DIR, else the build's guest directory;
  * busybox from $PVLAB_BUSYBOX, else /bin/busybox or /usr/bin/busybox.
  * On success *path_r and *sha256_r (hex sha256 of the archive) are malloc'd, caller frees.
  * Blocks on file I/O (a build takes well under a second).

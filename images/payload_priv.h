@@ -7,6 +7,9 @@
 /* Bumped whenever the archive layout changes, so cached archives of the old layout are unused. */
 #define PAYLOAD_FORMAT "pvlab-initramfs-v1"
 
+/* The archive's sha256 (hex + newline) is recorded in <key>.cpio.gz PAYLOAD_SHA_SUFFIX. */
+#define PAYLOAD_SHA_SUFFIX ".sha256"
+
 /* payload_initramfs with explicit inputs (no environment lookups). */
 int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox,
                   char **path_r, char **sha256_r, struct err *e);

@@ -109,29 +109,14 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
 int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, const char *spec,
                        struct artifact *a, int *rc_r, struct err *e);
 
-void build_result_free(struct build_result *res);
-
-/* Cache maintenance for `pvlab cache`: one line per entry (artifacts, build trees). */
-struct cache_item {
-    char *kind;  /* "linux", "xen", "build-obj", "build-src", "toolchain" */
-    char *path;
-    char *desc;  /* provider/version or tree */
-    long long bytes;
-    long long mtime; /* last use */
-};
-/* Lists what the cache holds; *items_r malloc'd (free with cache_items_free). */
-int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, struct err *e);
-void cache_items_free(struct cache_item *items, size_t n);
-/* A build's shared hold on the cache, so that cache_gc never removes a tree, an object dir or
- * an unpacked source under it; release with fs_unlock(*fd_r). */
-int cache_hold(const char *cache_dir, int *fd_r, struct err *e);
 /*
- * Removes least recently used artifacts, build directories, unpacked sources and git worktrees
- * (`git worktree remove`, so the user's repository forgets them) until the total is at most
- * keep_bytes; toolchain chroots and Debian downloads are kept. It waits for running builds (see
- * cache_hold) and holds new ones off while it removes. *freed_r = bytes removed.
+ * The cheap part of build_resolve_spec, for checking a request before anything is fetched:
+ * the spec's syntax, git: the repository, the revision and the version in its Makefile (local
+ * git, no checkout), tarball: the file, debsrc: a known suite. No network, no cache, no build.
+ * Returns 1 when spec is a build spec (then 0/-1 is in *rc_r), 0 when it is not.
  */
-int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, size_t *removed_r,
-             struct err *e);
+int build_check_spec(enum artifact_kind kind, const char *spec, int *rc_r, struct err *e);
+
+void build_result_free(struct build_result *res);
 
 #endif

@@ -140,6 +140,7 @@ struct build_key_in {
 };
 /* sha256 over the inputs, with a format version so a builder change can invalidate keys. */
 void build_key(const struct build_key_in *in, char out[65]);
+/* ---- build_make.c ---- */
 /* The last lines of a build log that say what failed (make's "Error", "error:"), malloc'd. */
 char *build_log_errors(const char *log, size_t max_lines);
 

@@ -11,82 +11,48 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "kernels/build_priv.h"
 #include "kernels/build_src.h"
+#include "kernels/cache_gc.h"
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/git.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/sha256.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
 
-#define T_GIT_MS (30 * 60 * 1000)
 #define T_UNPACK_MS (30 * 60 * 1000)
 #define T_APT_MS (30 * 60 * 1000)
 #define KEYRING "/usr/share/keyrings/debian-archive-keyring.gpg"
 
-/* Runs git with args; stdout captured (trimmed) into out when non-NULL. */
-static int git(const char *const *argv, struct buf *out, const char *log, struct err *e)
-{
-    struct proc_spec ps = { 0 };
-
-    ps.argv = argv;
-    ps.out = out;
-    ps.log_path = log;
-    ps.timeout_ms = T_GIT_MS;
-    if (proc_run(&ps, e) < 0)
-        return -1;
-    if (out)
-        buf_rtrim(out);
-    return 0;
-}
-
 int src_git_resolve(const char *repo, const char *rev, const char *makefile, char **commit_r,
                     char **text_r, struct err *e)
 {
-    struct buf out = BUF_INIT, mk = BUF_INIT;
-    char *spec = xasprintf("%s^{commit}", rev ? rev : "HEAD"), *blob = NULL;
+    struct buf mk = BUF_INIT;
     int rc = -1;
 
     *commit_r = NULL;
     if (text_r)
         *text_r = NULL;
-    if (!fs_is_dir(repo)) {
-        err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
+    if (git_repo_check(repo, 0, e) < 0) {
+        if (e && e->code == ERR_NOTFOUND)
+            err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
+        else if (e && e->code == ERR_USAGE)
+            err_set(e, ERR_USAGE, "%s is not a git repository (for a plain source tree use "
+                    "--tarball or --srcdir)", repo);
         goto out;
     }
-    {
-        const char *argv[] = { "git", "-C", repo, "rev-parse", "--git-dir", NULL };
-        if (git(argv, &out, NULL, e) < 0) {
-            if (e && e->code != ERR_TOOL)
-                err_set(e, ERR_USAGE, "%s is not a git repository (for a plain source tree "
-                        "use --tarball or --srcdir)", repo);
-            goto out;
-        }
-    }
-    buf_reset(&out);
-    {
-        const char *argv[] = { "git", "-C", repo, "rev-parse", "--verify", "--quiet", spec, NULL };
-        if (git(argv, &out, NULL, e) < 0 || out.len < 40) {
-            err_set(e, ERR_NOTFOUND, "unknown revision '%s' in %s (try a tag, a branch or a "
-                    "commit id that `git -C %s log` shows)", rev ? rev : "HEAD", repo, repo);
-            goto out;
-        }
-    }
-    *commit_r = xstrdup(out.data);
+    if (git_rev_commit(repo, rev, commit_r, e) < 0)
+        goto out;
     if (text_r) {
-        const char *argv[] = { "git", "-C", repo, "show", NULL, NULL };
-        makefile = makefile ? makefile : "Makefile";
-        blob = xasprintf("%s:%s", out.data, makefile);
-        argv[4] = blob;
         buf_init(&mk, 1 << 20);
-        if (git(argv, &mk, NULL, e) < 0) {
-            err_prefix(e, "%s at %s has no %s", repo, out.data, makefile);
+        if (git_file_at(repo, *commit_r, makefile ? makefile : "Makefile", &mk, e) < 0)
             goto out;
-        }
         *text_r = buf_detach(&mk, NULL);
     }
     rc = 0;
@@ -95,22 +61,19 @@ out:
         free(*commit_r);
         *commit_r = NULL;
     }
-    buf_release(&out);
     buf_release(&mk);
-    free(spec);
-    free(blob);
     return rc;
 }
 
 int src_git_checkout(const char *repo, const char *commit, const char *wt, const char *log,
                      struct err *e)
 {
+    char *parent = NULL;
     int rc = -1;
 
+    /* untracked files go, ignored ones (a Xen tree's objects) stay for an incremental build */
     if (fs_is_dir(wt)) {
-        const char *co[] = { "git", "-C", wt, "checkout", "-q", "-f", "--detach", commit, NULL };
-        const char *cl[] = { "git", "-C", wt, "clean", "-q", "-f", "-d", NULL };
-        if (git(co, NULL, log, NULL) == 0 && git(cl, NULL, log, e) == 0) {
+        if (git_worktree_move(wt, commit, 0, log, NULL) == 0) {
             rc = 0;
             goto out;
         }
@@ -118,20 +81,12 @@ int src_git_checkout(const char *repo, const char *commit, const char *wt, const
         if (fs_rmtree(wt, e) < 0)
             goto out;
     }
-    {
-        const char *pr[] = { "git", "-C", repo, "worktree", "prune", NULL };
-        const char *add[] = { "git", "-C", repo, "worktree", "add", "-q", "--detach", "-f", wt,
-                              commit, NULL };
-        char *parent = fs_dirname(wt);
-        int r = fs_mkdirs(parent, e);
-        free(parent);
-        if (r < 0 || git(pr, NULL, log, e) < 0 || git(add, NULL, log, e) < 0) {
-            err_prefix(e, "cannot make a worktree of %s at %s", repo, wt);
-            goto out;
-        }
-    }
+    parent = fs_dirname(wt);
+    if (fs_mkdirs(parent, e) < 0 || git_worktree_add(repo, wt, commit, log, e) < 0)
+        goto out;
     rc = 0;
 out:
+    free(parent);
     return rc;
 }
 
@@ -158,6 +113,20 @@ static char *only_subdir(const char *dir)
     return xstrdup(dir);
 }
 
+int src_tarball_check(const char *tarball, struct err *e)
+{
+    if (!fs_exists(tarball)) {
+        err_set(e, ERR_NOTFOUND, "source tarball %s not found (Debian's linux-source-6.1 "
+                "package installs /usr/src/linux-source-6.1.tar.xz)", tarball);
+        return -1;
+    }
+    if (fs_is_dir(tarball) || access(tarball, R_OK) < 0) {
+        err_set(e, ERR_USAGE, "source tarball %s is not a readable file", tarball);
+        return -1;
+    }
+    return 0;
+}
+
 int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char **tree_r,
                 struct err *e)
 {
@@ -167,12 +136,7 @@ int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char *
     int lock_fd = -1, rc = -1;
 
     *tree_r = NULL;
-    if (!fs_exists(tarball)) {
-        err_set(e, ERR_NOTFOUND, "source tarball %s not found (Debian's linux-source-6.1 "
-                "package installs /usr/src/linux-source-6.1.tar.xz)", tarball);
-        goto out;
-    }
-    if (sha256_file_hex(tarball, sum, e) < 0)
+    if (src_tarball_check(tarball, e) < 0 || sha256_file_hex(tarball, sum, e) < 0)
         goto out;
     base = xasprintf("%s/build/src", cache_dir);
     dir = xasprintf("%s/%.16s", base, sum);
@@ -188,8 +152,7 @@ int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char *
         ps.argv = argv;
         ps.timeout_ms = T_UNPACK_MS;
         if (proc_run(&ps, e) < 0) {
-            if (e && strstr(e->msg, "No space left"))
-                e->code = ERR_NOSPACE;
+            kernels_blame_disk(tmp, e);
             err_prefix(e, "cannot unpack %s", tarball);
             goto out;
         }
@@ -334,8 +297,7 @@ static int fetch_one(const char *conf, const char *base, const char *package, co
     if (fs_rmtree(tmp, e) < 0 || fs_mkdirs(tmp, e) < 0)
         goto out;
     if (apt_src_run(conf, argv, tmp, NULL, log, e) < 0) {
-        if (e && strstr(e->msg, "No space left"))
-            e->code = ERR_NOSPACE;
+        kernels_blame_disk(tmp, e);
         err_prefix(e, "apt-get source %s failed (dpkg-dev installed? log %s)", what, log);
         goto out;
     }
@@ -371,7 +333,7 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
     struct buf out = BUF_INIT;
     struct sv vers = SV_INIT;
     struct stat sb, sb2;
-    int lock_fd = -1, rc = -1;
+    int lock_fd = -1, hold_fd = -1, rc = -1;
 
     *dir_r = *id_r = NULL;
     suite = suite ? suite : "bookworm";
@@ -384,10 +346,17 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
     base = xasprintf("%s/build/debsrc", o->cache_dir);
     lock = xasprintf("%s/%s-%s.lock", base, package, suite);
     log = xasprintf("%s/%s-%s.log", base, package, suite);
-    if (fs_mkdirs(base, e) < 0 || fs_lock(lock, &lock_fd, e) < 0)
+    /* cache gc removes neither the apt state nor the unpacked trees while we use them */
+    if (cache_hold(o->cache_dir, &hold_fd, e) < 0 || fs_mkdirs(base, e) < 0 ||
+        fs_lock(lock, &lock_fd, e) < 0)
         goto out;
     if (!(conf = debsrc_apt_state(o->cache_dir, suite, mirror, security, e)))
         goto out;
+    {
+        char *state = xasprintf("%s/apt/src-%s", o->cache_dir, suite);
+        utime(state, NULL); /* last use, for cache gc's LRU */
+        free(state);
+    }
     stamp = xasprintf("%s/apt/src-%s/state/pvlab-updated", o->cache_dir, suite);
     if (stat(stamp, &sb) < 0 || time(NULL) - sb.st_mtime > 3600L * (o->refresh_hours > 0
                                                                      ? o->refresh_hours : 24)) {
@@ -443,6 +412,7 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
             mirror, log);
 out:
     fs_unlock(lock_fd);
+    fs_unlock(hold_fd);
     buf_release(&out);
     sv_clear(&vers);
     free(mirror);

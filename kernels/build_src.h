@@ -14,6 +14,8 @@ int src_git_resolve(const char *repo, const char *rev, const char *makefile, cha
 /* Makes or moves the worktree wt of repo to commit (detached, clean). */
 int src_git_checkout(const char *repo, const char *commit, const char *wt, const char *log,
                      struct err *e);
+/* The tarball exists and is a readable file (ERR_NOTFOUND / ERR_USAGE); reads nothing. */
+int src_tarball_check(const char *tarball, struct err *e);
 /* Hashes the tarball and unpacks it once under <cache>/build/src/; *tree_r malloc'd. */
 int src_tarball(const char *cache_dir, const char *tarball, char sum[65], char **tree_r,
                 struct err *e);

@@ -189,3 +189,21 @@ out:
     free(meta);
     return rc;
 }
+
+int kernels_blame_disk(const char *path, struct err *e)
+{
+    char old[sizeof(e->msg)];
+    long long left;
+
+    if (e && e->code == ERR_TOOL)
+        return 0;
+    if (!fs_nearly_full(path, KERNELS_MIN_FREE, &left))
+        return 0;
+    if (!e)
+        return 1;
+    memcpy(old, e->msg, sizeof(old));
+    err_set(e, ERR_NOSPACE, "the disk holding %s is full (%lld MiB free): free space with "
+            "`pvlab cache gc --keep SIZE` or elsewhere on it, or point cache_dir to another "
+            "disk (%s)", path, left >> 20, old);
+    return 1;
+}

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
+#include "kernels/cache_gc.h"
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -85,13 +87,20 @@ static int check_tools(struct err *e)
     return 0;
 }
 
-/* Runs an apt tool against the private state; stdout captured into out when non-NULL. */
+/*
+ * Runs an apt tool against the private state; stdout captured into out when non-NULL, and on
+ * failure its stderr into err_out when non-NULL, so callers can read the tool's own words
+ * (proc_run would only leave them inside our error message). A failure while the filesystem
+ * it writes to (cwd, else the apt state) is nearly full is ERR_NOSPACE.
+ */
 static int apt_run(const struct apt_state *st, const char *const *argv, const char *cwd,
-                   struct buf *out, int timeout_ms, struct err *e)
+                   struct buf *out, struct buf *err_out, int timeout_ms, struct err *e)
 {
     struct buf sink = BUF_INIT;
     struct proc_spec ps = { 0 };
-    int rc;
+    struct proc p = PROC_INIT;
+    char *what = NULL, *tail = NULL;
+    int rc = -1;
 
     buf_init(&sink, 64 * 1024); /* progress chatter: only kept to stay off our terminal */
     ps.argv = argv;
@@ -99,10 +108,24 @@ static int apt_run(const struct apt_state *st, const char *const *argv, const ch
     ps.cwd = cwd;
     ps.out = out ? out : &sink;
     ps.timeout_ms = timeout_ms;
-    rc = proc_run(&ps, e);
-    if (rc < 0 && e && strstr(e->msg, "No space left on device"))
-        e->code = ERR_NOSPACE;
+    if (proc_start(&ps, &p, e) < 0)
+        goto out;
+    proc_wait(&p, NULL);
+    if (proc_exit_code(&p) == 0 && !p.timed_out && !p.interrupted) {
+        rc = 0;
+        goto out;
+    }
+    if (err_out)
+        buf_add(err_out, p.err_tail.data, p.err_tail.len);
+    what = proc_describe(&p);
+    tail = str_tail_lines(p.err_tail.data, p.err_tail.len, 6, 1500);
+    err_set(e, ERR_PROC, "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
+    kernels_blame_disk(cwd ? cwd : st->dir, e);
+out:
+    proc_release(&p);
     buf_release(&sink);
+    free(what);
+    free(tail);
     return rc;
 }
 
@@ -220,6 +243,16 @@ out:
     return rc;
 }
 
+/*
+ * Whether apt-get's own output (stdout: "Err:" lines; stderr: "W: GPG error", "E: ... is not
+ * signed") says a suite's signature could not be verified with the keyring we give it.
+ */
+int debian_apt_unsigned(const char *apt_output)
+{
+    return strstr(apt_output, "NO_PUBKEY") || strstr(apt_output, "is not signed") ||
+           strstr(apt_output, "EXPKEYSIG");
+}
+
 /* Runs apt-get update unless the lists are fresh; stale lists are used when it fails. */
 static int apt_update(const struct kernels_opts *o, struct apt_state *st, int force,
                       struct err *e)
@@ -228,29 +261,42 @@ static int apt_update(const struct kernels_opts *o, struct apt_state *st, int fo
     const char *argv[] = { "apt-get", "-q", "-o", "APT::Update::Error-Mode=any", "update", NULL };
     int hours = o->refresh_hours ? o->refresh_hours : 24;
     struct err ue = ERR_INIT;
+    struct buf out = BUF_INIT, errs = BUF_INIT;
     struct stat sb;
-    int have_lists = stat(st->stamp, &sb) == 0;
+    int have_lists = stat(st->stamp, &sb) == 0, rc = -1;
 
     if (have_lists && !force && hours > 0 && time(NULL) - sb.st_mtime < (time_t)hours * 3600)
         return 0;
     progress(o, "update", "refreshing package lists of %s in %s", st->suite, st->dir);
-    if (apt_run(st, argv, NULL, NULL, T_UPDATE_MS, &ue) == 0)
-        return fs_write_atomic(st->stamp, "", 0, e);
-    if (strstr(ue.msg, "NO_PUBKEY") || strstr(ue.msg, "not signed")) {
+    buf_init(&out, 1 << 20);
+    buf_init(&errs, 64 * 1024);
+    if (apt_run(st, argv, NULL, &out, &errs, T_UPDATE_MS, &ue) == 0) {
+        rc = fs_write_atomic(st->stamp, "", 0, e);
+        goto out;
+    }
+    if (debian_apt_unsigned(out.data) || debian_apt_unsigned(errs.data)) {
         err_set(e, ERR_CONFIG, "the Debian archive keyring (%s) cannot verify suite %s; install "
                 "a newer debian-archive-keyring: %s", KEYRING, st->suite, ue.msg);
-        return -1;
+        goto out;
     }
     if (have_lists && !force && ue.code != ERR_NOSPACE) {
         log_warn("kernels", "cannot refresh the package lists of %s, using the old ones: %s",
                  st->suite, ue.msg);
-        return 0;
+        rc = 0;
+        goto out;
     }
-    err_set(e, ue.code == ERR_NOSPACE ? ERR_NOSPACE : ERR_NET,
-            "cannot download the package lists of %s (is the package archive reachable? set "
-            "`mirror` in the pvlab configuration to use another): %s",
+    if (ue.code == ERR_NOSPACE) {
+        err_set(e, ERR_NOSPACE, "cannot download the package lists of %s: %s", st->suite,
+                ue.msg);
+        goto out;
+    }
+    err_set(e, ERR_NET, "cannot download the package lists of %s (is the package archive "
+            "reachable? set `mirror` in the pvlab configuration to use another): %s",
             st->suite, ue.msg);
-    return -1;
+out:
+    buf_release(&out);
+    buf_release(&errs);
+    return rc;
 }
 
 char *debian_field(const char *record, const char *field)
@@ -303,7 +349,7 @@ static int apt_show(struct apt_state *st, const char *pkg, const char *ver, char
     int rc = -1;
 
     buf_init(&out, 1 << 20);
-    if (apt_run(st, argv, NULL, &out, T_QUERY_MS, e) < 0 || !out.len) {
+    if (apt_run(st, argv, NULL, &out, NULL, T_QUERY_MS, e) < 0 || !out.len) {
         err_set(e, ERR_NOTFOUND, "package %s not found in suite %s (or %s-security); the package "
                 "lists are in %s", what, st->suite, st->suite, st->dir);
         goto out;
@@ -325,7 +371,7 @@ static char *apt_suite_of(struct apt_state *st, const char *pkg, const char *ver
     char *suite = NULL;
 
     buf_init(&out, 1 << 20);
-    if (apt_run(st, argv, NULL, &out, T_QUERY_MS, NULL) == 0)
+    if (apt_run(st, argv, NULL, &out, NULL, T_QUERY_MS, NULL) == 0)
         sv_split(&lines, out.data, "\n");
     /* " pkg | ver | URI suite/main amd64 Packages" */
     for (size_t i = 0; i < lines.n; i++) {
@@ -373,13 +419,14 @@ static int fetch_deb(const struct kernels_opts *o, struct apt_state *st, const c
     if (fs_exists(deb) && sha256_file_hex(deb, sum, NULL) == 0 &&
         (!want_sha || !strcmp(sum, want_sha))) {
         log_debug("kernels", "using cached %s", deb);
+        utime(deb, NULL); /* last use, for cache gc's LRU */
         rc = 0;
         goto out;
     }
     if (fs_mkdirs(debs, e) < 0 || fs_rmtree(tmp, e) < 0 || fs_mkdirs(tmp, e) < 0)
         goto out;
     progress(o, "fetch", "%s %s (%s)", pkg, ver, suite);
-    if (apt_run(st, argv, tmp, NULL, T_FETCH_MS, e) < 0) {
+    if (apt_run(st, argv, tmp, NULL, NULL, T_FETCH_MS, e) < 0) {
         err_prefix(e, "cannot download %s %s", pkg, ver);
         if (e && e->code == ERR_PROC)
             e->code = ERR_NET;
@@ -448,8 +495,7 @@ static int extract_fill(void *vctx, const char *file, struct err *e)
     if (fs_mkdirs(scratch, e) < 0)
         goto out;
     if (proc_run(&ps, e) < 0 || !fs_exists(got)) {
-        if (e && strstr(e->msg, "No space left on device"))
-            e->code = ERR_NOSPACE;
+        kernels_blame_disk(scratch, e);
         err_prefix(e, "cannot extract %s from %s", x->member, x->deb);
         goto out;
     }
@@ -498,10 +544,13 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     char *pkg = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *member = NULL;
     char key[65], sum[65];
     char *lock_path = NULL;
-    int lock_fd = -1;
+    int lock_fd = -1, hold_fd = -1;
     int changed = 0, r, rc = -1;
 
     if (check_tools(e) < 0)
+        goto out;
+    /* cache gc removes neither the apt state nor the .deb while we use them */
+    if (cache_hold(o->cache_dir, &hold_fd, e) < 0)
         goto out;
     /* apt runs without its own locking: one pvlab at a time per suite (parallel workers) */
     lock_path = xasprintf("%s/apt", o->cache_dir);
@@ -521,6 +570,7 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     }
     if (apt_setup(o, &st, mirror, security, &changed, e) < 0 || apt_update(o, &st, changed, e) < 0)
         goto out;
+    utime(st.dir, NULL); /* last use, for cache gc's LRU */
 
     if (ent->kind == ARTIFACT_LINUX) { /* follow the metapackage to the ABI package */
         char *dep = NULL;
@@ -570,6 +620,7 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     rc = 0;
 out:
     fs_unlock(lock_fd);
+    fs_unlock(hold_fd);
     free(lock_path);
     apt_state_release(&st);
     free(mirror);

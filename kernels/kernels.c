@@ -72,14 +72,11 @@ static int file_fill(void *ctx, const char *file, struct err *e)
     return gz ? image_gunzip(src, file, e) : image_copy(src, file, e);
 }
 
-/* The file provider: checks the file, keys it by its content, and caches the bootable form. */
-static int file_resolve(const struct kernels_opts *o, enum artifact_kind kind, const char *path,
-                        struct artifact *a, struct err *e)
+/* A file: spec's file exists, is a regular readable file and, for Linux, a kernel image. */
+static int file_check(enum artifact_kind kind, const char *path, struct err *e)
 {
     const char *what = kind == ARTIFACT_XEN ? "Xen image" : "Linux kernel";
-    char sum[65];
     struct stat sb;
-    int gz, r;
 
     if (stat(path, &sb) < 0) {
         err_sys(e, errno, "%s file:%s", what, path);
@@ -98,9 +95,20 @@ static int file_resolve(const struct kernels_opts *o, enum artifact_kind kind, c
             e->code = ERR_USAGE;
         return -1;
     }
-    if ((gz = image_is_gzip(path, e)) < 0 || sha256_file_hex(path, sum, e) < 0)
+    return kind == ARTIFACT_LINUX ? image_check_linux(path, e) : 0;
+}
+
+/* The file provider: checks the file, keys it by its content, and caches the bootable form. */
+static int file_resolve(const struct kernels_opts *o, enum artifact_kind kind, const char *path,
+                        struct artifact *a, struct err *e)
+{
+    char sum[65];
+    int gz, r;
+
+    /* the Linux image check comes first too: fail before any copy */
+    if (file_check(kind, path, e) < 0)
         return -1;
-    if (kind == ARTIFACT_LINUX && image_check_linux(path, e) < 0) /* fail before any copy */
+    if ((gz = image_is_gzip(path, e)) < 0 || sha256_file_hex(path, sum, e) < 0)
         return -1;
     if ((r = cache_lookup(o->cache_dir, kind, sum, a, e)) != 0)
         return r > 0 ? 0 : -1;
@@ -111,6 +119,18 @@ static int file_resolve(const struct kernels_opts *o, enum artifact_kind kind, c
         const char *ctx[2] = { path, kind == ARTIFACT_XEN && gz ? "gz" : NULL };
         return cache_publish(o->cache_dir, kind, sum, file_fill, (void *)ctx, a, e);
     }
+}
+
+int artifact_check_spec(enum artifact_kind kind, const char *spec, struct err *e)
+{
+    struct parsed_spec ps;
+    int rc;
+
+    if (spec && build_check_spec(kind, spec, &rc, e)) /* git:, tarball:, debsrc: */
+        return rc;
+    if (kernels_parse_spec(kind, spec, &ps, e) < 0)
+        return -1;
+    return ps.provider == SPEC_FILE ? file_check(kind, ps.arg, e) : 0;
 }
 
 int artifact_resolve(const struct kernels_opts *o, enum artifact_kind kind, const char *spec,

@@ -14,6 +14,7 @@
  *   <cache_dir>/debs/<package>_<version>_amd64.deb          downloaded packages (hash-checked)
  *   <cache_dir>/apt/<suite>/                                 private apt lists, refreshed when
  *                                                            older than refresh_hours
+ * (kernels/cache_gc.h lists and removes them; a resolve holds the cache against gc meanwhile.)
  * The key is sha256("<provider>\n<package>\n<version>\n") for debian, the file's sha256 for file:.
  */
 #ifndef PVLAB_KERNELS_KERNELS_H
@@ -62,6 +63,16 @@ struct kernels_opts {
  */
 int artifact_resolve(const struct kernels_opts *o, enum artifact_kind kind, const char *spec,
                      struct artifact *a, struct err *e);
+/*
+ * Checks spec the way artifact_resolve would, as far as that needs no network, no download,
+ * no build and no cache: the syntax of every form, a Debian version in the table, a file:
+ * that exists and is readable (Linux: a kernel image), a git: repository with that revision
+ * (local git), a tarball: that exists, a debsrc: suite that is known. Returns 0, or -1 with e
+ * set with the message artifact_resolve gives for the same spec. Call it for every spec of a
+ * request before resolving any, so that a typo in the second does not wait for the first's
+ * download. Blocks only on local file reads and git.
+ */
+int artifact_check_spec(enum artifact_kind kind, const char *spec, struct err *e);
 /* Frees the strings and resets *a to ARTIFACT_INIT; NULL and repeated calls are fine. */
 void artifact_free(struct artifact *a);
 /* "4.14, 4.17, 4.20" (Xen) or "5.10, 6.1, 6.12" (Linux): the shipped Debian versions; static. */

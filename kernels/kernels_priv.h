@@ -70,6 +70,20 @@ int cache_publish(const char *cache_dir, enum artifact_kind kind, const char *ke
                   int (*fill)(void *ctx, const char *file, struct err *e), void *ctx,
                   struct artifact *a, struct err *e);
 
+/*
+ * Below this much free space, a child process (make, tar, dpkg-deb, apt-get, debootstrap) that
+ * failed while writing is taken to have run out of disk: its own "No space left on device" may
+ * not reach any log on that disk, and must not be taken for a build or network failure.
+ */
+#define KERNELS_MIN_FREE (64LL << 20)
+/*
+ * After a child process failed (e set) while writing under path: when the filesystem holding
+ * path has less than KERNELS_MIN_FREE free, e becomes ERR_NOSPACE, saying so and how to free
+ * space (`pvlab cache gc`), with the old message after it; returns 1. Otherwise (or when the
+ * tool was missing: ERR_TOOL) returns 0 and leaves e alone. e may be NULL.
+ */
+int kernels_blame_disk(const char *path, struct err *e);
+
 /* ---- image.c: formats ---- */
 /* 1 when the file starts with the gzip magic 1f 8b, 0 when not, -1 with e set on I/O error. */
 int image_is_gzip(const char *path, struct err *e);
@@ -85,6 +99,8 @@ int image_check_linux(const char *path, struct err *e);
 /* ---- debian.c: the debian provider ---- */
 int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
                    struct artifact *a, struct err *e);
+/* 1 when apt-get's output (stdout or stderr) says a suite's signature cannot be verified. */
+int debian_apt_unsigned(const char *apt_output);
 /* Parses a field of the first record of `apt-cache show` output; malloc'd or NULL. */
 char *debian_field(const char *record, const char *field);
 /* First package name in a Depends value ("linux-image-6.1.0-41-amd64 (= 6.1.158-1), ...") and

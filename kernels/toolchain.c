@@ -252,8 +252,7 @@ static int make_chroot(const struct build_req *r, const struct tc_rule *rule, co
     ps.log_path = log;
     ps.timeout_ms = T_DEBOOTSTRAP_MS;
     if (proc_run(&ps, e) < 0) {
-        if (e && strstr(e->msg, "No space left"))
-            e->code = ERR_NOSPACE;
+        kernels_blame_disk(tmp, e);
         err_prefix(e, "debootstrap of %s from %s failed (log %s)", rule->suite, mirror, log);
         goto out;
     }

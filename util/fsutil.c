@@ -219,6 +219,24 @@ long long fs_free_bytes(const char *path)
     return (long long)st.f_bavail * (long long)st.f_frsize;
 }
 
+int fs_nearly_full(const char *path, long long min_bytes, long long *free_r)
+{
+    char *p = xstrdup(path);
+    long long left = fs_free_bytes(p);
+
+    /* up to the nearest existing ancestor ("/" and "." always exist) */
+    while (left < 0 && errno == ENOENT && strcmp(p, "/") && strcmp(p, ".")) {
+        char *up = fs_dirname(p);
+        free(p);
+        p = up;
+        left = fs_free_bytes(p);
+    }
+    free(p);
+    if (free_r)
+        *free_r = left;
+    return left >= 0 && left < min_bytes;
+}
+
 char *fs_which(const char *name)
 {
     const char *path = getenv("PATH");

@@ -38,6 +38,14 @@ int fs_trylock(const char *path, int *fd_r, struct err *e);
 void fs_unlock(int fd);
 /* Bytes an unprivileged writer can still use on the filesystem holding path; -1 if unknown. */
 long long fs_free_bytes(const char *path);
+/*
+ * 1 when the filesystem holding path has less than min_bytes free, 0 when it has more or when
+ * that cannot be told. path need not exist (a temp directory already removed): its nearest
+ * existing ancestor is asked. For deciding, after a child process failed, whether the disk is
+ * to blame: its "No space left on device" may never reach a log on that same disk. Free bytes
+ * in *free_r when non-NULL (-1 if unknown).
+ */
+int fs_nearly_full(const char *path, long long min_bytes, long long *free_r);
 /* Returns the path of an executable found in PATH (malloc'd) or NULL. */
 char *fs_which(const char *name);
 

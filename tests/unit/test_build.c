@@ -11,13 +11,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <cmocka.h>
 
 #include "kernels/build.h"
 #include "kernels/build_priv.h"
+#include "kernels/build_src.h"
+#include "kernels/cache_gc.h"
+#include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/xalloc.h"
@@ -671,6 +678,211 @@ static void test_cache_gc(void **state)
     free(cache);
 }
 
+/* Writes len bytes of real data (not sparse: the cache counts allocated blocks). */
+static void write_bytes(const char *path, size_t len)
+{
+    char *data = xmalloc(len);
+
+    memset(data, 'x', len);
+    assert_int_equal(fs_write_atomic(path, data, len, NULL), 0);
+    free(data);
+}
+
+/* Sets path's mtime to `ago` seconds in the past. */
+static void age(const char *path, long ago)
+{
+    struct utimbuf t;
+
+    t.actime = t.modtime = time(NULL) - ago;
+    assert_int_equal(utime(path, &t), 0);
+}
+
+/* The item of the cache listing whose path ends with tail; asserts there is exactly one. */
+static struct cache_item *item_at(struct cache_item *v, size_t n, const char *tail)
+{
+    struct cache_item *found = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t pl = strlen(v[i].path), tl = strlen(tail);
+        if (pl >= tl && !strcmp(v[i].path + pl - tl, tail)) {
+            assert_null(found);
+            found = &v[i];
+        }
+    }
+    assert_non_null(found);
+    return found;
+}
+
+static long long listed_total(const char *cache)
+{
+    struct cache_item *v = NULL;
+    size_t n = 0;
+    long long t = 0;
+
+    assert_int_equal(cache_list(cache, &v, &n, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        t += v[i].bytes;
+    cache_items_free(v, n);
+    return t;
+}
+
+/*
+ * The downloads (most of the disk) are in the cache's accounting: .deb files and apt list
+ * directories are listed with their sizes, gc removes the least recently used .deb first and
+ * keeps the newest artifact, skips an apt state whose suite lock is held, and keeps the kinds
+ * it never removes (initramfs images).
+ */
+static void test_cache_downloads(void **state)
+{
+    char *cache = xasprintf("%s/cache-dl", tmpdir), *p;
+    char *deb_old = xasprintf("%s/debs/xen-hypervisor_4.17_amd64.deb", cache);
+    char *deb_new = xasprintf("%s/debs/linux-image_6.1_amd64.deb", cache);
+    char *apt = xasprintf("%s/apt/bookworm", cache), *apt_lock = xasprintf("%s.lock", apt);
+    char *art = xasprintf("%s/artifacts/linux/0123abcd", cache);
+    char *ird = xasprintf("%s/initramfs/feed.cpio.gz", cache);
+    struct cache_item *v = NULL, *it;
+    size_t n = 0, removed = 0;
+    long long freed = 0, deb_old_bytes, total;
+    struct err e = ERR_INIT;
+    int fd = -1;
+
+    p = xasprintf("%s/debs/.tmp-download.1", cache); /* a download in progress: not listed */
+    assert_int_equal(fs_mkdirs(p, NULL), 0);
+    free(p);
+    write_bytes(deb_old, 200 << 10);
+    write_bytes(deb_new, 100 << 10);
+    p = xasprintf("%s/state/lists", apt);
+    assert_int_equal(fs_mkdirs(p, NULL), 0);
+    free(p);
+    p = xasprintf("%s/state/lists/deb.debian.org_debian_dists_bookworm_main_Packages", apt);
+    write_bytes(p, 300 << 10);
+    free(p);
+    write_file(apt_lock, "");
+    assert_int_equal(fs_mkdirs(art, NULL), 0);
+    p = xasprintf("%s/vmlinuz", art);
+    write_bytes(p, 50 << 10);
+    free(p);
+    p = xasprintf("%s/meta.json", art);
+    write_file(p, "{\"provider\":\"debian\",\"package\":\"linux-image\",\"version\":\"6.1\"}\n");
+    free(p);
+    p = fs_dirname(ird);
+    assert_int_equal(fs_mkdirs(p, NULL), 0);
+    free(p);
+    write_bytes(ird, 20 << 10);
+    age(deb_old, 4000);
+    age(deb_new, 3000);
+    age(apt, 2000);
+    age(ird, 5000);
+    age(art, 10); /* the newest */
+
+    assert_int_equal(cache_list(cache, &v, &n, &e), 0);
+    assert_int_equal(n, 5); /* no temp download, no lock file */
+    it = item_at(v, n, "/debs/xen-hypervisor_4.17_amd64.deb");
+    assert_string_equal(it->kind, "deb");
+    assert_true(it->bytes >= 200 << 10 && it->bytes < 300 << 10);
+    assert_false(it->kept);
+    deb_old_bytes = it->bytes;
+    it = item_at(v, n, "/debs/linux-image_6.1_amd64.deb");
+    assert_string_equal(it->kind, "deb");
+    assert_true(it->bytes >= 100 << 10 && it->bytes < 200 << 10);
+    it = item_at(v, n, "/apt/bookworm");
+    assert_string_equal(it->kind, "apt-lists");
+    assert_string_equal(it->desc, "bookworm");
+    assert_true(it->bytes >= 300 << 10);
+    it = item_at(v, n, "/initramfs/feed.cpio.gz");
+    assert_string_equal(it->kind, "initramfs");
+    assert_true(it->kept);
+    it = item_at(v, n, "/artifacts/linux/0123abcd");
+    assert_string_equal(it->kind, "linux");
+    assert_non_null(strstr(it->desc, "linux-image"));
+    cache_items_free(v, n);
+
+    /* a budget that the oldest .deb's removal meets: only it goes */
+    total = listed_total(cache);
+    assert_int_equal(cache_gc(cache, total - deb_old_bytes, &freed, &removed, &e), 0);
+    assert_int_equal((int)removed, 1);
+    assert_int_equal(freed, deb_old_bytes);
+    assert_false(fs_exists(deb_old));
+    assert_true(fs_exists(deb_new));
+    assert_true(fs_is_dir(apt));
+    assert_true(fs_is_dir(art));
+
+    /* another pvlab uses the suite's apt state: gc leaves it and takes the next entry */
+    assert_int_equal(fs_lock(apt_lock, &fd, &e), 0);
+    assert_int_equal(cache_gc(cache, 1, &freed, &removed, &e), 0);
+    assert_int_equal((int)removed, 2); /* the other .deb, then the artifact */
+    assert_false(fs_exists(deb_new));
+    assert_true(fs_is_dir(apt));
+    assert_false(fs_is_dir(art));
+    fs_unlock(fd);
+
+    /* unlocked, it goes too; the initramfs image is kept whatever the budget */
+    assert_int_equal(cache_gc(cache, 0, &freed, &removed, &e), 0);
+    assert_int_equal((int)removed, 1);
+    assert_false(fs_exists(apt));
+    assert_true(fs_exists(ird));
+    assert_true(fs_exists(apt_lock));
+
+    free(cache);
+    free(deb_old);
+    free(deb_new);
+    free(apt);
+    free(apt_lock);
+    free(art);
+    free(ird);
+}
+
+/*
+ * A tool that fails on a full disk without saying so (its stderr may not even reach a log on
+ * that disk) is still a full disk: src_tarball with a silent failing `tar` is ERR_NOSPACE
+ * telling how to free space when the cache is on a full filesystem (a small tmpfs, root only),
+ * and a plain tool failure (ERR_PROC) when the cache has room (negative control).
+ */
+static void test_silent_tool_on_full_disk(void **state)
+{
+    char *bin = xasprintf("%s/fakebin", tmpdir), *tar = xasprintf("%s/tar", bin);
+    char *tarball = xasprintf("%s/src.tar", tmpdir), *roomy = xasprintf("%s/cache-roomy", tmpdir);
+    char *small = xasprintf("%s/cache-small", tmpdir), *cmd = NULL, *tree = NULL;
+    char *old_path = xstrdup(getenv("PATH")), *path = xasprintf("%s:%s", bin, old_path);
+    struct err e = ERR_INIT;
+    char sum[65];
+
+    if (geteuid() != 0 || fs_nearly_full(tmpdir, KERNELS_MIN_FREE, NULL))
+        skip();
+    assert_int_equal(fs_mkdirs(bin, NULL), 0);
+    write_file(tar, "#!/bin/sh\nexit 2\n"); /* fails without a word */
+    assert_int_equal(chmod(tar, 0755), 0);
+    write_file(tarball, "not really a tarball");
+    setenv("PATH", path, 1);
+
+    assert_int_equal(src_tarball(roomy, tarball, sum, &tree, &e), -1);
+    assert_int_equal(e.code, ERR_PROC);
+    assert_null(strstr(e.msg, "cache gc"));
+
+    assert_int_equal(fs_mkdirs(small, NULL), 0);
+    cmd = xasprintf("mount -t tmpfs -o size=1m tmpfs %s 2>/dev/null", small);
+    if (system(cmd) == 0) { /* run, unmount, then check: a failed check leaks no mount */
+        int r;
+        err_clear(&e);
+        r = src_tarball(small, tarball, sum, &tree, &e);
+        umount(small);
+        assert_int_equal(r, -1);
+        assert_int_equal(e.code, ERR_NOSPACE);
+        assert_non_null(strstr(e.msg, "cannot unpack"));
+        assert_non_null(strstr(e.msg, "pvlab cache gc"));
+        assert_null(tree);
+    }
+    setenv("PATH", old_path, 1);
+    free(bin);
+    free(tar);
+    free(tarball);
+    free(roomy);
+    free(small);
+    free(cmd);
+    free(old_path);
+    free(path);
+}
+
 /*
  * Xen from a git repository: the version comes from xen/Makefile at the commit (the top-level
  * Makefile names none), and the hypervisor is built with make -C xen in a worktree.
@@ -771,6 +983,8 @@ int main(void)
         cmocka_unit_test(test_missing_compiler),
         cmocka_unit_test(test_pipeline_git),
         cmocka_unit_test(test_cache_gc),
+        cmocka_unit_test(test_cache_downloads),
+        cmocka_unit_test(test_silent_tool_on_full_disk),
         cmocka_unit_test(test_xen_git),
         cmocka_unit_test(test_archive_profile),
     };

@@ -23,6 +23,7 @@
 #include "images/payload_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/sha256.h"
 #include "util/xalloc.h"
 
 /* ---- a tiny newc reader ---- */
@@ -567,7 +568,8 @@ static void test_payload_reuse_and_key(void **state)
     assert_string_equal(s2, s3);
     {
         char *idir = xasprintf("%s/initramfs", cache);
-        assert_int_equal(dir_entries(idir), 2); /* no temp files left behind */
+        /* two archives, their sha256 records and the lock: no temp files left behind */
+        assert_int_equal(dir_entries(idir), 5);
         free(idir);
     }
     free(p1);
@@ -577,6 +579,74 @@ static void test_payload_reuse_and_key(void **state)
     free(p3);
     free(s3);
     free(fpu);
+    free(guest);
+    free(bb);
+    free(cache);
+}
+
+static ino_t inode_of(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+/* A damaged cached archive (truncated, or without its sha256 record) is rebuilt, not reused. */
+static void test_payload_damaged_cache_rebuilt(void **state)
+{
+    struct fx *f = *state;
+    char *guest, *bb, *p1 = NULL, *s1 = NULL, *p2 = NULL, *s2 = NULL;
+    char *cache = xasprintf("%s/cache", f->dir), *side, got[SHA256_HEX_LEN + 1];
+    struct err e = ERR_INIT;
+    struct buf rec = BUF_INIT;
+    struct stat st1, st2;
+    ino_t ino;
+
+    make_inputs(f->dir, &guest, &bb);
+    assert_int_equal(payload_build(cache, guest, bb, &p1, &s1, &e), 0);
+    side = xasprintf("%s.sha256", p1);
+    assert_int_equal(buf_read_file(&rec, side, &e), 0);
+    assert_int_equal(rec.len, 65);
+    assert_memory_equal(rec.data, s1, 64);
+    assert_int_equal(rec.data[64], '\n');
+    assert_int_equal(stat(p1, &st1), 0);
+
+    /* negative control: an intact archive is reused as it is */
+    sleep(1);
+    assert_int_equal(payload_build(cache, guest, bb, &p2, &s2, &e), 0);
+    assert_string_equal(s2, s1);
+    assert_int_equal(stat(p2, &st2), 0);
+    assert_int_equal(st1.st_ino, st2.st_ino);
+    assert_int_equal(st1.st_mtime, st2.st_mtime);
+    free(p2);
+    free(s2);
+
+    /* truncated: rebuilt (a new file renamed into place) with the first build's bytes */
+    assert_int_equal(truncate(p1, st1.st_size / 2), 0);
+    assert_int_equal(payload_build(cache, guest, bb, &p2, &s2, &e), 0);
+    assert_string_equal(p2, p1);
+    assert_string_equal(s2, s1);
+    assert_int_equal(sha256_file_hex(p1, got, &e), 0);
+    assert_string_equal(got, s1);
+    assert_int_not_equal(inode_of(p1), st1.st_ino);
+    free(p2);
+    free(s2);
+
+    /* no sha256 record (an archive from an older pvlab, or a crash between the two renames) */
+    ino = inode_of(p1);
+    assert_int_equal(unlink(side), 0);
+    assert_int_equal(payload_build(cache, guest, bb, &p2, &s2, &e), 0);
+    assert_string_equal(s2, s1);
+    assert_int_not_equal(inode_of(p1), ino);
+    assert_true(fs_exists(side));
+
+    buf_release(&rec);
+    free(p1);
+    free(s1);
+    free(p2);
+    free(s2);
+    free(side);
     free(guest);
     free(bb);
     free(cache);
@@ -670,6 +740,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_replaces_existing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_layout, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_reuse_and_key, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_payload_damaged_cache_rebuilt, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_env, fx_setup, fx_teardown),
         cmocka_unit_test(test_elf_static_on_real_binaries),

@@ -487,6 +487,144 @@ static void test_file_errors(void **state)
     free(full);
 }
 
+/* The keyring problem is read from apt-get's own output, stdout or stderr, nothing else. */
+static void test_apt_unsigned(void **state)
+{
+    assert_true(debian_apt_unsigned(
+        "Err:2 http://deb.debian.org/debian trixie InRelease\n  The following signatures "
+        "couldn't be verified because the public key is not available: "
+        "NO_PUBKEY 762F67A0B2C39DE4\n"));
+    assert_true(debian_apt_unsigned("E: The repository 'http://deb.debian.org/debian trixie "
+                                    "InRelease' is not signed.\n"));
+    assert_false(debian_apt_unsigned("Err:1 http://deb.debian.org/debian bookworm InRelease\n"
+                                     "  Temporary failure resolving 'deb.debian.org'\n"));
+    assert_false(debian_apt_unsigned(""));
+}
+
+/* ---- checking specs before anything is fetched ---- */
+
+/*
+ * spec fails artifact_check_spec with code and a message holding needle, and artifact_resolve
+ * fails on it with the same code and the same message.
+ */
+static void check_fails_like_resolve(enum artifact_kind kind, const char *spec, int code,
+                                     const char *needle)
+{
+    char *cache = tpath("cache-check");
+    struct kernels_opts o = { .cache_dir = cache };
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT, er = ERR_INIT;
+
+    assert_int_equal(artifact_check_spec(kind, spec, &e), -1);
+    assert_int_equal(e.code, code);
+    assert_non_null(strstr(e.msg, needle));
+    assert_int_equal(artifact_resolve(&o, kind, spec, &a, &er), -1);
+    assert_int_equal(er.code, e.code);
+    assert_string_equal(er.msg, e.msg);
+    assert_int_equal(artifact_check_spec(kind, spec, NULL), -1); /* e may be NULL */
+    free(cache);
+}
+
+/* A git repository whose Makefile names Linux 6.1.7, one commit. */
+static char *make_git_tree(const char *name)
+{
+    char *dir = tpath(name), *mk = xasprintf("%s/Makefile", dir), *cmd;
+    const char *text = "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 7\n";
+
+    assert_int_equal(fs_mkdirs(dir, NULL), 0);
+    write_file(mk, text, strlen(text));
+    cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add -A && "
+                    "git -c user.email=t@t -c user.name=t commit -qm one", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(mk);
+    return dir;
+}
+
+static void test_check_spec(void **state)
+{
+    unsigned char bz[4096], junk[512];
+    char *old_path = xstrdup(getenv("PATH")), *lin = tpath("chk-bzImage");
+    char *junkf = tpath("chk-junk"), *tarball = tpath("chk-src.tar.xz"), *repo, *spec;
+    struct err e = ERR_INIT;
+
+    memset(bz, 0x90, sizeof(bz));
+    memcpy(bz + 0x202, "HdrS", 4);
+    write_file(lin, bz, sizeof(bz));
+    memset(junk, 'x', sizeof(junk));
+    write_file(junkf, junk, sizeof(junk));
+    write_file(tarball, junk, sizeof(junk));
+
+    /* without git: no provider's tool may run (apt-get, dpkg-deb, tar would be ERR_TOOL) */
+    setenv("PATH", tmpdir, 1);
+    assert_int_equal(artifact_check_spec(ARTIFACT_XEN, "4.17", &e), 0);
+    assert_int_equal(artifact_check_spec(ARTIFACT_LINUX, "debian:6.12", &e), 0);
+    spec = xasprintf("file:%s", lin);
+    assert_int_equal(artifact_check_spec(ARTIFACT_LINUX, spec, &e), 0);
+    assert_int_equal(artifact_check_spec(ARTIFACT_XEN, spec, &e), 0); /* Xen: checked later */
+    free(spec);
+    spec = xasprintf("tarball:%s", tarball);
+    assert_int_equal(artifact_check_spec(ARTIFACT_LINUX, spec, &e), 0);
+    free(spec);
+    assert_int_equal(artifact_check_spec(ARTIFACT_XEN, "debsrc:bookworm", &e), 0);
+    assert_int_equal(artifact_check_spec(ARTIFACT_XEN, "debsrc:", &e), 0); /* bookworm */
+    spec = tpath("cache-check");
+    assert_false(fs_exists(spec)); /* touched nothing */
+    free(spec);
+
+    check_fails_like_resolve(ARTIFACT_LINUX, "9.9", ERR_NOTFOUND,
+                             "unknown Linux version '9.9'; known: 5.10, 6.1, 6.12");
+    check_fails_like_resolve(ARTIFACT_XEN, "debian:6.1", ERR_NOTFOUND, "unknown Xen version");
+    check_fails_like_resolve(ARTIFACT_XEN, "", ERR_USAGE, "no Xen version given");
+    assert_int_equal(artifact_check_spec(ARTIFACT_XEN, NULL, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    check_fails_like_resolve(ARTIFACT_LINUX, "file:", ERR_USAGE, "names no file");
+    check_fails_like_resolve(ARTIFACT_LINUX, "file:/nonexistent/vmlinuz", ERR_NOTFOUND,
+                             "/nonexistent/vmlinuz does not exist");
+    check_fails_like_resolve(ARTIFACT_XEN, "file:/tmp", ERR_USAGE, "not a regular file");
+    spec = xasprintf("file:%s", junkf);
+    check_fails_like_resolve(ARTIFACT_LINUX, spec, ERR_USAGE, "not a Linux kernel");
+    free(spec);
+    check_fails_like_resolve(ARTIFACT_LINUX, "tarball:/nonexistent/linux.tar.xz", ERR_NOTFOUND,
+                             "source tarball /nonexistent/linux.tar.xz not found");
+    check_fails_like_resolve(ARTIFACT_LINUX, "tarball:", ERR_USAGE, "names no source");
+    check_fails_like_resolve(ARTIFACT_XEN, "debsrc:nosuchsuite", ERR_NOTFOUND,
+                             "unknown Debian suite 'nosuchsuite' in 'debsrc:nosuchsuite'; "
+                             "known: bullseye, bookworm, trixie");
+    /* debsrc: builds Xen only */
+    check_fails_like_resolve(ARTIFACT_LINUX, "debsrc:bookworm", ERR_NOTFOUND,
+                             "unknown Linux version 'debsrc:bookworm'");
+    setenv("PATH", old_path, 1);
+
+    /* git: a repository, a revision in it, a version in its Makefile */
+    repo = make_git_tree("chk-repo");
+    spec = xasprintf("git:%s", repo);
+    assert_int_equal(artifact_check_spec(ARTIFACT_LINUX, spec, &e), 0);
+    free(spec);
+    spec = xasprintf("git:%s@HEAD", repo);
+    assert_int_equal(artifact_check_spec(ARTIFACT_LINUX, spec, &e), 0);
+    free(spec);
+    spec = xasprintf("git:%s@nosuchrev", repo);
+    check_fails_like_resolve(ARTIFACT_LINUX, spec, ERR_NOTFOUND, "unknown revision 'nosuchrev'");
+    free(spec);
+    spec = xasprintf("git:%s", repo); /* no xen/Makefile in it */
+    assert_int_equal(artifact_check_spec(ARTIFACT_XEN, spec, &e), -1);
+    assert_non_null(strstr(e.msg, "xen/Makefile"));
+    free(spec);
+    check_fails_like_resolve(ARTIFACT_LINUX, "git:/nonexistent/linux", ERR_NOTFOUND,
+                             "git tree /nonexistent/linux does not exist");
+    check_fails_like_resolve(ARTIFACT_LINUX, "git:", ERR_USAGE, "names no source");
+    spec = xasprintf("git:%s", tmpdir); /* a directory, not a repository */
+    check_fails_like_resolve(ARTIFACT_LINUX, spec, ERR_USAGE, "is not a git repository");
+    free(spec);
+
+    free(repo);
+    free(old_path);
+    free(lin);
+    free(junkf);
+    free(tarball);
+}
+
 /* ---- atomic publication ---- */
 
 struct half_ctx {
@@ -611,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_spec_unknown_lists_known),
         cmocka_unit_test(test_table_consistent),
         cmocka_unit_test(test_apt_record_parsing),
+        cmocka_unit_test(test_apt_unsigned),
         cmocka_unit_test(test_mirror_deb822),
         cmocka_unit_test(test_mirror_one_line),
         cmocka_unit_test(test_mirror_deb822_details),
@@ -623,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_no_half_written_artifact),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_missing_tools),
+        cmocka_unit_test(test_check_spec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -143,6 +144,53 @@ static void test_atomic_write(void **state)
     free(p);
 }
 
+/*
+ * fs_nearly_full: a threshold above /tmp's free space says full, 0 never does; a path that does
+ * not exist is judged by its nearest existing ancestor; a filled tmpfs (root only) is full.
+ */
+static void test_nearly_full(void **state)
+{
+    char dir[] = "/tmp/pvlab-util-XXXXXX";
+    long long left = -1, left2 = -1;
+    char *gone, *mnt = NULL, *fill = NULL, *cmd = NULL;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(fs_nearly_full(dir, 0, &left), 0);
+    assert_true(left > 0);
+    assert_int_equal(fs_nearly_full(dir, left + (1LL << 30), NULL), 1);
+    gone = xasprintf("%s/no/such/dir", dir);
+    assert_int_equal(fs_nearly_full(gone, left + (1LL << 30), &left2), 1);
+    assert_true(left2 > 0);
+    assert_int_equal(fs_nearly_full(gone, 0, NULL), 0);
+    assert_int_equal(fs_nearly_full("relative/missing", 0, NULL), 0); /* ends at "." */
+
+    if (geteuid() == 0) { /* a real full disk: a 256 KiB tmpfs filled up */
+        int empty = -1, dd = -1, full = -1, never = -1;
+
+        mnt = xasprintf("%s/mnt", dir);
+        assert_int_equal(fs_mkdirs(mnt, NULL), 0);
+        cmd = xasprintf("mount -t tmpfs -o size=256k tmpfs %s 2>/dev/null", mnt);
+        if (system(cmd) == 0) { /* measured first, unmounted, then checked: no mount leaks */
+            empty = fs_nearly_full(mnt, 64 << 10, NULL); /* 256 KiB free */
+            fill = xasprintf("dd if=/dev/zero of=%s/fill bs=4k 2>/dev/null", mnt);
+            dd = system(fill); /* stops at ENOSPC */
+            full = fs_nearly_full(mnt, 64 << 10, &left);
+            never = fs_nearly_full(mnt, 0, NULL);
+            umount(mnt);
+            assert_int_equal(empty, 0);
+            assert_true(dd != 0);
+            assert_int_equal(full, 1);
+            assert_true(left < 64 << 10);
+            assert_int_equal(never, 0);
+        }
+    }
+    assert_int_equal(fs_rmtree(dir, NULL), 0);
+    free(gone);
+    free(mnt);
+    free(fill);
+    free(cmd);
+}
+
 static void test_proc_capture_and_env(void **state)
 {
     const char *argv[] = { "sh", "-c", "echo out; echo err >&2; echo \"[$SECRET_VAR][$EXTRA]\"",
@@ -255,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_sv),
         cmocka_unit_test(test_json_roundtrip),
         cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_nearly_full),
         cmocka_unit_test(test_proc_capture_and_env),
         cmocka_unit_test(test_proc_failure_message),
         cmocka_unit_test(test_proc_missing_tool),
