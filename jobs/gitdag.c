@@ -5,53 +5,34 @@
 
 #include "util/buf.h"
 #include "util/fsutil.h"
-#include "util/proc.h"
+#include "util/git.h"
 #include "util/xalloc.h"
 
-#define GIT_TIMEOUT_MS (10 * 60 * 1000)
-
-/* Runs git -C repo ARGS..., capturing stdout into out (may be NULL). */
-static int git(const char *repo, struct buf *out, struct err *e, const char *const *args)
+/* git -C repo ARGS... [--end-of-options OPERANDS...], stdout into out (may be NULL). */
+static int git(const char *repo, struct buf *out, struct err *e, const char *const *args,
+               const char *const *operands)
 {
-    struct sv argv = SV_INIT;
-    struct proc_spec spec = { 0 };
-    int rc;
-
-    sv_push(&argv, "git");
-    sv_push(&argv, "-C");
-    sv_push(&argv, repo);
-    sv_pushv(&argv, args);
-    spec.argv = (const char *const *)sv_argv(&argv);
-    spec.out = out;
-    spec.timeout_ms = GIT_TIMEOUT_MS;
-    rc = proc_run(&spec, e);
-    sv_clear(&argv);
-    return rc;
+    struct git_cmd c = { repo, args, operands, NULL, out, 10 * 60 * 1000 };
+    return git_run(&c, e);
 }
 
 int git_check_repo(const char *repo, struct err *e)
 {
-    const char *args[] = { "rev-parse", "--is-inside-work-tree", NULL };
-    struct buf out = BUF_INIT;
     struct err ge = ERR_INIT;
-    int rc = -1;
 
     if (!fs_is_dir(repo)) {
         err_set(e, ERR_USAGE, "%s is not a directory (--repo wants a git work tree)", repo);
-        goto out;
+        return -1;
     }
-    if (git(repo, &out, &ge, args) < 0) {
+    if (git_repo_check(repo, 1, &ge) < 0) {
         if (ge.code == ERR_TOOL)
             err_set(e, ERR_TOOL, "git is not installed (apt-get install git)");
         else
             err_set(e, ERR_USAGE, "%s is not a git repository (run pvlab bisect inside a clone, "
                                   "or pass --repo)", repo);
-        goto out;
+        return -1;
     }
-    rc = 0;
-out:
-    buf_release(&out);
-    return rc;
+    return 0;
 }
 
 int git_check_clean(const char *repo, struct err *e)
@@ -60,7 +41,7 @@ int git_check_clean(const char *repo, struct err *e)
     struct buf out = BUF_INIT;
     int rc = -1;
 
-    if (git(repo, &out, e, args) < 0)
+    if (git(repo, &out, e, args, NULL) < 0)
         goto out;
     if (out.len) {
         buf_rtrim(&out);
@@ -78,50 +59,12 @@ out:
 
 int git_resolve(const char *repo, const char *rev, char **sha_r, struct err *e)
 {
-    char *spec = xasprintf("%s^{commit}", rev);
-    const char *args[] = { "rev-parse", "--verify", "--quiet", "--end-of-options", spec, NULL };
-    struct buf out = BUF_INIT;
-    int rc = -1;
-
-    *sha_r = NULL;
-    if (git(repo, &out, NULL, args) < 0) {
-        err_set(e, ERR_NOTFOUND, "unknown revision '%s' in %s (a commit, tag or branch; see "
-                                 "git log)", rev, repo);
-        goto out;
-    }
-    buf_rtrim(&out);
-    *sha_r = buf_detach(&out, NULL);
-    rc = 0;
-out:
-    free(spec);
-    buf_release(&out);
-    return rc;
+    return git_rev_commit(repo, rev, sha_r, e);
 }
 
 int git_is_ancestor(const char *repo, const char *a, const char *b, struct err *e)
 {
-    const char *args[] = { "merge-base", "--is-ancestor", a, b, NULL };
-    struct sv argv = SV_INIT;
-    struct proc_spec spec = { 0 };
-    struct proc p = PROC_INIT;
-    int code, rc = -1;
-
-    sv_pushv(&argv, (const char *const[]){ "git", "-C", repo, NULL });
-    sv_pushv(&argv, args);
-    spec.argv = (const char *const *)sv_argv(&argv);
-    spec.timeout_ms = GIT_TIMEOUT_MS;
-    if (proc_start(&spec, &p, e) < 0)
-        goto out;
-    proc_wait(&p, e);
-    code = proc_exit_code(&p);
-    if (code == 0 || code == 1)
-        rc = code == 0;
-    else
-        err_set(e, ERR_PROC, "git merge-base --is-ancestor %s %s failed (exit %d)", a, b, code);
-out:
-    proc_release(&p);
-    sv_clear(&argv);
-    return rc;
+    return git_rev_is_ancestor(repo, a, b, e);
 }
 
 /* Open-addressing map from a full hash to its index, for parent lookups. */
@@ -162,7 +105,7 @@ static long shamap_get(const struct shamap *m, const char *k)
 int gitdag_load(const char *repo, const char *bad, const struct sv *goods, int first_parent,
                 struct gitdag *d, struct err *e)
 {
-    struct sv args = SV_INIT, lines = SV_INIT, parents = SV_INIT;
+    struct sv args = SV_INIT, revs = SV_INIT, lines = SV_INIT, parents = SV_INIT;
     struct buf out = BUF_INIT;
     struct shamap m = { 0, NULL, NULL };
     size_t i, np = 0;
@@ -173,10 +116,11 @@ int gitdag_load(const char *repo, const char *bad, const struct sv *goods, int f
                                            NULL });
     if (first_parent)
         sv_push(&args, "--first-parent");
-    sv_push(&args, bad);
+    sv_push(&revs, bad);
     for (i = 0; i < goods->n; i++)
-        sv_pushf(&args, "^%s", goods->v[i]);
-    if (git(repo, &out, e, (const char *const *)sv_argv(&args)) < 0)
+        sv_pushf(&revs, "^%s", goods->v[i]);
+    if (git(repo, &out, e, (const char *const *)sv_argv(&args),
+            (const char *const *)sv_argv(&revs)) < 0)
         goto out;
     sv_split(&lines, out.data, "\n");
     if (lines.n == 0) {
@@ -222,6 +166,7 @@ out:
     free(m.key);
     free(m.val);
     sv_clear(&args);
+    sv_clear(&revs);
     sv_clear(&lines);
     sv_clear(&parents);
     buf_release(&out);
@@ -257,12 +202,13 @@ long gitdag_find(const struct gitdag *d, const char *sha)
 int git_describe_commit(const char *repo, const char *sha, char **subject_r, char **author_r,
                         struct err *e)
 {
-    const char *args[] = { "log", "-1", "--format=%s%n%an <%ae>", sha, NULL };
+    const char *args[] = { "log", "-1", "--format=%s%n%an <%ae>", NULL };
+    const char *operands[] = { sha, NULL };
     struct buf out = BUF_INIT;
     size_t n;
 
     *subject_r = *author_r = NULL;
-    if (git(repo, &out, e, args) < 0) {
+    if (git(repo, &out, e, args, operands) < 0) {
         buf_release(&out);
         return -1;
     }
@@ -276,35 +222,26 @@ int git_describe_commit(const char *repo, const char *sha, char **subject_r, cha
 
 int git_worktree_checkout(const char *repo, const char *dir, const char *sha, struct err *e)
 {
-    if (!fs_exists(dir)) {
-        const char *args[] = { "worktree", "add", "--detach", "--force", dir, sha, NULL };
-        const char *prune[] = { "worktree", "prune", NULL };
-        git(repo, NULL, NULL, prune); /* forget worktrees whose directory is gone */
-        return git(repo, NULL, e, args);
-    }
-    {
-        const char *args[] = { "checkout", "--detach", "--force", "--quiet", sha, NULL };
-        const char *clean[] = { "clean", "-fdxq", NULL };
-        if (git(dir, NULL, e, args) < 0)
-            return -1;
-        return git(dir, NULL, e, clean);
-    }
+    if (!fs_exists(dir))
+        return git_worktree_add(repo, dir, sha, NULL, e);
+    return git_worktree_move(dir, sha, 1, NULL, e);
 }
 
 void git_worktree_remove(const char *repo, const char *dir)
 {
-    const char *args[] = { "worktree", "remove", "--force", dir, NULL };
-    git(repo, NULL, NULL, args);
+    (void)repo; /* git finds the repository from inside the worktree */
+    git_worktree_delete(dir, NULL);
 }
 
 int git_parents(const char *repo, const char *sha, struct sv *out, struct err *e)
 {
     char *spec = xasprintf("%s^@", sha);
-    const char *args[] = { "rev-parse", "--end-of-options", spec, NULL };
+    const char *args[] = { "rev-parse", NULL };
+    const char *operands[] = { spec, NULL };
     struct buf b = BUF_INIT;
     int rc = -1;
 
-    if (git(repo, &b, e, args) < 0)
+    if (git(repo, &b, e, args, operands) < 0)
         goto out;
     buf_rtrim(&b);
     if (b.len)

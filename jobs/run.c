@@ -189,6 +189,11 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
 
     if (run_plan_init(cfg, req, plan, e) < 0)
         return -1;
+    /* both specs are checked before anything is probed or fetched: a bad --linux must not wait
+     * for the Xen package to download */
+    if (artifact_check_spec(ARTIFACT_XEN, req->xen_spec, e) < 0 ||
+        artifact_check_spec(ARTIFACT_LINUX, req->linux_spec, e) < 0)
+        return -1;
     stage(ev, "check", "QEMU and accelerator");
     if (host_probe(cfg, &plan->host, e) < 0)
         return -1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad input gets a clear error, a hint and a non-zero exit, before anything boots.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 17
 T=$PVLAB_HOME
 
 run_pvlab $T/help --help
@@ -16,8 +16,10 @@ run_pvlab $T/v run --xen 4.99 --print-qemu-cmd
 check "unknown Xen version: exit 128" [ $rc = 128 ]
 check "unknown Xen version: lists the known ones" grep -q "4.14.*4.17.*4.20" $T/v.err
 
-run_pvlab $T/l run --linux 9.9 --print-qemu-cmd
+PVLAB_CACHE_DIR=$T/fresh-cache run_pvlab $T/l run --linux 9.9 --print-qemu-cmd
 check "unknown Linux version lists 6.1" bash -c "[ $rc = 128 ] && grep -q '6.1' $T/l.err"
+check "... said before anything was fetched (no apt state, no packages)" \
+    bash -c "[ ! -d $T/fresh-cache/apt ] && [ ! -d $T/fresh-cache/debs ]"
 
 run_pvlab $T/f run --xen file:/nonexistent/xen.gz --print-qemu-cmd
 check "missing file is named" bash -c "[ $rc = 128 ] && grep -q /nonexistent/xen.gz $T/f.err"
