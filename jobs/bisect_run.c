@@ -408,7 +408,12 @@ static int run_batch(struct bctx *c, const char *phase, const char **shas, size_
             long long run_id = 0;
             int r;
 
-            if (!slots[i].busy || proc_poll(&slots[i].p, 100, NULL) == 0)
+            if (!slots[i].busy)
+                continue;
+            r = proc_poll(&slots[i].p, 100, e);
+            if (r < 0)
+                goto out;
+            if (r == 0)
                 continue;
             slots[i].busy = 0;
             r = slot_outcome(c, &slots[i], &outcome, &detail, &run_id, e);

@@ -110,15 +110,15 @@ int git_is_ancestor(const char *repo, const char *a, const char *b, struct err *
     sv_pushv(&argv, args);
     spec.argv = (const char *const *)sv_argv(&argv);
     spec.timeout_ms = GIT_TIMEOUT_MS;
-    if (proc_start(&spec, &p, e) < 0)
+    if (proc_start(&spec, &p, e) < 0 || proc_wait(&p, e) < 0)
         goto out;
-    proc_wait(&p, e);
     code = proc_exit_code(&p);
     if (code == 0 || code == 1)
         rc = code == 0;
     else
         err_set(e, ERR_PROC, "git merge-base --is-ancestor %s %s failed (exit %d)", a, b, code);
 out:
+    proc_kill(&p);
     proc_release(&p);
     sv_clear(&argv);
     return rc;

@@ -127,9 +127,8 @@ int accel_probe_run(const char *qemu, const char *machine, const char *accel, co
     spec.out = &out;
     spec.timeout_ms = deadline_ms;
     spec.grace_ms = 500;
-    if (proc_start(&spec, &pr, e) < 0)
+    if (proc_start(&spec, &pr, e) < 0 || proc_wait(&pr, e) < 0)
         goto out;
-    proc_wait(&pr, NULL);
     p->ms = proc_now_ms() - pr.start_ms;
     status = proc_describe(&pr);
     /* proc_describe starts with the program's name; the reason says "QEMU" instead */
@@ -148,6 +147,7 @@ int accel_probe_run(const char *qemu, const char *machine, const char *accel, co
               p->ms, p->reason ? ": " : "", p->reason ? p->reason : "");
     rc = 0;
 out:
+    proc_kill(&pr);
     proc_release(&pr);
     buf_release(&out);
     sv_clear(&argv);

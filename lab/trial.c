@@ -132,10 +132,12 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     log_debug("lab", "started QEMU pid %d, console %s", (int)qemu.pid, t->qemu.serial_log);
 
     for (;;) {
-        int exited = proc_poll(&qemu, 250, NULL);
+        int exited = proc_poll(&qemu, 250, e);
         long long now = proc_now_ms();
         long long limit_ms = 0;
 
+        if (exited < 0)
+            goto out;
         watch_read(&w, now);
         w.prog.stage = exited ? TRIAL_DONE : w.stage;
         w.prog.elapsed_ms = now - w.start_ms;

@@ -34,6 +34,30 @@ static void on_signal(int sig)
     proc_interrupt();
 }
 
+/*
+ * Gives SIGCHLD its default disposition. Ignored (inherited as SIG_IGN across exec) or with
+ * SA_NOCLDWAIT, the kernel reaps children itself and waitpid fails with ECHILD.
+ */
+static void sigchld_default(void)
+{
+    struct sigaction sa;
+
+    if (sigaction(SIGCHLD, NULL, &sa) < 0)
+        return;
+    if (sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_NOCLDWAIT))
+        return;
+    if (sa.sa_handler == SIG_IGN)
+        sa.sa_handler = SIG_DFL;
+    sa.sa_flags &= ~SA_NOCLDWAIT;
+    sigaction(SIGCHLD, &sa, NULL);
+}
+
+int proc_init(struct err *e)
+{
+    sigchld_default();
+    return 0;
+}
+
 void proc_install_signal_handlers(void)
 {
     struct sigaction sa;
@@ -124,6 +148,7 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     p->name = xstrdup(spec->argv[0]);
     buf_init(&p->err_tail, 8192);
 
+    sigchld_default(); /* defensively: proc_init may not have run (a library user, a test) */
     exe = fs_which(spec->argv[0]);
     if (!exe) {
         err_set(e, ERR_TOOL,
@@ -231,17 +256,32 @@ static void kill_group(struct proc *p, int sig)
         kill(-p->pid, sig);
 }
 
-static int try_reap(struct proc *p)
+/*
+ * Reaps p if it has ended: 1 reaped, 0 still running, -1 with e set. ECHILD is an error, never
+ * "still running": the child was reaped elsewhere (SIGCHLD ignored, or another waitpid), so
+ * waiting longer would wait forever.
+ */
+static int try_reap(struct proc *p, struct err *e)
 {
     int status;
-    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    pid_t r;
 
+    do
+        r = waitpid(p->pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
     if (r == p->pid) {
         p->status = status;
         p->exited = 1;
         return 1;
     }
-    return 0;
+    if (r == 0)
+        return 0;
+    if (errno == ECHILD)
+        err_set(e, ERR_INTERNAL, "cannot wait for %s (pid %d): it was reaped elsewhere "
+                "(SIGCHLD ignored, or another waitpid)", p->name, (int)p->pid);
+    else
+        err_sys(e, errno, "cannot wait for %s (pid %d)", p->name, (int)p->pid);
+    return -1;
 }
 
 void proc_kill(struct proc *p)
@@ -253,13 +293,15 @@ void proc_kill(struct proc *p)
     kill_group(p, SIGTERM);
     until = proc_now_ms() + p->grace_ms;
     while (proc_now_ms() < until) {
-        if (try_reap(p))
+        if (try_reap(p, NULL) != 0)
             break;
         usleep(20000);
     }
     if (!p->exited) {
+        /* reaped elsewhere or not: it must not be waited for again */
         kill_group(p, SIGKILL);
-        waitpid(p->pid, &p->status, 0);
+        while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR)
+            ;
         p->exited = 1;
     }
     /* stragglers of the group (e.g. a grandchild holding a pipe) */
@@ -273,17 +315,24 @@ void proc_kill(struct proc *p)
 int proc_poll(struct proc *p, int wait_ms, struct err *e)
 {
     long long until = proc_now_ms() + wait_ms;
-    (void)e;
 
     if (p->exited)
         return 1;
+    if (p->pid <= 0) {
+        err_set(e, ERR_INTERNAL, "no process to wait for (%s was not started)",
+                p->name ? p->name : "it");
+        return -1;
+    }
     for (;;) {
         struct pollfd fds[2];
         int nfds = 0;
         long long now = proc_now_ms();
-        int slice;
+        int slice, r;
 
-        if (try_reap(p)) {
+        r = try_reap(p, e);
+        if (r < 0)
+            return -1;
+        if (r) {
             /* collect the rest of the output */
             if (p->out_fd >= 0)
                 drain(&p->out_fd, p->out, 0);
@@ -314,7 +363,12 @@ int proc_poll(struct proc *p, int wait_ms, struct err *e)
             usleep((useconds_t)slice * 1000);
             continue;
         }
-        if (poll(fds, (nfds_t)nfds, slice) > 0) {
+        r = poll(fds, (nfds_t)nfds, slice);
+        if (r < 0 && errno != EINTR) {
+            err_sys(e, errno, "cannot wait for output of %s", p->name);
+            return -1;
+        }
+        if (r > 0) {
             if (p->out_fd >= 0)
                 drain(&p->out_fd, p->out, 0);
             if (p->err_fd >= 0)
@@ -325,9 +379,11 @@ int proc_poll(struct proc *p, int wait_ms, struct err *e)
 
 int proc_wait(struct proc *p, struct err *e)
 {
-    while (proc_poll(p, 1000, e) == 0)
+    int r;
+
+    while ((r = proc_poll(p, 1000, e)) == 0)
         ;
-    return 0;
+    return r < 0 ? -1 : 0;
 }
 
 void proc_release(struct proc *p)
@@ -376,9 +432,8 @@ int proc_run(const struct proc_spec *spec, struct err *e)
     char *what = NULL;
     int rc = -1;
 
-    if (proc_start(spec, &p, e) < 0)
+    if (proc_start(spec, &p, e) < 0 || proc_wait(&p, e) < 0)
         goto out;
-    proc_wait(&p, e);
     if (proc_exit_code(&p) == 0 && !p.timed_out && !p.interrupted) {
         rc = 0;
         goto out;
@@ -400,6 +455,7 @@ int proc_run(const struct proc_spec *spec, struct err *e)
             err_set(e, ERR_PROC, "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
     }
 out:
+    proc_kill(&p); /* only when proc_wait failed: nothing must outlive proc_run */
     free(what);
     proc_release(&p);
     return rc;

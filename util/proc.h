@@ -54,10 +54,11 @@ struct proc {
 int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e);
 /*
  * Waits up to wait_ms (0 = just check) for the process, pumping captured output and enforcing
- * the timeout. Returns 1 once it has been reaped, 0 while it runs, -1 on error.
+ * the timeout. Returns 1 once it has been reaped, 0 while it runs, -1 with e set on an error
+ * (a process never started, waitpid or poll failing; ECHILD is an error, not "running").
  */
 int proc_poll(struct proc *p, int wait_ms, struct err *e);
-/* Blocks until the process is reaped (enforcing its timeout). Returns 0 or -1. */
+/* Blocks until the process is reaped (enforcing its timeout). Returns 0 once reaped, or -1. */
 int proc_wait(struct proc *p, struct err *e);
 /* SIGTERM to the group, SIGKILL after the grace period, then reap. */
 void proc_kill(struct proc *p);
@@ -73,6 +74,12 @@ char *proc_describe(const struct proc *p);
  */
 int proc_run(const struct proc_spec *spec, struct err *e);
 
+/*
+ * Call once at start-up, before any proc_start: gives SIGCHLD its default disposition (a
+ * parent may have left it ignored, and then the kernel reaps our children before we can).
+ * proc_start also checks. Returns 0 or -1 with e set.
+ */
+int proc_init(struct err *e);
 /* Asks every running proc to be killed (async-signal-safe; call from SIGINT/SIGTERM handlers). */
 void proc_interrupt(void);
 int proc_interrupted(void);

@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -116,6 +118,97 @@ static void test_proc_interrupt(void **state)
     proc_release(&p);
 }
 
+/*
+ * Started with SIGCHLD ignored (inherited as SIG_IGN), the kernel reaps children itself: `true`
+ * must still be reported as exiting 0, at once, not as running until a timeout.
+ */
+static void test_proc_sigchld_ignored(void **state)
+{
+    const char *argv[] = { "true", NULL };
+    struct proc_spec spec = { .argv = argv, .timeout_ms = 5000 };
+    struct sigaction ign, old, now;
+    struct err e = ERR_INIT;
+    long long t0, ms;
+    int rc;
+
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGCHLD, &ign, &old);
+    t0 = proc_now_ms();
+    rc = proc_run(&spec, &e);
+    ms = proc_now_ms() - t0;
+    sigaction(SIGCHLD, NULL, &now);
+    sigaction(SIGCHLD, &old, NULL);
+    if (rc < 0)
+        fail_msg("true failed with SIGCHLD ignored: %s", e.msg);
+    assert_true(ms < 4000);
+    assert_true(now.sa_handler == SIG_DFL); /* proc_start reset it */
+}
+
+/* proc_init gives SIGCHLD back its default disposition. */
+static void test_proc_init_resets_sigchld(void **state)
+{
+    struct sigaction ign, old, now;
+    struct err e = ERR_INIT;
+
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGCHLD, &ign, &old);
+    assert_int_equal(proc_init(&e), 0);
+    sigaction(SIGCHLD, NULL, &now);
+    sigaction(SIGCHLD, &old, NULL);
+    assert_true(now.sa_handler == SIG_DFL);
+}
+
+/* A child reaped behind proc's back (ECHILD) is an error of proc_poll/proc_wait, not "running". */
+static void test_proc_echild_is_an_error(void **state)
+{
+    const char *argv[] = { "true", NULL };
+    struct proc_spec spec = { .argv = argv };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+    int st;
+
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    assert_int_equal(waitpid(p.pid, &st, 0), p.pid);
+    assert_int_equal(proc_poll(&p, 1000, &e), -1);
+    assert_non_null(strstr(e.msg, "reaped elsewhere"));
+    err_clear(&e);
+    assert_int_equal(proc_wait(&p, &e), -1);
+    assert_non_null(strstr(e.msg, "true"));
+    proc_release(&p);
+}
+
+/* Waiting for a proc that was never started fails instead of waiting for any child. */
+static void test_proc_wait_not_started(void **state)
+{
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_poll(&p, 0, &e), -1);
+    assert_int_equal(e.code, ERR_INTERNAL);
+    err_clear(&e);
+    assert_int_equal(proc_wait(&p, &e), -1);
+    assert_int_equal(e.code, ERR_INTERNAL);
+    proc_release(&p);
+}
+
+/* proc_wait returns 0 only once the child is reaped. */
+static void test_proc_wait_reaps(void **state)
+{
+    const char *argv[] = { "sh", "-c", "sleep 0.2; exit 4", NULL };
+    struct proc_spec spec = { .argv = argv };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    assert_int_equal(proc_poll(&p, 0, &e), 0);
+    assert_int_equal(proc_wait(&p, &e), 0);
+    assert_int_equal(proc_exit_code(&p), 4);
+    assert_int_equal(proc_poll(&p, 0, &e), 1);
+    proc_release(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +216,11 @@ int main(void)
         cmocka_unit_test(test_proc_failure_message),
         cmocka_unit_test(test_proc_missing_tool),
         cmocka_unit_test(test_proc_timeout_kills_group),
+        cmocka_unit_test(test_proc_sigchld_ignored),
+        cmocka_unit_test(test_proc_init_resets_sigchld),
+        cmocka_unit_test(test_proc_echild_is_an_error),
+        cmocka_unit_test(test_proc_wait_not_started),
+        cmocka_unit_test(test_proc_wait_reaps),
         cmocka_unit_test(test_proc_interrupt), /* last: leaves the interrupt flag set */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
