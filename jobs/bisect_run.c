@@ -307,7 +307,7 @@ static int slot_outcome(struct bctx *c, struct slot *s, const char **outcome_r, 
         *outcome_r = "fail";
     } else {
         /* the reason is on the trial's stderr, and at its end */
-        char *why = str_tail_lines(s->p.err_tail.data, s->p.err_tail.len, 4, 1200);
+        char *why = proc_err_tail(&s->p, 4, 1200);
         err_set(e, ERR_PROC, "the trial at %.12s %s %d (exit >= 128 stops the bisection, like "
                              "git bisect run)%s%s", s->sha, code < 0 ? "did not exit" : "exited",
                 code, *why ? "; its last output:\n" : "", why);

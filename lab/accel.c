@@ -136,8 +136,9 @@ int accel_probe_run(const char *qemu, const char *machine, const char *accel, co
         const char *s = status;
         if (!strncmp(s, pr.name, strlen(pr.name)))
             s += strlen(pr.name) + 1;
-        buf_rtrim(&pr.err_tail);
-        accel_probe_reason(out.data, pr.timed_out, deadline_ms, s, pr.err_tail.data, p);
+        char *err_out = proc_err_tail(&pr, 0, 0);
+        accel_probe_reason(out.data, pr.timed_out, deadline_ms, s, err_out, p);
+        free(err_out);
     }
     if (pr.interrupted) {
         err_set(e, ERR_PROC, "interrupted while probing the accelerator");

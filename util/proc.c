@@ -146,7 +146,8 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     p->err_fd = -1;
     p->out = spec->out;
     p->name = xstrdup(spec->argv[0]);
-    buf_init(&p->err_tail, 8192);
+    p->err_ring = NULL;
+    p->err_len = p->err_head = 0;
 
     sigchld_default(); /* defensively: proc_init may not have run (a library user, a test) */
     exe = fs_which(spec->argv[0]);
@@ -223,21 +224,56 @@ out:
     return rc;
 }
 
-/* Drains whatever is readable on fd into b (the tail buffer keeps only its cap). */
-static void drain(int *fd, struct buf *b, int is_tail)
+/* Keeps the newest PROC_ERR_TAIL bytes of stderr: the real error is at the end. */
+static void err_ring_add(struct proc *p, const char *data, size_t n)
+{
+    if (!p->err_ring)
+        p->err_ring = xmalloc(PROC_ERR_TAIL);
+    if (n >= PROC_ERR_TAIL) {
+        memcpy(p->err_ring, data + n - PROC_ERR_TAIL, PROC_ERR_TAIL);
+        p->err_head = 0;
+        p->err_len = PROC_ERR_TAIL;
+        return;
+    }
+    while (n > 0) {
+        size_t k = PROC_ERR_TAIL - p->err_head;
+        if (k > n)
+            k = n;
+        memcpy(p->err_ring + p->err_head, data, k);
+        p->err_head = (p->err_head + k) % PROC_ERR_TAIL;
+        p->err_len = p->err_len + k > PROC_ERR_TAIL ? PROC_ERR_TAIL : p->err_len + k;
+        data += k;
+        n -= k;
+    }
+}
+
+char *proc_err_tail(const struct proc *p, int lines, size_t max)
+{
+    char flat[PROC_ERR_TAIL];
+    size_t first = (p->err_head + PROC_ERR_TAIL - p->err_len) % PROC_ERR_TAIL;
+    size_t k = PROC_ERR_TAIL - first;
+
+    if (!p->err_ring || p->err_len == 0)
+        return xstrdup("");
+    if (k > p->err_len)
+        k = p->err_len;
+    memcpy(flat, p->err_ring + first, k);
+    memcpy(flat + k, p->err_ring, p->err_len - k);
+    return str_tail_lines(flat, p->err_len, lines, max);
+}
+
+/* Drains whatever is readable on fd: stdout into p->out (capped), stderr into the ring. */
+static void drain(struct proc *p, int *fd, int is_err)
 {
     char chunk[16384];
 
     for (;;) {
         ssize_t r = read(*fd, chunk, sizeof(chunk));
         if (r > 0) {
-            if (is_tail && b->len + (size_t)r > b->cap) {
-                /* keep the newest bytes: drop the oldest half */
-                size_t keep = b->len / 2;
-                memmove(b->data, b->data + b->len - keep, keep);
-                buf_setlen(b, keep);
-            }
-            buf_add(b, chunk, (size_t)r);
+            if (is_err)
+                err_ring_add(p, chunk, (size_t)r);
+            else
+                buf_add(p->out, chunk, (size_t)r);
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -307,9 +343,9 @@ void proc_kill(struct proc *p)
     /* stragglers of the group (e.g. a grandchild holding a pipe) */
     kill(-p->pid, SIGKILL);
     if (p->out_fd >= 0)
-        drain(&p->out_fd, p->out, 0);
+        drain(p, &p->out_fd, 0);
     if (p->err_fd >= 0)
-        drain(&p->err_fd, &p->err_tail, 1);
+        drain(p, &p->err_fd, 1);
 }
 
 int proc_poll(struct proc *p, int wait_ms, struct err *e)
@@ -335,9 +371,9 @@ int proc_poll(struct proc *p, int wait_ms, struct err *e)
         if (r) {
             /* collect the rest of the output */
             if (p->out_fd >= 0)
-                drain(&p->out_fd, p->out, 0);
+                drain(p, &p->out_fd, 0);
             if (p->err_fd >= 0)
-                drain(&p->err_fd, &p->err_tail, 1);
+                drain(p, &p->err_fd, 1);
             return 1;
         }
         if (interrupt_requested) {
@@ -370,9 +406,9 @@ int proc_poll(struct proc *p, int wait_ms, struct err *e)
         }
         if (r > 0) {
             if (p->out_fd >= 0)
-                drain(&p->out_fd, p->out, 0);
+                drain(p, &p->out_fd, 0);
             if (p->err_fd >= 0)
-                drain(&p->err_fd, &p->err_tail, 1);
+                drain(p, &p->err_fd, 1);
         }
     }
 }
@@ -393,7 +429,9 @@ void proc_release(struct proc *p)
     if (p->err_fd >= 0)
         close(p->err_fd);
     p->out_fd = p->err_fd = -1;
-    buf_release(&p->err_tail);
+    free(p->err_ring);
+    p->err_ring = NULL;
+    p->err_len = p->err_head = 0;
     free(p->name);
     p->name = NULL;
 }
@@ -429,7 +467,7 @@ char *proc_describe(const struct proc *p)
 int proc_run(const struct proc_spec *spec, struct err *e)
 {
     struct proc p = PROC_INIT;
-    char *what = NULL;
+    char *what = NULL, *tail = NULL;
     int rc = -1;
 
     if (proc_start(spec, &p, e) < 0 || proc_wait(&p, e) < 0)
@@ -439,24 +477,18 @@ int proc_run(const struct proc_spec *spec, struct err *e)
         goto out;
     }
     what = proc_describe(&p);
-    buf_rtrim(&p.err_tail);
-    {
-        /* last ~6 lines of stderr help more than the exit status */
-        const char *tail = p.err_tail.data;
-        int lines = 0;
-        for (size_t i = p.err_tail.len; i > 0; i--)
-            if (p.err_tail.data[i - 1] == '\n' && ++lines == 6) {
-                tail = p.err_tail.data + i;
-                break;
-            }
-        if (spec->log_path)
-            err_set(e, ERR_PROC, "%s (full output in %s)", what, spec->log_path);
-        else
-            err_set(e, ERR_PROC, "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
+    if (spec->log_path) {
+        err_set(e, ERR_PROC, "%s (full output in %s)", what, spec->log_path);
+    } else {
+        /* the last lines of stderr help more than the exit status; the newest survive a cut */
+        size_t room = sizeof(((struct err *)0)->msg) - strlen(what) - 32;
+        tail = proc_err_tail(&p, 6, room > 256 ? room : 256);
+        err_set(e, ERR_PROC, "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
     }
 out:
     proc_kill(&p); /* only when proc_wait failed: nothing must outlive proc_run */
     free(what);
+    free(tail);
     proc_release(&p);
     return rc;
 }

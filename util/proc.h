@@ -9,8 +9,8 @@
  *   the whole group, then SIGKILL after grace_ms.
  * - All fds except 0/1/2 are closed in the child; stdin is /dev/null.
  * - stdout goes to spec->out (captured, capped by the buffer's cap) when given, else to the log;
- *   stderr goes to log_path (appended) when given, else is captured in a small internal tail
- *   kept for error messages.
+ *   stderr goes to log_path (appended) when given, else its newest PROC_ERR_TAIL bytes are kept
+ *   in a ring for error messages (proc_err_tail).
  * - exec failure is reported back over a close-on-exec pipe, so "qemu not installed" is an
  *   error of proc_start, not an exit code 127.
  */
@@ -44,11 +44,16 @@ struct proc {
     int out_fd;        /* stdout pipe when capturing, else -1 */
     int err_fd;        /* stderr pipe when no log, else -1 */
     struct buf *out;
-    struct buf err_tail;
+    char *err_ring;    /* the newest stderr bytes, a ring of PROC_ERR_TAIL; NULL until some came */
+    size_t err_len;    /* bytes in the ring */
+    size_t err_head;   /* where the next byte goes */
     char *name;
 };
 
-#define PROC_INIT { -1, 0, 0, 0, 0, 0, 0, 0, -1, -1, NULL, BUF_INIT, NULL }
+/* Bytes of stderr kept (the newest) when it is not sent to a log. */
+#define PROC_ERR_TAIL 8192
+
+#define PROC_INIT { -1, 0, 0, 0, 0, 0, 0, 0, -1, -1, NULL, NULL, 0, 0, NULL }
 
 /* Starts the process. Returns 0, or -1 with e set (ERR_TOOL when the program is missing). */
 int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e);
@@ -66,6 +71,12 @@ void proc_kill(struct proc *p);
 void proc_release(struct proc *p);
 /* Exit code (0-255), or 128+signal when killed, or -1 if not reaped. */
 int proc_exit_code(const struct proc *p);
+/*
+ * The end of what the process wrote on stderr (when not sent to a log), for an error message:
+ * its last `lines` lines (<= 0: all kept), at most max bytes (0: no limit); the newest line
+ * survives a cut (see str_tail_lines). Returns a malloc'd string, "" when there was none.
+ */
+char *proc_err_tail(const struct proc *p, int lines, size_t max);
 /* "exited 2", "killed by signal 9", "timed out after 30 s"; malloc'd. */
 char *proc_describe(const struct proc *p);
 /*

@@ -209,6 +209,49 @@ static void test_proc_wait_reaps(void **state)
     proc_release(&p);
 }
 
+/*
+ * A large stderr must not push the real error out of proc_run's message: 20 KiB of junk on one
+ * line, then the line that matters.
+ */
+static void test_proc_message_keeps_last_line(void **state)
+{
+    const char *argv[] = { "sh", "-c", "head -c 20480 /dev/zero | tr '\\0' x >&2; echo >&2; "
+                           "echo 'the real error: X' >&2; exit 1", NULL };
+    struct proc_spec spec = { .argv = argv, .timeout_ms = 10000 };
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_run(&spec, &e), -1);
+    if (!strstr(e.msg, "the real error: X"))
+        fail_msg("the last line is missing from: %.200s...", e.msg);
+    assert_non_null(strstr(e.msg, "exited with status 1"));
+}
+
+/* The stderr ring keeps the newest bytes across many writes and wrap-arounds. */
+static void test_proc_err_tail_newest(void **state)
+{
+    const char *argv[] = { "sh", "-c", "seq 1 5000 >&2; for i in 1 2 3; do seq 5001 7000 >&2; "
+                           "done; echo last >&2", NULL };
+    struct proc_spec spec = { .argv = argv, .timeout_ms = 10000 };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+    char *tail, *all;
+
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    assert_int_equal(proc_wait(&p, &e), 0);
+    tail = proc_err_tail(&p, 3, 0);
+    assert_string_equal(tail, "6999\n7000\nlast");
+    all = proc_err_tail(&p, 0, 0);
+    /* the ring is full: PROC_ERR_TAIL bytes, minus the final newline that is trimmed */
+    assert_int_equal(strlen(all), PROC_ERR_TAIL - 1);
+    assert_non_null(strstr(all, "\n6000\n6001\n"));
+    free(tail);
+    free(all);
+    tail = proc_err_tail(&p, 2, 7); /* a byte cap cuts the oldest bytes */
+    assert_string_equal(tail, "...last");
+    free(tail);
+    proc_release(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +264,8 @@ int main(void)
         cmocka_unit_test(test_proc_echild_is_an_error),
         cmocka_unit_test(test_proc_wait_not_started),
         cmocka_unit_test(test_proc_wait_reaps),
+        cmocka_unit_test(test_proc_message_keeps_last_line),
+        cmocka_unit_test(test_proc_err_tail_newest),
         cmocka_unit_test(test_proc_interrupt), /* last: leaves the interrupt flag set */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
