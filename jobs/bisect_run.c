@@ -287,13 +287,13 @@ static int slot_outcome(struct bctx *c, struct slot *s, const char **outcome_r, 
             json_flat_free(&j);
         }
     }
-    if (s->p.interrupted) {
-        err_set(e, ERR_PROC, "interrupted");
+    if (s->p.end == PROC_INTERRUPTED) {
+        err_set(e, ERR_INTERRUPTED, "interrupted");
         free(skip);
         free(art);
         return -1;
     }
-    if (s->p.timed_out) {
+    if (s->p.end == PROC_TIMED_OUT) {
         *outcome_r = "infra";
         *detail_r = xasprintf("timed out after %d s", c->rq.trial_timeout_s);
     } else if (code == 0) {
@@ -723,7 +723,7 @@ static int drive(struct bctx *c, struct bisect_trial_rec *t, size_t nt, struct e
     for (;;) {
         size_t k;
         if (proc_interrupted()) {
-            err_set(e, ERR_PROC, "interrupted");
+            err_set(e, ERR_INTERRUPTED, "interrupted");
             return -1;
         }
         if (bisect_done(c->eng))

@@ -301,7 +301,7 @@ int run_execute(struct run_plan *plan, struct store *st, const struct run_events
             if (r2 < 0 || host_broken)
                 goto out_finish;
             if (stop) {
-                err_set(e, ERR_PROC, "interrupted; the trials finished so far are stored");
+                err_set(e, ERR_INTERRUPTED, "interrupted; the trials finished so far are stored");
                 goto out_finish;
             }
         }

@@ -381,7 +381,7 @@ static int fetch_deb(const struct kernels_opts *o, struct apt_state *st, const c
     progress(o, "fetch", "%s %s (%s)", pkg, ver, suite);
     if (apt_run(st, argv, tmp, NULL, T_FETCH_MS, e) < 0) {
         err_prefix(e, "cannot download %s %s", pkg, ver);
-        if (e && e->code == ERR_PROC)
+        if (e && (e->code == ERR_PROC || e->code == ERR_TIMEOUT))
             e->code = ERR_NET;
         goto out;
     }

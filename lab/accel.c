@@ -137,11 +137,11 @@ int accel_probe_run(const char *qemu, const char *machine, const char *accel, co
         if (!strncmp(s, pr.name, strlen(pr.name)))
             s += strlen(pr.name) + 1;
         char *err_out = proc_err_tail(&pr, 0, 0);
-        accel_probe_reason(out.data, pr.timed_out, deadline_ms, s, err_out, p);
+        accel_probe_reason(out.data, pr.end == PROC_TIMED_OUT, deadline_ms, s, err_out, p);
         free(err_out);
     }
-    if (pr.interrupted) {
-        err_set(e, ERR_PROC, "interrupted while probing the accelerator");
+    if (pr.end == PROC_INTERRUPTED) {
+        err_set(e, ERR_INTERRUPTED, "interrupted while probing the accelerator");
         goto out;
     }
     log_debug("accel", "probe %s/%s: %s in %lld ms%s%s", accel, cpu, p->ok ? "ok" : "failed",

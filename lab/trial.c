@@ -180,8 +180,8 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     r->wall_ms = proc_now_ms() - w.start_ms;
     r->boot_ms = w.begin_ms ? w.begin_ms - w.start_ms : -1;
     r->qemu_exit = proc_exit_code(&qemu);
-    vctx.interrupted = qemu.interrupted;
-    if (!qemu.interrupted && !vctx.timed_out && !vctx.log_truncated && r->qemu_exit != 0 &&
+    vctx.interrupted = qemu.end == PROC_INTERRUPTED;
+    if (!vctx.interrupted && !vctx.timed_out && !vctx.log_truncated && r->qemu_exit != 0 &&
         w.stage != TRIAL_SHUTDOWN) {
         char *what = proc_describe(&qemu);
         buf_read_file(&qemu_out, r->qemu_log, NULL);
@@ -195,7 +195,7 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     verdict_parse(w.log.data, w.log.len, &vctx, &r->v);
     rc = 0;
 out:
-    if (started && !qemu.exited)
+    if (started && qemu.end == PROC_RUNNING)
         proc_kill(&qemu);
     proc_release(&qemu);
     if (w.fd >= 0)

@@ -72,6 +72,7 @@ const char *err_code_name(int code)
         [ERR_NOTFOUND] = "not-found", [ERR_TOOL] = "missing-tool", [ERR_IO] = "io",
         [ERR_NOSPACE] = "no-space", [ERR_PROC] = "process", [ERR_NET] = "network",
         [ERR_DB] = "store",       [ERR_INTERNAL] = "internal", [ERR_HOST] = "host",
+        [ERR_TIMEOUT] = "timeout", [ERR_INTERRUPTED] = "interrupted",
     };
     if (code == ERR_BUILD)
         return "build";

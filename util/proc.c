@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/proc_priv.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
 
@@ -26,6 +27,11 @@ void proc_interrupt(void)
 int proc_interrupted(void)
 {
     return interrupt_requested;
+}
+
+void proc_interrupt_reset(void)
+{
+    interrupt_requested = 0;
 }
 
 static void on_signal(int sig)
@@ -139,9 +145,11 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     int rc = -1;
 
     p->pid = -1;
-    p->exited = 0;
-    p->timed_out = 0;
-    p->interrupted = 0;
+    p->end = PROC_RUNNING;
+    p->killing = PROC_RUNNING;
+    p->code = -1;
+    p->sig = 0;
+    p->status = 0;
     p->out_fd = -1;
     p->err_fd = -1;
     p->out = spec->out;
@@ -288,8 +296,20 @@ static void drain(struct proc *p, int *fd, int is_err)
 
 static void kill_group(struct proc *p, int sig)
 {
-    if (p->pid > 0 && !p->exited)
+    if (p->pid > 0 && p->end == PROC_RUNNING)
         kill(-p->pid, sig);
+}
+
+/* Records how a reaped child ended: why we killed it, else what its wait status says. */
+static void set_ended(struct proc *p, int status)
+{
+    p->status = status;
+    p->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    p->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (p->killing == PROC_TIMED_OUT || p->killing == PROC_INTERRUPTED)
+        p->end = p->killing;
+    else
+        p->end = p->sig ? PROC_SIGNALLED : PROC_EXITED;
 }
 
 /*
@@ -306,8 +326,7 @@ static int try_reap(struct proc *p, struct err *e)
         r = waitpid(p->pid, &status, WNOHANG);
     while (r < 0 && errno == EINTR);
     if (r == p->pid) {
-        p->status = status;
-        p->exited = 1;
+        set_ended(p, status);
         return 1;
     }
     if (r == 0)
@@ -324,7 +343,7 @@ void proc_kill(struct proc *p)
 {
     long long until;
 
-    if (p->pid <= 0 || p->exited)
+    if (p->pid <= 0 || p->end != PROC_RUNNING)
         return;
     kill_group(p, SIGTERM);
     until = proc_now_ms() + p->grace_ms;
@@ -333,12 +352,14 @@ void proc_kill(struct proc *p)
             break;
         usleep(20000);
     }
-    if (!p->exited) {
+    if (p->end == PROC_RUNNING) {
+        int status = W_EXITCODE(0, SIGKILL), r;
+
         /* reaped elsewhere or not: it must not be waited for again */
         kill_group(p, SIGKILL);
-        while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR)
+        while ((r = waitpid(p->pid, &status, 0)) < 0 && errno == EINTR)
             ;
-        p->exited = 1;
+        set_ended(p, r == p->pid ? status : W_EXITCODE(0, SIGKILL));
     }
     /* stragglers of the group (e.g. a grandchild holding a pipe) */
     kill(-p->pid, SIGKILL);
@@ -352,7 +373,7 @@ int proc_poll(struct proc *p, int wait_ms, struct err *e)
 {
     long long until = proc_now_ms() + wait_ms;
 
-    if (p->exited)
+    if (p->end != PROC_RUNNING)
         return 1;
     if (p->pid <= 0) {
         err_set(e, ERR_INTERNAL, "no process to wait for (%s was not started)",
@@ -377,12 +398,12 @@ int proc_poll(struct proc *p, int wait_ms, struct err *e)
             return 1;
         }
         if (interrupt_requested) {
-            p->interrupted = 1;
+            p->killing = PROC_INTERRUPTED;
             proc_kill(p);
             return 1;
         }
         if (p->deadline_ms && now >= p->deadline_ms) {
-            p->timed_out = 1;
+            p->killing = PROC_TIMED_OUT;
             proc_kill(p);
             return 1;
         }
@@ -438,30 +459,56 @@ void proc_release(struct proc *p)
 
 int proc_exit_code(const struct proc *p)
 {
-    if (!p->exited)
+    if (p->end == PROC_RUNNING)
         return -1;
-    if (WIFEXITED(p->status))
-        return WEXITSTATUS(p->status);
-    if (WIFSIGNALED(p->status))
-        return 128 + WTERMSIG(p->status);
+    if (p->code >= 0)
+        return p->code;
+    if (p->sig > 0)
+        return 128 + p->sig;
     return -1;
+}
+
+const char *proc_end_name(enum proc_end end)
+{
+    switch (end) {
+    case PROC_RUNNING: return "running";
+    case PROC_EXITED: return "exited";
+    case PROC_SIGNALLED: return "signalled";
+    case PROC_TIMED_OUT: return "timed-out";
+    case PROC_INTERRUPTED: return "interrupted";
+    }
+    return "?";
 }
 
 char *proc_describe(const struct proc *p)
 {
-    if (!p->exited)
-        return xasprintf("%s is still running", p->name);
-    if (p->interrupted)
-        return xasprintf("%s was stopped because pvlab was interrupted", p->name);
-    if (p->timed_out)
-        return xasprintf("%s timed out after %lld s", p->name,
-                         (p->deadline_ms - p->start_ms) / 1000);
-    if (WIFEXITED(p->status))
-        return xasprintf("%s exited with status %d", p->name, WEXITSTATUS(p->status));
-    if (WIFSIGNALED(p->status))
-        return xasprintf("%s was killed by signal %d (%s)", p->name, WTERMSIG(p->status),
-                         strsignal(WTERMSIG(p->status)));
-    return xasprintf("%s ended with wait status %#x", p->name, p->status);
+    const char *name = p->name ? p->name : "the process";
+
+    switch (p->end) {
+    case PROC_RUNNING:
+        if (p->pid <= 0)
+            return xasprintf("%s was not started", name);
+        return xasprintf("%s is still running", name);
+    case PROC_INTERRUPTED:
+        return xasprintf("%s was stopped because pvlab was interrupted", name);
+    case PROC_TIMED_OUT:
+        return xasprintf("%s timed out after %lld s", name, (p->deadline_ms - p->start_ms) / 1000);
+    case PROC_EXITED:
+        return xasprintf("%s exited with status %d", name, p->code);
+    case PROC_SIGNALLED:
+        return xasprintf("%s was killed by signal %d (%s)", name, p->sig, strsignal(p->sig));
+    }
+    return xasprintf("%s ended with wait status %#x", name, p->status);
+}
+
+/* The error code for a proc that did not exit 0: callers test it, not the message. */
+static int end_err_code(const struct proc *p)
+{
+    if (p->end == PROC_TIMED_OUT)
+        return ERR_TIMEOUT;
+    if (p->end == PROC_INTERRUPTED)
+        return ERR_INTERRUPTED;
+    return ERR_PROC;
 }
 
 int proc_run(const struct proc_spec *spec, struct err *e)
@@ -472,18 +519,18 @@ int proc_run(const struct proc_spec *spec, struct err *e)
 
     if (proc_start(spec, &p, e) < 0 || proc_wait(&p, e) < 0)
         goto out;
-    if (proc_exit_code(&p) == 0 && !p.timed_out && !p.interrupted) {
+    if (p.end == PROC_EXITED && p.code == 0) {
         rc = 0;
         goto out;
     }
     what = proc_describe(&p);
     if (spec->log_path) {
-        err_set(e, ERR_PROC, "%s (full output in %s)", what, spec->log_path);
+        err_set(e, end_err_code(&p), "%s (full output in %s)", what, spec->log_path);
     } else {
         /* the last lines of stderr help more than the exit status; the newest survive a cut */
         size_t room = sizeof(((struct err *)0)->msg) - strlen(what) - 32;
         tail = proc_err_tail(&p, 6, room > 256 ? room : 256);
-        err_set(e, ERR_PROC, "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
+        err_set(e, end_err_code(&p), "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
     }
 out:
     proc_kill(&p); /* only when proc_wait failed: nothing must outlive proc_run */

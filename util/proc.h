@@ -32,12 +32,22 @@ struct proc_spec {
     int grace_ms;            /* SIGTERM -> SIGKILL delay; 0 = 3000 */
 };
 
+/* How a process ended, as data: callers test this, never proc_describe's text. */
+enum proc_end {
+    PROC_RUNNING = 0, /* not reaped yet (or never started) */
+    PROC_EXITED,      /* exited on its own: code is its exit status */
+    PROC_SIGNALLED,   /* killed by a signal pvlab did not send for a deadline/interrupt: sig */
+    PROC_TIMED_OUT,   /* pvlab killed it for its timeout (code/sig: how it then ended) */
+    PROC_INTERRUPTED, /* pvlab killed it because proc_interrupt() was called */
+};
+
 struct proc {
     pid_t pid;         /* -1 when not running */
-    int status;        /* wait status once reaped */
-    int exited;        /* 1 once reaped */
-    int timed_out;     /* 1 if we killed it for its timeout */
-    int interrupted;   /* 1 if we killed it because pvlab was interrupted */
+    enum proc_end end; /* PROC_RUNNING until reaped */
+    int code;          /* exit status (0-255) when it exited, else -1 */
+    int sig;           /* the signal that ended it, else 0 */
+    int status;        /* raw wait status once reaped */
+    enum proc_end killing; /* PROC_TIMED_OUT/PROC_INTERRUPTED once we signalled it for that */
     long long start_ms;
     long long deadline_ms;
     int grace_ms;
@@ -53,7 +63,7 @@ struct proc {
 /* Bytes of stderr kept (the newest) when it is not sent to a log. */
 #define PROC_ERR_TAIL 8192
 
-#define PROC_INIT { -1, 0, 0, 0, 0, 0, 0, 0, -1, -1, NULL, NULL, 0, 0, NULL }
+#define PROC_INIT { .pid = -1, .code = -1, .out_fd = -1, .err_fd = -1 }
 
 /* Starts the process. Returns 0, or -1 with e set (ERR_TOOL when the program is missing). */
 int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e);
@@ -71,6 +81,8 @@ void proc_kill(struct proc *p);
 void proc_release(struct proc *p);
 /* Exit code (0-255), or 128+signal when killed, or -1 if not reaped. */
 int proc_exit_code(const struct proc *p);
+/* "exited", "signalled", "timed-out", "interrupted", "running": for logs and JSON. */
+const char *proc_end_name(enum proc_end end);
 /*
  * The end of what the process wrote on stderr (when not sent to a log), for an error message:
  * its last `lines` lines (<= 0: all kept), at most max bytes (0: no limit); the newest line
@@ -81,7 +93,9 @@ char *proc_err_tail(const struct proc *p, int lines, size_t max);
 char *proc_describe(const struct proc *p);
 /*
  * Start + wait. Returns 0 when the process exited 0; otherwise -1 with e describing what
- * happened (exit code or signal, timeout, and the last lines of stderr).
+ * happened (exit code or signal, timeout, and the last lines of stderr). e->code says how it
+ * failed: ERR_TIMEOUT (killed for its timeout), ERR_INTERRUPTED (killed by proc_interrupt()),
+ * ERR_PROC (exited non-zero or killed by a signal), or proc_start's code (ERR_TOOL...).
  */
 int proc_run(const struct proc_spec *spec, struct err *e);
 

@@ -13,6 +13,7 @@
 
 #include "util/buf.h"
 #include "util/proc.h"
+#include "util/proc_priv.h"
 #include "util/xalloc.h"
 
 static void test_proc_capture_and_env(void **state)
@@ -73,7 +74,7 @@ static void test_proc_timeout_kills_group(void **state)
     argv[2] = script;
     assert_int_equal(proc_start(&spec, &p, &e), 0);
     proc_wait(&p, &e);
-    assert_true(p.timed_out);
+    assert_int_equal(p.end, PROC_TIMED_OUT);
     assert_true(proc_now_ms() - t0 < 5000);
     assert_int_equal(buf_read_file(&b, pidfile, &e), 0);
     gpid = atoi(b.data);
@@ -114,8 +115,9 @@ static void test_proc_interrupt(void **state)
     assert_int_equal(proc_poll(&p, 50, &e), 0);
     proc_interrupt();
     assert_int_equal(proc_poll(&p, 1000, &e), 1);
-    assert_true(p.interrupted);
+    assert_int_equal(p.end, PROC_INTERRUPTED);
     proc_release(&p);
+    proc_interrupt_reset();
 }
 
 /*
@@ -252,6 +254,78 @@ static void test_proc_err_tail_newest(void **state)
     proc_release(&p);
 }
 
+/* How a process ended is data: an exit status... */
+static void test_proc_end_exited(void **state)
+{
+    const char *argv[] = { "sh", "-c", "exit 3", NULL };
+    struct proc_spec spec = { .argv = argv };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    assert_int_equal(proc_wait(&p, &e), 0);
+    assert_int_equal(p.end, PROC_EXITED);
+    assert_int_equal(p.code, 3);
+    assert_int_equal(p.sig, 0);
+    assert_int_equal(proc_exit_code(&p), 3);
+    assert_string_equal(proc_end_name(p.end), "exited");
+    proc_release(&p);
+    assert_int_equal(proc_run(&spec, &e), -1);
+    assert_int_equal(e.code, ERR_PROC);
+}
+
+/* ...or a signal it got from elsewhere. */
+static void test_proc_end_signalled(void **state)
+{
+    const char *argv[] = { "sh", "-c", "kill -9 $$", NULL };
+    struct proc_spec spec = { .argv = argv };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    assert_int_equal(proc_wait(&p, &e), 0);
+    assert_int_equal(p.end, PROC_SIGNALLED);
+    assert_int_equal(p.sig, SIGKILL);
+    assert_int_equal(p.code, -1);
+    assert_int_equal(proc_exit_code(&p), 128 + SIGKILL);
+    proc_release(&p);
+    assert_int_equal(proc_run(&spec, &e), -1);
+    assert_int_equal(e.code, ERR_PROC);
+    assert_non_null(strstr(e.msg, "killed by signal 9"));
+}
+
+/* proc_run says "timed out" with its own error code, so callers never match the message. */
+static void test_proc_run_timeout_code(void **state)
+{
+    const char *argv[] = { "sleep", "30", NULL };
+    struct proc_spec spec = { .argv = argv, .timeout_ms = 200, .grace_ms = 200 };
+    struct err e = ERR_INIT;
+    long long t0 = proc_now_ms();
+
+    assert_int_equal(proc_run(&spec, &e), -1);
+    assert_int_equal(e.code, ERR_TIMEOUT);
+    assert_string_equal(err_code_name(e.code), "timeout");
+    assert_true(proc_now_ms() - t0 < 10000);
+}
+
+/* An interrupt is ERR_INTERRUPTED: neither the program's fault nor a timeout. */
+static void test_proc_run_interrupt_code(void **state)
+{
+    const char *argv[] = { "sleep", "30", NULL };
+    struct proc_spec spec = { .argv = argv, .grace_ms = 200 };
+    struct err e = ERR_INIT;
+    long long t0 = proc_now_ms();
+    int rc;
+
+    proc_interrupt();
+    rc = proc_run(&spec, &e);
+    proc_interrupt_reset();
+    assert_int_equal(rc, -1);
+    assert_int_equal(e.code, ERR_INTERRUPTED);
+    assert_string_equal(err_code_name(e.code), "interrupted");
+    assert_true(proc_now_ms() - t0 < 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,7 +340,11 @@ int main(void)
         cmocka_unit_test(test_proc_wait_reaps),
         cmocka_unit_test(test_proc_message_keeps_last_line),
         cmocka_unit_test(test_proc_err_tail_newest),
-        cmocka_unit_test(test_proc_interrupt), /* last: leaves the interrupt flag set */
+        cmocka_unit_test(test_proc_end_exited),
+        cmocka_unit_test(test_proc_end_signalled),
+        cmocka_unit_test(test_proc_run_timeout_code),
+        cmocka_unit_test(test_proc_run_interrupt_code),
+        cmocka_unit_test(test_proc_interrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
