@@ -386,6 +386,7 @@ static int run_batch(struct bctx *c, const char *phase, const char **shas, size_
                      const char **outcomes_r, struct err *e)
 {
     struct slot slots[MAX_WORKERS];
+    struct proc_loop *loop = proc_loop_new();
     size_t next = 0, done = 0;
     int k = c->rq.workers < 1 ? 1 : c->rq.workers > MAX_WORKERS ? MAX_WORKERS : c->rq.workers;
     size_t owner[MAX_WORKERS];
@@ -395,26 +396,28 @@ static int run_batch(struct bctx *c, const char *phase, const char **shas, size_
     for (int i = 0; i < k; i++)
         slots[i].p = (struct proc)PROC_INIT;
     while (done < m) {
+        struct proc *ended;
+
         for (int i = 0; i < k && next < m; i++) {
             if (slots[i].busy)
                 continue;
-            if (slot_start(c, &slots[i], i, shas[next], eng_index(c, shas[next]), e) < 0)
+            if (slot_start(c, &slots[i], i, shas[next], eng_index(c, shas[next]), e) < 0 ||
+                proc_loop_add(loop, &slots[i].p, e) < 0)
                 goto out;
             owner[i] = next++;
         }
-        for (int i = 0; i < k; i++) {
+        /* one wait for every worker: whichever trial ends first is recorded first */
+        if (proc_loop_run(loop, -1, e) < 0)
+            goto out;
+        while ((ended = proc_loop_ended(loop))) {
+            int i = 0;
             const char *outcome = "infra";
             char *detail = NULL;
             long long run_id = 0;
             int r;
 
-            if (!slots[i].busy)
-                continue;
-            r = proc_poll(&slots[i].p, 100, e);
-            if (r < 0)
-                goto out;
-            if (r == 0)
-                continue;
+            while (i < k - 1 && &slots[i].p != ended) /* only slots are in the loop */
+                i++;
             slots[i].busy = 0;
             r = slot_outcome(c, &slots[i], &outcome, &detail, &run_id, e);
             if (r == 0)
@@ -432,6 +435,8 @@ static int run_batch(struct bctx *c, const char *phase, const char **shas, size_
     }
     rc = 0;
 out:
+    proc_loop_kill_all(loop); /* the trials still running, all at once */
+    proc_loop_free(loop);
     for (int i = 0; i < k; i++) {
         if (slots[i].busy)
             proc_kill(&slots[i].p);

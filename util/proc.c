@@ -1,27 +1,39 @@
+/*
+ * util/proc: starting a child (environment, descriptors, exec reported back) and what is known
+ * once it has ended. Waiting for children is util/proc_loop.c.
+ */
 #include "util/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/proc_int.h"
 #include "util/proc_priv.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
 
 static volatile sig_atomic_t interrupt_requested;
+/* the pipe proc_interrupt() writes to, so a loop blocked in poll(2) wakes up */
+static volatile sig_atomic_t intr_rfd = -1, intr_wfd = -1;
 
 void proc_interrupt(void)
 {
+    int saved = errno;
+
     interrupt_requested = 1;
+    if (intr_wfd >= 0)
+        (void)!write(intr_wfd, "!", 1);
+    errno = saved;
 }
 
 int proc_interrupted(void)
@@ -32,6 +44,39 @@ int proc_interrupted(void)
 void proc_interrupt_reset(void)
 {
     interrupt_requested = 0;
+    proc_intr_drain();
+}
+
+/* Makes the interrupt pipe (once). Returns 0 or -1 with e set. */
+static int intr_pipe_make(struct err *e)
+{
+    int fds[2];
+
+    if (intr_rfd >= 0)
+        return 0;
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        err_sys(e, errno, "cannot create the interrupt pipe");
+        return -1;
+    }
+    intr_rfd = fds[0];
+    intr_wfd = fds[1];
+    return 0;
+}
+
+int proc_intr_fd(void)
+{
+    intr_pipe_make(NULL);
+    return intr_rfd;
+}
+
+void proc_intr_drain(void)
+{
+    char junk[64];
+
+    if (intr_rfd < 0)
+        return;
+    while (read(intr_rfd, junk, sizeof(junk)) > 0)
+        ;
 }
 
 static void on_signal(int sig)
@@ -61,7 +106,7 @@ static void sigchld_default(void)
 int proc_init(struct err *e)
 {
     sigchld_default();
-    return 0;
+    return intr_pipe_make(e);
 }
 
 void proc_install_signal_handlers(void)
@@ -132,31 +177,40 @@ fail:
     _exit(127);
 }
 
+/*
+ * A pidfd for pid: readable once the child has ended, so one poll(2) waits for children and
+ * pipes together. Returns 0 (*fd_r = -1 when the kernel has no pidfd_open: the loop then
+ * polls waitpid), or -1 with e set.
+ */
+static int pidfd_for(pid_t pid, const char *name, int *fd_r, struct err *e)
+{
+    long r = syscall(SYS_pidfd_open, pid, 0);
+
+    *fd_r = -1;
+    if (r >= 0) {
+        *fd_r = (int)r; /* pidfds are close-on-exec */
+        return 0;
+    }
+    if (errno == ENOSYS)
+        return 0;
+    err_sys(e, errno, "cannot watch %s (pid %d)", name, (int)pid);
+    return -1;
+}
+
 int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
 {
     struct sv env = SV_INIT;
     struct sv argv = SV_INIT;
     char *exe = NULL;
     int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, report[2] = { -1, -1 };
-    int log_fd = -1;
+    int log_fd = -1, pidfd = -1;
     int child_errno = 0;
     ssize_t r;
-    pid_t pid, parent;
+    pid_t pid = -1, parent;
     int rc = -1;
 
-    p->pid = -1;
-    p->end = PROC_RUNNING;
-    p->killing = PROC_RUNNING;
-    p->code = -1;
-    p->sig = 0;
-    p->status = 0;
-    p->out_fd = -1;
-    p->err_fd = -1;
-    p->out = spec->out;
+    *p = (struct proc)PROC_INIT;
     p->name = xstrdup(spec->argv[0]);
-    p->err_ring = NULL;
-    p->err_len = p->err_head = 0;
-
     sigchld_default(); /* defensively: proc_init may not have run (a library user, a test) */
     exe = fs_which(spec->argv[0]);
     if (!exe) {
@@ -177,13 +231,13 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     }
     if ((spec->out && pipe2(out_pipe, O_CLOEXEC) < 0) ||
         (!spec->log_path && pipe2(err_pipe, O_CLOEXEC) < 0) || pipe2(report, O_CLOEXEC) < 0) {
-        err_sys(e, errno, "cannot create pipe");
+        err_sys(e, errno, "cannot create a pipe to run %s", spec->argv[0]);
         goto out;
     }
     parent = getpid();
     pid = fork();
     if (pid < 0) {
-        err_sys(e, errno, "cannot fork");
+        err_sys(e, errno, "cannot fork to run %s", spec->argv[0]);
         goto out;
     }
     if (pid == 0)
@@ -196,14 +250,22 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
         r = read(report[0], &child_errno, sizeof(child_errno));
     while (r < 0 && errno == EINTR);
     if (r == sizeof(child_errno)) {
-        waitpid(pid, NULL, 0);
-        err_set(e, ERR_TOOL, "cannot run %s: %s", spec->argv[0], strerror(child_errno));
+        err_set(e, ERR_TOOL, "cannot run %s (%s): %s", spec->argv[0], exe,
+                strerror(child_errno));
+        goto out;
+    }
+    if (pidfd_for(pid, spec->argv[0], &pidfd, e) < 0) {
+        kill(-pid, SIGKILL);
         goto out;
     }
     p->pid = pid;
+    pid = -1;
+    p->pidfd = pidfd;
+    pidfd = -1;
     p->start_ms = proc_now_ms();
     p->deadline_ms = spec->timeout_ms > 0 ? p->start_ms + spec->timeout_ms : 0;
     p->grace_ms = spec->grace_ms > 0 ? spec->grace_ms : 3000;
+    p->out = spec->out;
     if (out_pipe[0] >= 0) {
         p->out_fd = out_pipe[0];
         out_pipe[0] = -1;
@@ -216,6 +278,9 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     }
     rc = 0;
 out:
+    if (pid > 0) /* a child that failed to exec, or that we cannot watch: reap it */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
     for (int i = 0; i < 2; i++) {
         if (out_pipe[i] >= 0)
             close(out_pipe[i]);
@@ -226,14 +291,15 @@ out:
     }
     if (log_fd >= 0)
         close(log_fd);
+    if (rc < 0)
+        proc_release(p);
     sv_clear(&env);
     sv_clear(&argv);
     free(exe);
     return rc;
 }
 
-/* Keeps the newest PROC_ERR_TAIL bytes of stderr: the real error is at the end. */
-static void err_ring_add(struct proc *p, const char *data, size_t n)
+void proc_err_ring_add(struct proc *p, const char *data, size_t n)
 {
     if (!p->err_ring)
         p->err_ring = xmalloc(PROC_ERR_TAIL);
@@ -270,191 +336,19 @@ char *proc_err_tail(const struct proc *p, int lines, size_t max)
     return str_tail_lines(flat, p->err_len, lines, max);
 }
 
-/* Drains whatever is readable on fd: stdout into p->out (capped), stderr into the ring. */
-static void drain(struct proc *p, int *fd, int is_err)
-{
-    char chunk[16384];
-
-    for (;;) {
-        ssize_t r = read(*fd, chunk, sizeof(chunk));
-        if (r > 0) {
-            if (is_err)
-                err_ring_add(p, chunk, (size_t)r);
-            else
-                buf_add(p->out, chunk, (size_t)r);
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0) {
-            close(*fd);
-            *fd = -1;
-        }
-        return;
-    }
-}
-
-static void kill_group(struct proc *p, int sig)
-{
-    if (p->pid > 0 && p->end == PROC_RUNNING)
-        kill(-p->pid, sig);
-}
-
-/* Records how a reaped child ended: why we killed it, else what its wait status says. */
-static void set_ended(struct proc *p, int status)
-{
-    p->status = status;
-    p->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    p->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    if (p->killing == PROC_TIMED_OUT || p->killing == PROC_INTERRUPTED)
-        p->end = p->killing;
-    else
-        p->end = p->sig ? PROC_SIGNALLED : PROC_EXITED;
-}
-
-/*
- * Reaps p if it has ended: 1 reaped, 0 still running, -1 with e set. ECHILD is an error, never
- * "still running": the child was reaped elsewhere (SIGCHLD ignored, or another waitpid), so
- * waiting longer would wait forever.
- */
-static int try_reap(struct proc *p, struct err *e)
-{
-    int status;
-    pid_t r;
-
-    do
-        r = waitpid(p->pid, &status, WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r == p->pid) {
-        set_ended(p, status);
-        return 1;
-    }
-    if (r == 0)
-        return 0;
-    if (errno == ECHILD)
-        err_set(e, ERR_INTERNAL, "cannot wait for %s (pid %d): it was reaped elsewhere "
-                "(SIGCHLD ignored, or another waitpid)", p->name, (int)p->pid);
-    else
-        err_sys(e, errno, "cannot wait for %s (pid %d)", p->name, (int)p->pid);
-    return -1;
-}
-
-void proc_kill(struct proc *p)
-{
-    long long until;
-
-    if (p->pid <= 0 || p->end != PROC_RUNNING)
-        return;
-    kill_group(p, SIGTERM);
-    until = proc_now_ms() + p->grace_ms;
-    while (proc_now_ms() < until) {
-        if (try_reap(p, NULL) != 0)
-            break;
-        usleep(20000);
-    }
-    if (p->end == PROC_RUNNING) {
-        int status = W_EXITCODE(0, SIGKILL), r;
-
-        /* reaped elsewhere or not: it must not be waited for again */
-        kill_group(p, SIGKILL);
-        while ((r = waitpid(p->pid, &status, 0)) < 0 && errno == EINTR)
-            ;
-        set_ended(p, r == p->pid ? status : W_EXITCODE(0, SIGKILL));
-    }
-    /* stragglers of the group (e.g. a grandchild holding a pipe) */
-    kill(-p->pid, SIGKILL);
-    if (p->out_fd >= 0)
-        drain(p, &p->out_fd, 0);
-    if (p->err_fd >= 0)
-        drain(p, &p->err_fd, 1);
-}
-
-int proc_poll(struct proc *p, int wait_ms, struct err *e)
-{
-    long long until = proc_now_ms() + wait_ms;
-
-    if (p->end != PROC_RUNNING)
-        return 1;
-    if (p->pid <= 0) {
-        err_set(e, ERR_INTERNAL, "no process to wait for (%s was not started)",
-                p->name ? p->name : "it");
-        return -1;
-    }
-    for (;;) {
-        struct pollfd fds[2];
-        int nfds = 0;
-        long long now = proc_now_ms();
-        int slice, r;
-
-        r = try_reap(p, e);
-        if (r < 0)
-            return -1;
-        if (r) {
-            /* collect the rest of the output */
-            if (p->out_fd >= 0)
-                drain(p, &p->out_fd, 0);
-            if (p->err_fd >= 0)
-                drain(p, &p->err_fd, 1);
-            return 1;
-        }
-        if (interrupt_requested) {
-            p->killing = PROC_INTERRUPTED;
-            proc_kill(p);
-            return 1;
-        }
-        if (p->deadline_ms && now >= p->deadline_ms) {
-            p->killing = PROC_TIMED_OUT;
-            proc_kill(p);
-            return 1;
-        }
-        if (now >= until)
-            return 0;
-        slice = (int)(until - now);
-        if (slice > 50)
-            slice = 50; /* re-check the child and the deadline regularly */
-        if (p->out_fd >= 0)
-            fds[nfds++] = (struct pollfd){ .fd = p->out_fd, .events = POLLIN };
-        if (p->err_fd >= 0)
-            fds[nfds++] = (struct pollfd){ .fd = p->err_fd, .events = POLLIN };
-        if (nfds == 0) {
-            usleep((useconds_t)slice * 1000);
-            continue;
-        }
-        r = poll(fds, (nfds_t)nfds, slice);
-        if (r < 0 && errno != EINTR) {
-            err_sys(e, errno, "cannot wait for output of %s", p->name);
-            return -1;
-        }
-        if (r > 0) {
-            if (p->out_fd >= 0)
-                drain(p, &p->out_fd, 0);
-            if (p->err_fd >= 0)
-                drain(p, &p->err_fd, 1);
-        }
-    }
-}
-
-int proc_wait(struct proc *p, struct err *e)
-{
-    int r;
-
-    while ((r = proc_poll(p, 1000, e)) == 0)
-        ;
-    return r < 0 ? -1 : 0;
-}
-
 void proc_release(struct proc *p)
 {
+    if (p->loop)
+        proc_loop_remove(p->loop, p);
     if (p->out_fd >= 0)
         close(p->out_fd);
     if (p->err_fd >= 0)
         close(p->err_fd);
-    p->out_fd = p->err_fd = -1;
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     free(p->err_ring);
-    p->err_ring = NULL;
-    p->err_len = p->err_head = 0;
     free(p->name);
-    p->name = NULL;
+    *p = (struct proc)PROC_INIT;
 }
 
 int proc_exit_code(const struct proc *p)

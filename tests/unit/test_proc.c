@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -326,6 +328,303 @@ static void test_proc_run_interrupt_code(void **state)
     assert_true(proc_now_ms() - t0 < 10000);
 }
 
+/* Starts argv and adds it to l. */
+static void start_in(struct proc_loop *l, struct proc *p, const char *const *argv, int timeout_ms,
+                     int grace_ms)
+{
+    struct proc_spec spec = { .argv = argv, .timeout_ms = timeout_ms, .grace_ms = grace_ms };
+    struct err e = ERR_INIT;
+
+    if (proc_start(&spec, p, &e) < 0 || proc_loop_add(l, p, &e) < 0)
+        fail_msg("cannot start %s: %s", argv[0], e.msg);
+}
+
+/* Runs l until every proc has ended (at most limit_ms); returns the number that came out. */
+static int run_until_all_ended(struct proc_loop *l, struct proc **out, int max, int limit_ms)
+{
+    long long until = proc_now_ms() + limit_ms;
+    struct err e = ERR_INIT;
+    struct proc *p;
+    int n = 0;
+
+    while (proc_loop_running(l) > 0 && proc_now_ms() < until)
+        if (proc_loop_run(l, 1000, &e) < 0)
+            fail_msg("proc_loop_run: %s", e.msg);
+    while ((p = proc_loop_ended(l)))
+        if (n < max)
+            out[n++] = p;
+    return n;
+}
+
+/* The loop waits for many children at once: five 0.6 s sleeps take about 0.6 s, not 3 s. */
+static void test_loop_parallel(void **state)
+{
+    const char *argv[] = { "sleep", "0.6", NULL };
+    struct proc p[5] = { PROC_INIT, PROC_INIT, PROC_INIT, PROC_INIT, PROC_INIT };
+    struct proc *ended[5];
+    struct proc_loop *l = proc_loop_new();
+    long long t0 = proc_now_ms(), ms;
+
+    for (int i = 0; i < 5; i++)
+        start_in(l, &p[i], argv, 0, 0);
+    assert_int_equal((int)proc_loop_running(l), 5);
+    assert_int_equal(run_until_all_ended(l, ended, 5, 20000), 5);
+    ms = proc_now_ms() - t0;
+    /* serialised, it would be >= 3000 ms; the bound leaves room for a loaded machine */
+    if (ms >= 2500)
+        fail_msg("five 0.6 s children took %lld ms", ms);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ended[i]->end, PROC_EXITED);
+        assert_int_equal(ended[i]->code, 0);
+        assert_null(ended[i]->loop);
+        for (int j = 0; j < i; j++)
+            assert_ptr_not_equal(ended[i], ended[j]);
+    }
+    assert_null(proc_loop_ended(l));
+    assert_int_equal((int)proc_loop_running(l), 0);
+    proc_loop_free(l);
+    for (int i = 0; i < 5; i++)
+        proc_release(&p[i]);
+}
+
+/* Whether pid is gone (or a zombie nobody has reaped yet). */
+static int pid_gone(int pid)
+{
+    char *path = xasprintf("/proc/%d/stat", pid);
+    struct buf st = BUF_INIT;
+    int gone = 1;
+
+    if (buf_read_file(&st, path, NULL) == 0) {
+        const char *paren = strrchr(st.data, ')');
+        gone = paren && paren[2] == 'Z';
+    }
+    buf_release(&st);
+    free(path);
+    return gone;
+}
+
+/*
+ * A deadline in the loop kills the child's whole group: a child and grandchild that ignore
+ * SIGTERM get SIGKILL after the grace period, while another child of the loop ends normally.
+ */
+static void test_loop_deadline_kills_group(void **state)
+{
+    char pidfile[] = "/tmp/pvlab-grandchild-XXXXXX";
+    int fd = mkstemp(pidfile);
+    char *script = xasprintf("trap '' TERM; sleep 60 & echo $! > %s; wait", pidfile);
+    const char *argv[] = { "sh", "-c", script, NULL };
+    const char *quick[] = { "sleep", "0.1", NULL };
+    struct proc stubborn = PROC_INIT, other = PROC_INIT;
+    struct proc *ended[2];
+    struct proc_loop *l = proc_loop_new();
+    struct buf b = BUF_INIT;
+    long long t0 = proc_now_ms(), ms;
+    int gpid = 0;
+
+    close(fd);
+    start_in(l, &stubborn, argv, 300, 400);
+    start_in(l, &other, quick, 0, 0);
+    assert_int_equal(run_until_all_ended(l, ended, 2, 20000), 2);
+    ms = proc_now_ms() - t0;
+    assert_ptr_equal(ended[0], &other); /* ended first, on its own */
+    assert_int_equal(other.end, PROC_EXITED);
+    assert_int_equal(stubborn.end, PROC_TIMED_OUT);
+    assert_int_equal(stubborn.sig, SIGKILL); /* SIGTERM was ignored */
+    assert_true(ms >= 650);                  /* the deadline plus the grace period */
+    assert_true(ms < 10000);
+    assert_int_equal(buf_read_file(&b, pidfile, NULL), 0);
+    gpid = atoi(b.data);
+    assert_true(gpid > 0);
+    for (int i = 0; i < 50 && !pid_gone(gpid); i++)
+        usleep(20000);
+    if (!pid_gone(gpid)) {
+        kill(gpid, SIGKILL);
+        fail_msg("grandchild %d survived its group's deadline", gpid);
+    }
+    proc_loop_free(l);
+    proc_release(&stubborn);
+    proc_release(&other);
+    buf_release(&b);
+    unlink(pidfile);
+    free(script);
+}
+
+struct fd_seen {
+    char data[64];
+    size_t len;
+    int calls;
+    int fail;
+};
+
+/* A callback: reads what is there; with fail set, reports an error. */
+static int on_fd(struct proc_loop *l, int fd, short revents, void *ctx, struct err *e)
+{
+    struct fd_seen *s = ctx;
+    ssize_t r = read(fd, s->data + s->len, sizeof(s->data) - 1 - s->len);
+
+    s->calls++;
+    if (r > 0)
+        s->len += (size_t)r;
+    if (r == 0)
+        proc_loop_remove_fd(l, fd); /* EOF: callbacks may remove their own descriptor */
+    if (s->fail) {
+        err_set(e, ERR_IO, "callback failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* An extra descriptor wakes the loop and runs its callback while a child keeps running. */
+static void test_loop_extra_fd(void **state)
+{
+    const char *argv[] = { "sleep", "30", NULL };
+    struct proc p = PROC_INIT;
+    struct proc_loop *l = proc_loop_new();
+    struct fd_seen seen = { .len = 0 };
+    struct err e = ERR_INIT;
+    int fds[2];
+    long long t0;
+
+    assert_int_equal(pipe(fds), 0);
+    start_in(l, &p, argv, 0, 200);
+    assert_int_equal(proc_loop_add_fd(l, fds[0], POLLIN, on_fd, &seen, &e), 0);
+    assert_int_equal(proc_loop_add_fd(l, fds[0], POLLIN, on_fd, &seen, &e), -1); /* twice */
+    assert_int_equal(write(fds[1], "hi", 2), 2);
+    t0 = proc_now_ms();
+    assert_int_equal(proc_loop_run(l, 10000, &e), 1);
+    assert_true(proc_now_ms() - t0 < 5000);
+    assert_int_equal(seen.calls, 1);
+    assert_memory_equal(seen.data, "hi", 2);
+    assert_int_equal(p.end, PROC_RUNNING);
+    /* EOF: the callback removes its descriptor; later rounds do not call it */
+    close(fds[1]);
+    assert_int_equal(proc_loop_run(l, 10000, &e), 1);
+    assert_int_equal(seen.calls, 2);
+    assert_int_equal(proc_loop_run(l, 50, &e), 0);
+    assert_int_equal(seen.calls, 2);
+    /* a failing callback fails the round */
+    assert_int_equal(pipe(fds), 0);
+    seen.fail = 1;
+    assert_int_equal(proc_loop_add_fd(l, fds[0], POLLIN, on_fd, &seen, &e), 0);
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    assert_int_equal(proc_loop_run(l, 10000, &e), -1);
+    assert_string_equal(e.msg, "callback failed");
+    proc_loop_remove_fd(l, fds[0]);
+    close(fds[0]);
+    close(fds[1]);
+    proc_loop_kill_all(l);
+    assert_ptr_equal(proc_loop_ended(l), &p);
+    assert_int_equal(p.end, PROC_SIGNALLED); /* killed by its owner, not for a deadline */
+    assert_int_equal(p.sig, SIGTERM);
+    proc_loop_free(l);
+    proc_release(&p);
+}
+
+/* A round with nothing happening returns 0 after its timeout. */
+static void test_loop_timeout(void **state)
+{
+    const char *argv[] = { "sleep", "30", NULL };
+    struct proc p = PROC_INIT;
+    struct proc_loop *l = proc_loop_new();
+    struct err e = ERR_INIT;
+    long long t0, ms;
+
+    start_in(l, &p, argv, 0, 200);
+    t0 = proc_now_ms();
+    assert_int_equal(proc_loop_run(l, 150, &e), 0);
+    ms = proc_now_ms() - t0;
+    assert_true(ms >= 140 && ms < 5000);
+    assert_null(proc_loop_ended(l));
+    /* a proc in a loop is the loop's to wait for */
+    assert_int_equal(proc_poll(&p, 0, &e), -1);
+    assert_int_equal(e.code, ERR_INTERNAL);
+    /* proc_kill takes it out of the loop first */
+    proc_kill(&p);
+    assert_null(p.loop);
+    assert_int_equal(p.end, PROC_SIGNALLED);
+    assert_int_equal((int)proc_loop_running(l), 0);
+    proc_loop_free(l);
+    proc_release(&p);
+}
+
+static void on_alarm(int sig)
+{
+    proc_interrupt();
+}
+
+/* An interrupt from a signal handler wakes a blocked loop, which stops all its children. */
+static void test_loop_interrupt(void **state)
+{
+    const char *argv[] = { "sleep", "30", NULL };
+    struct proc p[3] = { PROC_INIT, PROC_INIT, PROC_INIT };
+    struct proc *ended[3];
+    struct proc_loop *l = proc_loop_new();
+    struct itimerval it = { .it_value = { .tv_usec = 200000 } };
+    struct sigaction sa, old;
+    struct err e = ERR_INIT;
+    long long t0 = proc_now_ms(), ms;
+    int n = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, &old);
+    for (int i = 0; i < 3; i++)
+        start_in(l, &p[i], argv, 0, 1000);
+    setitimer(ITIMER_REAL, &it, NULL);
+    /* the round sleeps up to 5 s: only the interrupt can end it sooner */
+    while (proc_loop_running(l) > 0 && proc_now_ms() - t0 < 20000)
+        if (proc_loop_run(l, 5000, &e) < 0)
+            fail_msg("proc_loop_run: %s", e.msg);
+    ms = proc_now_ms() - t0;
+    sigaction(SIGALRM, &old, NULL);
+    proc_interrupt_reset();
+    n = run_until_all_ended(l, ended, 3, 0);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(p[i].end, PROC_INTERRUPTED);
+    assert_true(ms < 4000);
+    proc_loop_free(l);
+    for (int i = 0; i < 3; i++)
+        proc_release(&p[i]);
+}
+
+/* A child of the loop reaped behind its back (ECHILD) is an error of the round. */
+static void test_loop_echild(void **state)
+{
+    const char *argv[] = { "true", NULL };
+    struct proc p = PROC_INIT;
+    struct proc_loop *l = proc_loop_new();
+    struct err e = ERR_INIT;
+    int st;
+
+    start_in(l, &p, argv, 0, 0);
+    assert_int_equal(waitpid(p.pid, &st, 0), p.pid);
+    assert_int_equal(proc_loop_run(l, 5000, &e), -1);
+    assert_non_null(strstr(e.msg, "reaped elsewhere"));
+    proc_loop_free(l);
+    proc_release(&p);
+}
+
+/* proc_release takes a proc out of its loop: the loop never touches freed memory. */
+static void test_loop_release_removes(void **state)
+{
+    const char *argv[] = { "sleep", "0.1", NULL };
+    struct proc *p = xcalloc(1, sizeof(*p)), q = PROC_INIT;
+    struct proc *ended[2];
+    struct proc_loop *l = proc_loop_new();
+
+    *p = (struct proc)PROC_INIT;
+    start_in(l, p, argv, 0, 0);
+    start_in(l, &q, argv, 0, 0);
+    proc_kill(p);
+    proc_release(p);
+    free(p);
+    assert_int_equal(run_until_all_ended(l, ended, 2, 20000), 1);
+    assert_ptr_equal(ended[0], &q);
+    proc_loop_free(l);
+    proc_release(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +644,13 @@ int main(void)
         cmocka_unit_test(test_proc_run_timeout_code),
         cmocka_unit_test(test_proc_run_interrupt_code),
         cmocka_unit_test(test_proc_interrupt),
+        cmocka_unit_test(test_loop_parallel),
+        cmocka_unit_test(test_loop_deadline_kills_group),
+        cmocka_unit_test(test_loop_extra_fd),
+        cmocka_unit_test(test_loop_timeout),
+        cmocka_unit_test(test_loop_interrupt),
+        cmocka_unit_test(test_loop_echild),
+        cmocka_unit_test(test_loop_release_removes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
