@@ -128,52 +128,107 @@ long long proc_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Builds the child's environment: a fixed minimal base plus the spec's extras. */
-static void build_env(struct sv *env, const char *const *extra)
+/* Whether an extra NAME=value of the spec redefines the NAME of entry. */
+static int env_redefined(const char *entry, const char *const *extra)
+{
+    size_t n = strcspn(entry, "=");
+
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (!strncmp(extra[i], entry, n) && extra[i][n] == '=')
+            return 1;
+    return 0;
+}
+
+/*
+ * Builds the child's environment: the caller's (inherit_env: a user's test command must see
+ * it, as under git bisect run) or a fixed minimal base, then the spec's extras, which win.
+ */
+static void build_env(struct sv *env, const struct proc_spec *spec)
 {
     const char *home = getenv("HOME");
     const char *path = getenv("PATH");
+    struct sv base = SV_INIT;
 
-    sv_pushf(env, "PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-    sv_push(env, "LC_ALL=C");
-    sv_pushf(env, "HOME=%s", home ? home : "/");
-    sv_pushv(env, extra);
+    if (spec->inherit_env) {
+        sv_pushv(&base, (const char *const *)environ);
+    } else {
+        sv_pushf(&base, "PATH=%s",
+                 path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+        sv_push(&base, "LC_ALL=C");
+        sv_pushf(&base, "HOME=%s", home ? home : "/");
+    }
+    for (size_t i = 0; i < base.n; i++)
+        if (!env_redefined(base.v[i], spec->env))
+            sv_push(env, base.v[i]);
+    sv_pushv(env, spec->env);
+    sv_clear(&base);
 }
 
-/* Child side: only async-signal-safe calls between fork and exec. */
-static void child_exec(const struct proc_spec *spec, char *const *argv, char *const *envp,
-                       const char *exe, int out_w, int err_w, int log_fd, int report_fd,
-                       pid_t parent)
+/* What the child needs, all prepared before fork: the child only makes system calls. */
+struct child_args {
+    const char *exe;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    int out_w, err_w, log_fd; /* -1 when unused */
+    int report_fd;            /* close-on-exec pipe: the errno of a failed exec */
+    int pass_fd, pass_as;     /* pass_fd becomes pass_as (>= 3) in the child; pass_as 0: none */
+    pid_t parent;
+    long maxfd;               /* for the close_range fallback */
+};
+
+/* Moves fd to a number >= min (close-on-exec) unless it already is; -1 on failure. */
+static int fd_at_least(int fd, int min)
 {
-    int devnull = open("/dev/null", O_RDWR);
-    int out_target, err_target, e;
-    long fd, maxfd;
+    return fd < 0 || fd >= min ? fd : fcntl(fd, F_DUPFD_CLOEXEC, min);
+}
+
+/*
+ * Child side of fork: only async-signal-safe calls until exec. Any failure is reported as an
+ * errno over the report pipe, so it becomes proc_start's error.
+ */
+static void child_exec(const struct child_args *a)
+{
+    static const struct sigaction dfl = { .sa_handler = SIG_DFL };
+    int min = a->pass_as >= 3 ? a->pass_as + 1 : 3;
+    int report = a->report_fd, devnull, out, err, pass = -1, e;
+    sigset_t none;
 
     setpgid(0, 0);
     /* a pvlab killed with -9 must not leave a QEMU running on its own */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
+    if (getppid() != a->parent)
         _exit(127);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    out_target = out_w >= 0 ? out_w : (log_fd >= 0 ? log_fd : devnull);
-    err_target = log_fd >= 0 ? log_fd : (err_w >= 0 ? err_w : devnull);
-    if (dup2(devnull, 0) < 0 || dup2(out_target, 1) < 0 || dup2(err_target, 2) < 0)
+    /* exec resets caught signals but keeps ignored ones and the mask: all to default, then
+     * unblocked (the parent blocked them around fork, so no handler of ours runs here) */
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* every source above 0/1/2 and pass_as first, so no dup2 below overwrites another's source */
+    report = fd_at_least(report, min);
+    if (report < 0)
+        _exit(127);
+    devnull = fd_at_least(open("/dev/null", O_RDWR | O_CLOEXEC), min);
+    out = fd_at_least(a->out_w >= 0 ? a->out_w : a->log_fd >= 0 ? a->log_fd : devnull, min);
+    err = fd_at_least(a->log_fd >= 0 ? a->log_fd : a->err_w >= 0 ? a->err_w : devnull, min);
+    if (a->pass_as >= 3 && (pass = fd_at_least(a->pass_fd, min)) < 0)
         goto fail;
-    maxfd = sysconf(_SC_OPEN_MAX);
-    if (maxfd < 0 || maxfd > 65536)
-        maxfd = 65536;
-    for (fd = 3; fd < maxfd; fd++)
-        if (fd != report_fd)
-            close((int)fd);
-    if (spec->cwd && chdir(spec->cwd) < 0)
+    if (devnull < 0 || out < 0 || err < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 ||
+        dup2(err, 2) < 0)
         goto fail;
-    execve(exe, argv, envp);
+    /* nothing of ours beyond 0/1/2 reaches the program; the report pipe lives until exec */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        for (long fd = 3; fd < a->maxfd; fd++)
+            fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    if (pass >= 0 && dup2(pass, a->pass_as) < 0) /* dup2 clears close-on-exec on pass_as */
+        goto fail;
+    if (a->cwd && chdir(a->cwd) < 0)
+        goto fail;
+    execve(a->exe, a->argv, a->envp);
 fail:
     e = errno;
-    (void)!write(report_fd, &e, sizeof(e));
+    (void)!write(report, &e, sizeof(e));
     _exit(127);
 }
 
@@ -206,8 +261,10 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     int log_fd = -1, pidfd = -1;
     int child_errno = 0;
     ssize_t r;
-    pid_t pid = -1, parent;
-    int rc = -1;
+    struct child_args ca;
+    sigset_t all, mask;
+    pid_t pid = -1;
+    int fork_errno, rc = -1;
 
     *p = (struct proc)PROC_INIT;
     p->name = xstrdup(spec->argv[0]);
@@ -219,7 +276,12 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
                 spec->argv[0]);
         goto out;
     }
-    build_env(&env, spec->env);
+    if (spec->pass_fd_as && (spec->pass_fd_as < 3 || fcntl(spec->pass_fd, F_GETFD) < 0)) {
+        err_set(e, ERR_INTERNAL, "cannot pass descriptor %d to %s as %d (not open, or not "
+                "above 0/1/2)", spec->pass_fd, spec->argv[0], spec->pass_fd_as);
+        goto out;
+    }
+    build_env(&env, spec);
     sv_pushv(&argv, spec->argv);
     sv_argv(&argv);
     if (spec->log_path) {
@@ -234,15 +296,25 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
         err_sys(e, errno, "cannot create a pipe to run %s", spec->argv[0]);
         goto out;
     }
-    parent = getpid();
+    ca = (struct child_args){ .exe = exe, .argv = argv.v, .envp = sv_argv(&env), .cwd = spec->cwd,
+                              .out_w = out_pipe[1], .err_w = err_pipe[1], .log_fd = log_fd,
+                              .report_fd = report[1], .pass_fd = spec->pass_fd,
+                              .pass_as = spec->pass_fd_as, .parent = getpid(),
+                              .maxfd = sysconf(_SC_OPEN_MAX) };
+    if (ca.maxfd < 0 || ca.maxfd > 65536)
+        ca.maxfd = 65536;
+    /* signals wait until the child has reset its handlers (git's run-command does the same) */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &mask);
     pid = fork();
+    if (pid == 0)
+        child_exec(&ca);
+    fork_errno = errno;
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     if (pid < 0) {
-        err_sys(e, errno, "cannot fork to run %s", spec->argv[0]);
+        err_sys(e, fork_errno, "cannot fork to run %s", spec->argv[0]);
         goto out;
     }
-    if (pid == 0)
-        child_exec(spec, argv.v, sv_argv(&env), exe, out_pipe[1], err_pipe[1], log_fd, report[1],
-                   parent);
     setpgid(pid, pid); /* also in the parent, so a kill right after fork reaches the group */
     close(report[1]);
     report[1] = -1;

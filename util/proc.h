@@ -6,10 +6,14 @@
  * are written once.
  *
  * The child:
- * - gets a clean environment: PATH, LC_ALL=C and HOME, plus spec->env;
+ * - gets a clean environment: PATH, LC_ALL=C and HOME, plus spec->env (which wins); or, with
+ *   inherit_env, the caller's environment plus spec->env (a user's test command sees it, as
+ *   under git bisect run);
  * - runs in its own process group; a timeout (or proc_interrupt()) sends SIGTERM to the whole
  *   group, then SIGKILL after grace_ms; it dies with pvlab (PR_SET_PDEATHSIG);
- * - keeps no descriptor of ours but 0/1/2; stdin is /dev/null;
+ * - keeps no descriptor of ours but 0/1/2 (close_range marks the rest close-on-exec) and, when
+ *   asked, spec->pass_fd as spec->pass_fd_as; stdin is /dev/null; signals are at their defaults
+ *   and unblocked;
  * - writes stdout to spec->out (captured, capped by the buffer's cap) when given, else to the
  *   log; stderr to log_path (appended) when given, else its newest PROC_ERR_TAIL bytes are kept
  *   in a ring for error messages (proc_err_tail);
@@ -50,6 +54,9 @@ struct proc_spec {
     struct buf *out;         /* capture stdout here (caller-owned); NULL = not captured */
     int timeout_ms;          /* 0 = no timeout */
     int grace_ms;            /* SIGTERM -> SIGKILL delay; 0 = 3000 */
+    int inherit_env;         /* 1: the caller's environment (plus env) instead of the clean one */
+    int pass_fd;             /* with pass_fd_as: a descriptor of ours the child gets ... */
+    int pass_fd_as;          /* ... as this number (>= 3; e.g. a result pipe as fd 3); 0 = none */
 };
 
 /* How a process ended, as data: callers test this, never proc_describe's text. */

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/time.h>
@@ -625,6 +627,190 @@ static void test_loop_release_removes(void **state)
     proc_release(&q);
 }
 
+/* inherit_env: the caller's environment reaches the child, and the spec's extras still win. */
+static void test_proc_inherit_env(void **state)
+{
+    const char *argv[] = { "sh", "-c", "echo \"[$PVLAB_T_KEEP][$PVLAB_T_OVER][$EXTRA][$LC_ALL]\"",
+                           NULL };
+    const char *env[] = { "EXTRA=yes", "PVLAB_T_OVER=new", NULL };
+    struct buf out = BUF_INIT;
+    struct proc_spec spec = { .argv = argv, .env = env, .out = &out, .inherit_env = 1 };
+    struct err e = ERR_INIT;
+
+    setenv("PVLAB_T_KEEP", "kept", 1);
+    setenv("PVLAB_T_OVER", "old", 1);
+    setenv("LC_ALL", "C.UTF-8", 1);
+    assert_int_equal(proc_run(&spec, &e), 0);
+    assert_string_equal(out.data, "[kept][new][yes][C.UTF-8]\n");
+    /* the default stays the clean environment */
+    buf_reset(&out);
+    spec.inherit_env = 0;
+    assert_int_equal(proc_run(&spec, &e), 0);
+    assert_string_equal(out.data, "[][new][yes][C]\n");
+    unsetenv("PVLAB_T_KEEP");
+    unsetenv("PVLAB_T_OVER");
+    unsetenv("LC_ALL");
+    buf_release(&out);
+}
+
+/* Collects what arrives on a pipe until EOF (a loop callback). */
+static int collect(struct proc_loop *l, int fd, short revents, void *ctx, struct err *e)
+{
+    struct buf *b = ctx;
+    char chunk[256];
+    ssize_t r = read(fd, chunk, sizeof(chunk));
+
+    if (r > 0)
+        buf_add(b, chunk, (size_t)r);
+    else if (r == 0)
+        proc_loop_remove_fd(l, fd);
+    return 0;
+}
+
+/*
+ * pass_fd: a result pipe's write end becomes fd 3 in the child, and the loop reads the other
+ * end next to the child's exit: the way a trial reports its typed result.
+ */
+static void test_proc_pass_fd(void **state)
+{
+    const char *argv[] = { "sh", "-c", "echo '{\"verdict\":\"pass\"}' >&3", NULL };
+    struct proc_spec spec = { .argv = argv, .pass_fd_as = 3 };
+    struct proc p = PROC_INIT;
+    struct proc_loop *l = proc_loop_new();
+    struct buf result = BUF_INIT;
+    struct err e = ERR_INIT;
+    long long until = proc_now_ms() + 10000;
+    int fds[2];
+
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    spec.pass_fd = fds[1];
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    close(fds[1]); /* the child has its copy: EOF comes when it is done */
+    assert_int_equal(proc_loop_add(l, &p, &e), 0);
+    assert_int_equal(proc_loop_add_fd(l, fds[0], POLLIN, collect, &result, &e), 0);
+    while ((proc_loop_running(l) > 0 || result.len == 0 || fcntl(fds[0], F_GETFD) < 0) &&
+           proc_now_ms() < until) {
+        assert_int_equal(proc_loop_run(l, 1000, &e) >= 0, 1);
+        if (proc_loop_running(l) == 0 && result.len)
+            break;
+    }
+    assert_ptr_equal(proc_loop_ended(l), &p);
+    assert_int_equal(p.end, PROC_EXITED);
+    assert_int_equal(p.code, 0);
+    assert_string_equal(result.data, "{\"verdict\":\"pass\"}\n");
+    proc_loop_free(l);
+    proc_release(&p);
+    close(fds[0]);
+    buf_release(&result);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/*
+ * The descriptors a running child has, as "0 1 2 ..." (malloc'd), given pass_fd as pass_as:
+ * looked at from outside once it says it is ready (right after exec, the dynamic loader still
+ * has files open).
+ */
+static char *fds_of(int pass_fd, int pass_as)
+{
+    const char *argv[] = { "sh", "-c", "echo ready; sleep 30; :", NULL };
+    struct buf b = BUF_INIT, out = BUF_INIT;
+    struct proc_spec spec = { .argv = argv, .out = &out, .grace_ms = 200, .pass_fd = pass_fd,
+                              .pass_fd_as = pass_as };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+    struct dirent *de;
+    int fd[64], n = 0;
+    char *path;
+    DIR *d;
+
+    if (proc_start(&spec, &p, &e) < 0)
+        fail_msg("%s", e.msg);
+    while (!strstr(out.data, "ready\n"))
+        assert_int_equal(proc_poll(&p, 1000, &e), 0);
+    path = xasprintf("/proc/%d/fd", (int)p.pid);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((de = readdir(d)) && n < 64)
+        if (de->d_name[0] != '.')
+            fd[n++] = atoi(de->d_name);
+    closedir(d);
+    qsort(fd, (size_t)n, sizeof(fd[0]), cmp_int);
+    for (int i = 0; i < n; i++)
+        buf_addf(&b, "%s%d", i ? " " : "", fd[i]);
+    proc_kill(&p);
+    proc_release(&p);
+    buf_release(&out);
+    free(path);
+    return buf_detach(&b, NULL);
+}
+
+/* Only 0/1/2 and the passed descriptor reach the child, even when ours were not close-on-exec. */
+static void test_proc_fds_closed(void **state)
+{
+    const char *argv[] = { "true", NULL };
+    struct proc_spec spec = { .argv = argv, .pass_fd_as = 3 };
+    struct err e = ERR_INIT;
+    int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC */
+    int fds[2];
+    char *got, *want;
+
+    assert_true(leak >= 3);
+    got = fds_of(-1, 0);
+    assert_string_equal(got, "0 1 2");
+    free(got);
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    got = fds_of(fds[1], 3);
+    assert_string_equal(got, "0 1 2 3");
+    free(got);
+    /* passed as its own number: dup2 onto itself would keep close-on-exec, so it must not */
+    got = fds_of(fds[1], fds[1]);
+    want = xasprintf("0 1 2 %d", fds[1]);
+    assert_string_equal(got, want);
+    free(got);
+    /* a descriptor that is not open is refused */
+    spec.pass_fd = leak + 1000;
+    assert_int_equal(proc_run(&spec, &e), -1);
+    assert_int_equal(e.code, ERR_INTERNAL);
+    close(fds[0]);
+    close(fds[1]);
+    close(leak);
+    free(want);
+}
+
+/* Signals the caller ignores or blocks are at their defaults, unblocked, in the child. */
+static void test_proc_child_signals_default(void **state)
+{
+    /* read with builtins: a forked grep would see the mask sh sets around its own forks */
+    const char *argv[] = { "sh", "-c", "while read -r l; do case $l in SigBlk*) echo \"$l\";; "
+                           "esac; done < /proc/$$/status; kill -USR1 $$; echo alive", NULL };
+    struct buf out = BUF_INIT;
+    struct proc_spec spec = { .argv = argv, .out = &out };
+    struct proc p = PROC_INIT;
+    struct sigaction ign, old;
+    sigset_t usr2, oldmask;
+    struct err e = ERR_INIT;
+
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGUSR1, &ign, &old);
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &usr2, &oldmask);
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    sigaction(SIGUSR1, &old, NULL);
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    assert_int_equal(proc_wait(&p, &e), 0);
+    assert_int_equal(p.end, PROC_SIGNALLED);
+    assert_int_equal(p.sig, SIGUSR1);
+    assert_string_equal(out.data, "SigBlk:\t0000000000000000\n");
+    proc_release(&p);
+    buf_release(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +837,10 @@ int main(void)
         cmocka_unit_test(test_loop_interrupt),
         cmocka_unit_test(test_loop_echild),
         cmocka_unit_test(test_loop_release_removes),
+        cmocka_unit_test(test_proc_inherit_env),
+        cmocka_unit_test(test_proc_pass_fd),
+        cmocka_unit_test(test_proc_fds_closed),
+        cmocka_unit_test(test_proc_child_signals_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
