@@ -1,14 +1,21 @@
-/* util/proc: starting, waiting for, timing out and interrupting child processes. */
+/* LDWRAP: -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=execve -Wl,--wrap=poll -Wl,--wrap=syscall */
+/*
+ * util/proc: starting, waiting for, timing out and interrupting child processes, alone and in
+ * a proc_loop. The linker wraps above let tests make fork, pipe2, execve (in the child), poll
+ * and pidfd_open fail; unarmed, they call the real functions.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +26,80 @@
 #include "util/proc.h"
 #include "util/proc_priv.h"
 #include "util/xalloc.h"
+
+/* Armed failures: 0 = call the real function. Each is one-shot unless said otherwise. */
+static int fork_errno;                 /* the next fork fails with this */
+static int pipe2_errno, pipe2_countdown; /* the countdown-th pipe2 from now fails (1 = next) */
+static volatile int execve_errno;      /* every execve fails with this (read in the child) */
+static int poll_errno;                 /* the next poll fails with this */
+static int pidfd_errno;                /* every pidfd_open fails with this */
+
+pid_t __real_fork(void);
+int __real_pipe2(int fds[2], int flags);
+int __real_execve(const char *path, char *const argv[], char *const envp[]);
+int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
+long __real_syscall(long number, ...);
+pid_t __wrap_fork(void);
+int __wrap_pipe2(int fds[2], int flags);
+int __wrap_execve(const char *path, char *const argv[], char *const envp[]);
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
+long __wrap_syscall(long number, ...);
+
+pid_t __wrap_fork(void)
+{
+    if (fork_errno) {
+        errno = fork_errno;
+        fork_errno = 0;
+        return -1;
+    }
+    return __real_fork();
+}
+
+int __wrap_pipe2(int fds[2], int flags)
+{
+    if (pipe2_countdown && --pipe2_countdown == 0) {
+        errno = pipe2_errno;
+        return -1;
+    }
+    return __real_pipe2(fds, flags);
+}
+
+/* Runs in the child between fork and exec: async-signal-safe (a read and errno). */
+int __wrap_execve(const char *path, char *const argv[], char *const envp[])
+{
+    if (execve_errno) {
+        errno = execve_errno;
+        return -1;
+    }
+    return __real_execve(path, argv, envp);
+}
+
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    if (poll_errno) {
+        errno = poll_errno;
+        poll_errno = 0;
+        return -1;
+    }
+    return __real_poll(fds, n, timeout);
+}
+
+/* util/proc calls syscall only for pidfd_open(pid, flags). */
+long __wrap_syscall(long number, ...)
+{
+    va_list ap;
+    long pid, flags;
+
+    va_start(ap, number);
+    pid = va_arg(ap, long);
+    flags = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_pidfd_open && pidfd_errno) {
+        errno = pidfd_errno;
+        return -1;
+    }
+    return __real_syscall(number, pid, flags);
+}
 
 static void test_proc_capture_and_env(void **state)
 {
@@ -535,7 +616,8 @@ static void test_loop_timeout(void **state)
     t0 = proc_now_ms();
     assert_int_equal(proc_loop_run(l, 150, &e), 0);
     ms = proc_now_ms() - t0;
-    assert_true(ms >= 140 && ms < 5000);
+    /* with a pidfd nothing but the timeout ends this round (without, a waitpid slice may) */
+    assert_true(ms >= (p.pidfd >= 0 ? 140 : 0) && ms < 5000);
     assert_null(proc_loop_ended(l));
     /* a proc in a loop is the loop's to wait for */
     assert_int_equal(proc_poll(&p, 0, &e), -1);
@@ -811,6 +893,178 @@ static void test_proc_child_signals_default(void **state)
     buf_release(&out);
 }
 
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* No child of ours is left, running or zombie. */
+static void assert_no_children(void)
+{
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
+
+/* A failed fork is a clear error of proc_start, and nothing is left open or blocked. */
+static void test_fault_fork(void **state)
+{
+    const char *argv[] = { "sh", "-c", "true", NULL };
+    struct buf out = BUF_INIT;
+    struct proc_spec spec = { .argv = argv, .out = &out };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+    sigset_t before, after;
+    int fds = open_fds();
+
+    sigprocmask(SIG_SETMASK, NULL, &before);
+    fork_errno = EAGAIN;
+    assert_int_equal(proc_start(&spec, &p, &e), -1);
+    assert_int_equal(fork_errno, 0); /* it was called */
+    assert_string_equal(e.msg, "cannot fork to run sh: Resource temporarily unavailable");
+    assert_int_equal(p.pid, -1);
+    assert_null(p.name);
+    assert_int_equal(open_fds(), fds);
+    sigprocmask(SIG_SETMASK, NULL, &after);
+    assert_int_equal(sigismember(&after, SIGTERM), sigismember(&before, SIGTERM));
+    assert_int_equal(sigismember(&after, SIGCHLD), sigismember(&before, SIGCHLD));
+    assert_no_children();
+    proc_release(&p); /* harmless after a failed start */
+    /* and the next start works */
+    assert_int_equal(proc_run(&spec, &e), 0);
+    buf_release(&out);
+}
+
+/* Each of proc_start's pipes failing in turn: -1, and the pipes made before it are closed. */
+static void test_fault_pipe2(void **state)
+{
+    const char *argv[] = { "sh", "-c", "true", NULL };
+    struct buf out = BUF_INIT;
+    struct proc_spec spec = { .argv = argv, .out = &out };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+    int fds = open_fds();
+
+    for (int nth = 1; nth <= 3; nth++) { /* stdout, stderr, exec report */
+        err_clear(&e);
+        pipe2_errno = EMFILE;
+        pipe2_countdown = nth;
+        assert_int_equal(proc_start(&spec, &p, &e), -1);
+        assert_int_equal(pipe2_countdown, 0);
+        assert_non_null(strstr(e.msg, "cannot create a pipe to run sh"));
+        assert_non_null(strstr(e.msg, "Too many open files"));
+        assert_int_equal(open_fds(), fds);
+        assert_no_children();
+    }
+    assert_int_equal(proc_run(&spec, &e), 0);
+    buf_release(&out);
+}
+
+/* execve failing in the child: proc_start's error (ERR_TOOL) names the program. */
+static void test_fault_execve(void **state)
+{
+    const char *argv[] = { "sh", "-c", "true", NULL };
+    struct proc_spec spec = { .argv = argv };
+    struct proc p = PROC_INIT;
+    struct err e = ERR_INIT;
+    int fds = open_fds();
+
+    execve_errno = EACCES;
+    assert_int_equal(proc_start(&spec, &p, &e), -1);
+    assert_int_equal(e.code, ERR_TOOL);
+    assert_non_null(strstr(e.msg, "cannot run sh"));
+    assert_non_null(strstr(e.msg, "Permission denied"));
+    execve_errno = ENOEXEC;
+    assert_int_equal(proc_run(&spec, &e), -1);
+    assert_int_equal(e.code, ERR_TOOL);
+    assert_non_null(strstr(e.msg, "Exec format error"));
+    execve_errno = 0;
+    assert_int_equal(p.pid, -1);
+    assert_int_equal(open_fds(), fds);
+    assert_no_children(); /* the failed child was reaped */
+    assert_int_equal(proc_run(&spec, &e), 0);
+}
+
+/* poll failing is an error of proc_poll, proc_wait and proc_loop_run; EINTR is not. */
+static void test_fault_poll(void **state)
+{
+    const char *argv[] = { "sleep", "30", NULL };
+    struct proc_spec spec = { .argv = argv, .grace_ms = 200 };
+    struct proc p = PROC_INIT;
+    struct proc_loop *l = proc_loop_new();
+    struct err e = ERR_INIT;
+
+    assert_int_equal(proc_start(&spec, &p, &e), 0);
+    poll_errno = ENOMEM;
+    assert_int_equal(proc_poll(&p, 100, &e), -1);
+    assert_non_null(strstr(e.msg, "Cannot allocate memory"));
+    err_clear(&e);
+    poll_errno = EINVAL;
+    assert_int_equal(proc_wait(&p, &e), -1);
+    assert_non_null(strstr(e.msg, "Invalid argument"));
+    poll_errno = EINTR;
+    assert_int_equal(proc_poll(&p, 50, &e), 0); /* a signal: still running */
+    assert_int_equal(proc_loop_add(l, &p, &e), 0);
+    poll_errno = ENOMEM;
+    assert_int_equal(proc_loop_run(l, 100, &e), -1);
+    assert_int_equal(p.end, PROC_RUNNING);
+    proc_kill(&p);
+    assert_int_equal(p.end, PROC_SIGNALLED);
+    proc_loop_free(l);
+    proc_release(&p);
+    assert_no_children();
+}
+
+/*
+ * Without pidfd_open (ENOSYS: an old kernel) the loop falls back to checking waitpid in short
+ * slices: children are still waited for together, deadlines still kill. Any other pidfd_open
+ * failure is an error of proc_start that leaves nothing behind.
+ */
+static void test_fault_no_pidfd(void **state)
+{
+    const char *sleep3[] = { "sleep", "0.6", NULL };
+    const char *forever[] = { "sleep", "30", NULL };
+    struct proc p[4] = { PROC_INIT, PROC_INIT, PROC_INIT, PROC_INIT };
+    struct proc *ended[4];
+    struct proc_loop *l = proc_loop_new();
+    struct proc_spec spec = { .argv = forever };
+    struct err e = ERR_INIT;
+    long long t0 = proc_now_ms(), ms;
+    int fds;
+
+    pidfd_errno = ENOSYS;
+    for (int i = 0; i < 3; i++)
+        start_in(l, &p[i], sleep3, 0, 0);
+    start_in(l, &p[3], forever, 300, 200);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(p[i].pidfd, -1);
+    assert_int_equal(run_until_all_ended(l, ended, 4, 20000), 4);
+    ms = proc_now_ms() - t0;
+    assert_true(ms < 2500);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(p[i].end, PROC_EXITED);
+    assert_int_equal(p[3].end, PROC_TIMED_OUT);
+    for (int i = 0; i < 4; i++)
+        proc_release(&p[i]);
+    proc_loop_free(l);
+    /* another failure: proc_start kills and reaps the child it cannot watch */
+    fds = open_fds();
+    pidfd_errno = EMFILE;
+    assert_int_equal(proc_start(&spec, &p[0], &e), -1);
+    assert_non_null(strstr(e.msg, "cannot watch sleep"));
+    pidfd_errno = 0;
+    assert_int_equal(open_fds(), fds);
+    assert_no_children();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -841,6 +1095,17 @@ int main(void)
         cmocka_unit_test(test_proc_pass_fd),
         cmocka_unit_test(test_proc_fds_closed),
         cmocka_unit_test(test_proc_child_signals_default),
+        cmocka_unit_test(test_fault_fork),
+        cmocka_unit_test(test_fault_pipe2),
+        cmocka_unit_test(test_fault_execve),
+        cmocka_unit_test(test_fault_poll),
+        cmocka_unit_test(test_fault_no_pidfd),
     };
+    struct err e = ERR_INIT;
+
+    if (proc_init(&e) < 0) { /* as main does: the interrupt pipe exists before pipe2 is counted */
+        fprintf(stderr, "proc_init: %s\n", e.msg);
+        return 1;
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
