@@ -252,19 +252,66 @@ static int pidfd_for(pid_t pid, const char *name, int *fd_r, struct err *e)
     return -1;
 }
 
+/*
+ * Forks the child described by ca and returns its pid once it has exec'd, or -1 with e set (a
+ * child that failed to exec is reaped). Closes *report_w, the child's end of the report pipe.
+ */
+static pid_t spawn(const struct child_args *ca, int report_r, int *report_w, const char *name,
+                   struct err *e)
+{
+    sigset_t all, mask;
+    int child_errno = 0, fork_errno;
+    ssize_t r;
+    pid_t pid;
+
+    /* signals wait until the child has reset its handlers (git's run-command does the same) */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &mask);
+    pid = fork();
+    if (pid == 0)
+        child_exec(ca);
+    fork_errno = errno;
+    sigprocmask(SIG_SETMASK, &mask, NULL);
+    close(*report_w);
+    *report_w = -1;
+    if (pid < 0) {
+        err_sys(e, fork_errno, "cannot fork to run %s", name);
+        return -1;
+    }
+    setpgid(pid, pid); /* also in the parent, so a kill right after fork reaches the group */
+    do
+        r = read(report_r, &child_errno, sizeof(child_errno));
+    while (r < 0 && errno == EINTR);
+    if (r == sizeof(child_errno)) {
+        err_set(e, ERR_TOOL, "cannot run %s (%s): %s", name, ca->exe, strerror(child_errno));
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return -1;
+    }
+    return pid;
+}
+
+/* Takes a pipe's read end for p, non-blocking; leaves -1 behind so out: skips it. */
+static int take_read_end(int *fd)
+{
+    int r = *fd;
+
+    *fd = -1;
+    if (r >= 0)
+        fcntl(r, F_SETFL, O_NONBLOCK);
+    return r;
+}
+
 int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
 {
     struct sv env = SV_INIT;
     struct sv argv = SV_INIT;
     char *exe = NULL;
     int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, report[2] = { -1, -1 };
-    int log_fd = -1, pidfd = -1;
-    int child_errno = 0;
-    ssize_t r;
+    int log_fd = -1;
     struct child_args ca;
-    sigset_t all, mask;
     pid_t pid = -1;
-    int fork_errno, rc = -1;
+    int rc = -1;
 
     *p = (struct proc)PROC_INIT;
     p->name = xstrdup(spec->argv[0]);
@@ -283,7 +330,6 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     }
     build_env(&env, spec);
     sv_pushv(&argv, spec->argv);
-    sv_argv(&argv);
     if (spec->log_path) {
         log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (log_fd < 0) {
@@ -296,63 +342,31 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
         err_sys(e, errno, "cannot create a pipe to run %s", spec->argv[0]);
         goto out;
     }
-    ca = (struct child_args){ .exe = exe, .argv = argv.v, .envp = sv_argv(&env), .cwd = spec->cwd,
-                              .out_w = out_pipe[1], .err_w = err_pipe[1], .log_fd = log_fd,
-                              .report_fd = report[1], .pass_fd = spec->pass_fd,
+    ca = (struct child_args){ .exe = exe, .argv = sv_argv(&argv), .envp = sv_argv(&env),
+                              .cwd = spec->cwd, .out_w = out_pipe[1], .err_w = err_pipe[1],
+                              .log_fd = log_fd, .report_fd = report[1], .pass_fd = spec->pass_fd,
                               .pass_as = spec->pass_fd_as, .parent = getpid(),
                               .maxfd = sysconf(_SC_OPEN_MAX) };
     if (ca.maxfd < 0 || ca.maxfd > 65536)
         ca.maxfd = 65536;
-    /* signals wait until the child has reset its handlers (git's run-command does the same) */
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &mask);
-    pid = fork();
-    if (pid == 0)
-        child_exec(&ca);
-    fork_errno = errno;
-    sigprocmask(SIG_SETMASK, &mask, NULL);
-    if (pid < 0) {
-        err_sys(e, fork_errno, "cannot fork to run %s", spec->argv[0]);
+    pid = spawn(&ca, report[0], &report[1], spec->argv[0], e);
+    if (pid < 0)
         goto out;
-    }
-    setpgid(pid, pid); /* also in the parent, so a kill right after fork reaches the group */
-    close(report[1]);
-    report[1] = -1;
-    do
-        r = read(report[0], &child_errno, sizeof(child_errno));
-    while (r < 0 && errno == EINTR);
-    if (r == sizeof(child_errno)) {
-        err_set(e, ERR_TOOL, "cannot run %s (%s): %s", spec->argv[0], exe,
-                strerror(child_errno));
-        goto out;
-    }
-    if (pidfd_for(pid, spec->argv[0], &pidfd, e) < 0) {
+    if (pidfd_for(pid, spec->argv[0], &p->pidfd, e) < 0) {
         kill(-pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
         goto out;
     }
     p->pid = pid;
-    pid = -1;
-    p->pidfd = pidfd;
-    pidfd = -1;
     p->start_ms = proc_now_ms();
     p->deadline_ms = spec->timeout_ms > 0 ? p->start_ms + spec->timeout_ms : 0;
     p->grace_ms = spec->grace_ms > 0 ? spec->grace_ms : 3000;
     p->out = spec->out;
-    if (out_pipe[0] >= 0) {
-        p->out_fd = out_pipe[0];
-        out_pipe[0] = -1;
-        fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-    }
-    if (err_pipe[0] >= 0) {
-        p->err_fd = err_pipe[0];
-        err_pipe[0] = -1;
-        fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
-    }
+    p->out_fd = take_read_end(&out_pipe[0]);
+    p->err_fd = take_read_end(&err_pipe[0]);
     rc = 0;
 out:
-    if (pid > 0) /* a child that failed to exec, or that we cannot watch: reap it */
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
     for (int i = 0; i < 2; i++) {
         if (out_pipe[i] >= 0)
             close(out_pipe[i]);
