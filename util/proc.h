@@ -24,8 +24,10 @@
  * - one process: proc_start, then proc_poll / proc_wait (or proc_run for both);
  * - many: add them to a struct proc_loop (below), which waits for all of them and for extra
  *   descriptors in one poll(2).
- * Either way the waiting code is the same: a pidfd per child (pidfd_open) tells when it ended,
- * its pipes are drained, it is reaped with waitpid(pid), its deadline is enforced.
+ * Either way the waiting code is the same: a pidfd per child (pidfd_open) tells when it ended
+ * (on a kernel without pidfd_open, a waitpid(pid, WNOHANG) every 50 ms), its pipes are drained,
+ * it is reaped with waitpid(pid), its deadline is enforced. A child we stopped takes what is
+ * left of its group with it (SIGKILL to the group once it is reaped).
  *
  * A proc's life:
  *

@@ -370,8 +370,7 @@ static int service_procs(struct proc_loop *l, size_t n, int *ended_r, struct err
     return 0;
 }
 
-/* Calls the callbacks of ready extra descriptors still watched (by id: a callback may change
- * the set). */
+/* Calls the callbacks of ready extra descriptors still watched (by id: callbacks edit the set). */
 static int service_fds(struct proc_loop *l, size_t n, int *calls_r, struct err *e)
 {
     for (size_t i = 0; i < n; i++) {
