@@ -42,6 +42,7 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct cli c;
+    struct err e = ERR_INIT;
     const char *cmd;
     int opt, rc;
 
@@ -61,6 +62,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     log_set_level(LOG_WARN + c.verbose);
+    if (proc_init(&e) < 0) {
+        fprintf(stderr, "pvlab: error: %s\n", e.msg);
+        return EXIT_ERROR;
+    }
     proc_install_signal_handlers();
     cmd = argv[optind];
     argc -= optind;

@@ -235,20 +235,21 @@ void git_worktree_remove(const char *repo, const char *dir)
 
 int git_parents(const char *repo, const char *sha, struct sv *out, struct err *e)
 {
-    char *spec = xasprintf("%s^@", sha);
-    const char *args[] = { "rev-parse", NULL };
-    const char *operands[] = { spec, NULL };
+    /* "sha parent1 parent2...": rev-list --parents of the one commit */
+    const char *args[] = { "rev-list", "--parents", "-n", "1", NULL };
+    const char *operands[] = { sha, NULL };
     struct buf b = BUF_INIT;
+    struct sv words = SV_INIT;
     int rc = -1;
 
     if (git(repo, &b, e, args, operands) < 0)
         goto out;
-    buf_rtrim(&b);
-    if (b.len)
-        sv_split(out, b.data, "\n");
+    sv_split(&words, b.data, " \n");
+    for (size_t i = 1; i < words.n; i++)
+        sv_push(out, words.v[i]);
     rc = 0;
 out:
-    free(spec);
+    sv_clear(&words);
     buf_release(&b);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,10 +18,14 @@
 #define MAX_SLOTS 64
 #define RECORD_CAP (4u << 20) /* a trial child's records: progress lines and one result */
 
+struct pool;
+
 struct slot {
+    struct pool *pool;
     int busy;
     enum pool_kind kind;
     struct proc p;
+    int rfd;         /* POOL_TRIAL: read end of the child's record pipe (its fd 3), or -1 */
     struct buf out;  /* POOL_TRIAL: the child's records */
     size_t scanned;  /* bytes of out already split into records */
     char *result;    /* the last "result" record's JSON */
@@ -36,6 +41,7 @@ struct pool {
     int n;
     struct slot slots[MAX_SLOTS];
     struct pool_events ev;
+    struct proc_loop *loop; /* every task's child and record pipe, waited on together */
 };
 
 struct pool *pool_new(const struct config *cfg, const char *config_path, int slots,
@@ -49,8 +55,12 @@ struct pool *pool_new(const struct config *cfg, const char *config_path, int slo
     p->config_path = config_path ? xstrdup(config_path) : NULL;
     p->self_exe = xstrdup(r > 0 ? (exe[r] = '\0', exe) : "pvlab");
     p->n = slots < 1 ? 1 : slots > MAX_SLOTS ? MAX_SLOTS : slots;
-    for (int i = 0; i < MAX_SLOTS; i++)
+    for (int i = 0; i < MAX_SLOTS; i++) {
         p->slots[i].p = (struct proc)PROC_INIT;
+        p->slots[i].rfd = -1;
+        p->slots[i].pool = p;
+    }
+    p->loop = proc_loop_new();
     if (ev)
         p->ev = *ev;
     return p;
@@ -95,7 +105,7 @@ static void task_argv(const struct pool *p, const struct pool_task *t, struct sv
         sv_push(argv, "trial");
         trial_job_argv(t->job, argv);
         sv_push(argv, "--result-fd");
-        sv_push(argv, "1");
+        sv_push(argv, "3");
         /* the child must see the same cache and store as this process, wherever it runs */
         sv_pushf(env, "PVLAB_CACHE_DIR=%s", p->cfg->cache_dir);
         sv_pushf(env, "PVLAB_STATE_DIR=%s", p->cfg->state_dir);
@@ -112,11 +122,37 @@ static void task_argv(const struct pool *p, const struct pool_task *t, struct sv
     sv_pushv(env, t->env);
 }
 
+static void scan_records(struct pool *p, struct slot *s);
+
+/* Reads what a trial child wrote on its record pipe; progress reaches the caller at once. */
+static int on_records(struct proc_loop *l, int fd, short revents, void *ctx, struct err *e)
+{
+    struct slot *s = ctx;
+    char chunk[16384];
+    ssize_t r;
+    int err;
+
+    (void)revents;
+    (void)e;
+
+    while ((r = read(fd, chunk, sizeof(chunk))) > 0)
+        buf_add(&s->out, chunk, (size_t)r);
+    err = errno; /* before the progress callbacks, which may write */
+    scan_records(s->pool, s);
+    if (r == 0 || (r < 0 && err != EAGAIN && err != EINTR)) {
+        proc_loop_remove_fd(l, fd); /* the child closed it: it has ended or is ending */
+        close(fd);
+        s->rfd = -1;
+    }
+    return 0;
+}
+
 int pool_start(struct pool *p, const struct pool_task *t, struct err *e)
 {
     struct slot *s = NULL;
     struct sv argv = SV_INIT, env = SV_INIT;
     struct proc_spec spec = { 0 };
+    int pipefd[2] = { -1, -1 };
     int rc = -1;
 
     for (int i = 0; i < p->n && !s; i++)
@@ -131,7 +167,9 @@ int pool_start(struct pool *p, const struct pool_task *t, struct err *e)
         return -1;
     }
     memset(s, 0, sizeof(*s));
+    s->pool = p;
     s->p = (struct proc)PROC_INIT;
+    s->rfd = -1;
     s->kind = t->kind;
     s->tag = t->tag;
     s->timeout_s = t->timeout_s;
@@ -141,24 +179,55 @@ int pool_start(struct pool *p, const struct pool_task *t, struct err *e)
     spec.cwd = t->cwd;
     spec.timeout_ms = t->timeout_s > 0 ? t->timeout_s * 1000 : 0;
     if (t->kind == POOL_TRIAL) {
+        /* the records come on their own pipe, the child's fd 3: never mixed with output */
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+            err_sys(e, errno, "cannot create a pipe for a trial's results");
+            goto out;
+        }
         buf_init(&s->out, RECORD_CAP);
-        spec.out = &s->out;
+        spec.pass_fd = pipefd[1];
+        spec.pass_fd_as = 3;
     } else {
-        /* MERGE-PROC: spec.inherit_env = 1; */
+        spec.inherit_env = 1; /* like git bisect run: the caller's environment */
         spec.log_path = t->log_path;
         s->log_path = t->log_path ? xstrdup(t->log_path) : NULL;
     }
-    if (proc_start(&spec, &s->p, e) < 0) {
-        buf_release(&s->out);
-        free(s->log_path);
-        s->log_path = NULL;
-        goto out;
+    if (proc_start(&spec, &s->p, e) < 0)
+        goto fail;
+    if (pipefd[1] >= 0) {
+        close(pipefd[1]);
+        pipefd[1] = -1;
+        s->rfd = pipefd[0];
+        pipefd[0] = -1;
+        fcntl(s->rfd, F_SETFL, O_NONBLOCK);
+        if (proc_loop_add_fd(p->loop, s->rfd, POLLIN, on_records, s, e) < 0) {
+            proc_kill(&s->p);
+            goto fail;
+        }
+    }
+    if (proc_loop_add(p->loop, &s->p, e) < 0) {
+        proc_kill(&s->p);
+        goto fail;
     }
     s->busy = 1;
     if (p->ev.started)
         p->ev.started(p->ev.ctx, s->tag, s->p.pid);
     rc = 0;
+    goto out;
+fail:
+    if (s->rfd >= 0) {
+        proc_loop_remove_fd(p->loop, s->rfd);
+        close(s->rfd);
+        s->rfd = -1;
+    }
+    proc_release(&s->p);
+    buf_release(&s->out);
+    free(s->log_path);
+    s->log_path = NULL;
 out:
+    for (int i = 0; i < 2; i++)
+        if (pipefd[i] >= 0)
+            close(pipefd[i]);
     sv_clear(&argv);
     sv_clear(&env);
     return rc;
@@ -216,11 +285,13 @@ static void finish(struct pool *p, struct slot *s, struct pool_result *r)
     memset(r, 0, sizeof(*r));
     r->tag = s->tag;
     r->exit_code = proc_exit_code(&s->p);
-    r->timed_out = s->p.timed_out;
-    r->interrupted = s->p.interrupted;
+    r->timed_out = s->p.end == PROC_TIMED_OUT;
+    r->interrupted = s->p.end == PROC_INTERRUPTED;
     r->wall_ms = proc_now_ms() - s->p.start_ms;
-    r->stderr_tail = str_tail_lines(s->p.err_tail.data, s->p.err_tail.len, 6, 1500);
+    r->stderr_tail = proc_err_tail(&s->p, 6, 1500);
     if (s->kind == POOL_TRIAL) {
+        if (s->rfd >= 0) /* the child is gone: what it wrote is all in the pipe */
+            on_records(p->loop, s->rfd, POLLIN, s, NULL);
         scan_records(p, s);
         if (s->result && trial_outcome_parse(s->result, o, &pe) == 0)
             goto out;
@@ -264,6 +335,11 @@ static void finish(struct pool *p, struct slot *s, struct pool_result *r)
         }
     }
 out:
+    if (s->rfd >= 0) {
+        proc_loop_remove_fd(p->loop, s->rfd);
+        close(s->rfd);
+        s->rfd = -1;
+    }
     proc_release(&s->p);
     s->p = (struct proc)PROC_INIT;
     buf_release(&s->out);
@@ -273,30 +349,28 @@ out:
     s->busy = 0;
 }
 
+/* The slot whose child is p. */
+static struct slot *slot_of(struct pool *pl, struct proc *p)
+{
+    for (int i = 0; i < pl->n; i++)
+        if (&pl->slots[i].p == p)
+            return &pl->slots[i];
+    return NULL;
+}
+
 int pool_wait(struct pool *p, struct pool_result *r, struct err *e)
 {
     for (;;) {
-        int busy = 0;
-
-        for (int i = 0; i < p->n; i++) {
-            struct slot *s = &p->slots[i];
-            int st;
-            if (!s->busy)
-                continue;
-            busy++;
-            st = proc_poll(&s->p, 0, e);
-            if (st < 0)
-                return -1;
-            if (s->kind == POOL_TRIAL)
-                scan_records(p, s);
-            if (st == 1) {
-                finish(p, s, r);
-                return 1;
-            }
+        struct proc *ended = proc_loop_ended(p->loop);
+        if (ended) {
+            finish(p, slot_of(p, ended), r);
+            return 1;
         }
-        if (!busy)
+        if (!pool_busy(p))
             return 0;
-        poll(NULL, 0, 50); /* MERGE-PROC: one poll over every child (proc_loop) */
+        /* one poll for every child, its record pipe and the interrupt pipe */
+        if (proc_loop_run(p->loop, -1, e) < 0)
+            return -1;
     }
 }
 
@@ -306,6 +380,11 @@ void pool_stop(struct pool *p)
         struct slot *s = &p->slots[i];
         if (!s->busy)
             continue;
+        if (s->rfd >= 0) {
+            proc_loop_remove_fd(p->loop, s->rfd);
+            close(s->rfd);
+            s->rfd = -1;
+        }
         proc_kill(&s->p);
         proc_release(&s->p);
         s->p = (struct proc)PROC_INIT;
@@ -322,6 +401,7 @@ void pool_free(struct pool *p)
     if (!p)
         return;
     pool_stop(p);
+    proc_loop_free(p->loop);
     free(p->config_path);
     free(p->self_exe);
     free(p);

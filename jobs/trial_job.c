@@ -233,7 +233,7 @@ static int build_step(const struct trial_job *j, char **path_r, char **why_r, st
     buf_init(&out, 1 << 20);
     spec.argv = argv;
     spec.env = (const char *const *)sv_argv(&env);
-    /* MERGE-PROC: spec.inherit_env = 1; */
+    spec.inherit_env = 1; /* the user's build sees their environment */
     spec.cwd = j->build_dir;
     spec.out = &out;
     spec.log_path = log;

@@ -101,12 +101,13 @@ int build_run_make(struct bctx *b, const char *const *targets, struct err *e)
     rc = toolchain_run(&b->tc, (const char *const *)sv_argv(&av), b->tree, b->obj, b->log,
                        timeout, e);
     sv_clear(&av);
-    if (rc < 0 && e && e->code == ERR_PROC) {
+    if (rc < 0 && e &&
+        (e->code == ERR_PROC || e->code == ERR_TIMEOUT || e->code == ERR_INTERRUPTED)) {
         char *tail = build_log_errors(b->log, 15);
         if (strstr(tail, "No space left on device") || build_disk_full(b)) {
             err_set(e, ERR_NOSPACE, "disk full while building %s (log %s): free space in the "
                     "cache ('pvlab cache gc --keep SIZE')", b->kind, b->log);
-        } else if (strstr(e->msg, "timed out") || proc_interrupted()) {
+        } else if (e->code != ERR_PROC || proc_interrupted()) {
             err_prefix(e, "make %s", targets[0]); /* infra, not the commit's fault */
         } else {
             err_set(e, ERR_BUILD, "%s %s does not build (make %s failed; log %s):\n%s", b->kind,

@@ -364,7 +364,7 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
                                NULL };
         if (apt_src_run(conf, argv, NULL, NULL, log, e) < 0 ||
             fs_write_atomic(stamp, "", 0, e) < 0) {
-            if (e && e->code == ERR_PROC)
+            if (e && (e->code == ERR_PROC || e->code == ERR_TIMEOUT))
                 e->code = ERR_NET;
             err_prefix(e, "cannot download the source lists of %s (log %s)", suite, log);
             goto out;

@@ -111,15 +111,19 @@ static int apt_run(const struct apt_state *st, const char *const *argv, const ch
     if (proc_start(&ps, &p, e) < 0)
         goto out;
     proc_wait(&p, NULL);
-    if (proc_exit_code(&p) == 0 && !p.timed_out && !p.interrupted) {
+    if (p.end == PROC_EXITED && p.code == 0) {
         rc = 0;
         goto out;
     }
-    if (err_out)
-        buf_add(err_out, p.err_tail.data, p.err_tail.len);
+    if (err_out) {
+        char *all = proc_err_tail(&p, 0, 0);
+        buf_adds(err_out, all);
+        free(all);
+    }
     what = proc_describe(&p);
-    tail = str_tail_lines(p.err_tail.data, p.err_tail.len, 6, 1500);
-    err_set(e, ERR_PROC, "%s%s%s", what, *tail ? "; its last output:\n" : "", tail);
+    tail = proc_err_tail(&p, 6, 1500);
+    err_set(e, p.end == PROC_INTERRUPTED ? ERR_INTERRUPTED : ERR_PROC, "%s%s%s", what,
+            *tail ? "; its last output:\n" : "", tail);
     kernels_blame_disk(cwd ? cwd : st->dir, e);
 out:
     proc_release(&p);
@@ -428,7 +432,7 @@ static int fetch_deb(const struct kernels_opts *o, struct apt_state *st, const c
     progress(o, "fetch", "%s %s (%s)", pkg, ver, suite);
     if (apt_run(st, argv, tmp, NULL, NULL, T_FETCH_MS, e) < 0) {
         err_prefix(e, "cannot download %s %s", pkg, ver);
-        if (e && e->code == ERR_PROC)
+        if (e && (e->code == ERR_PROC || e->code == ERR_TIMEOUT))
             e->code = ERR_NET;
         goto out;
     }

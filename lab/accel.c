@@ -127,9 +127,8 @@ int accel_probe_run(const char *qemu, const char *machine, const char *accel, co
     spec.out = &out;
     spec.timeout_ms = deadline_ms;
     spec.grace_ms = 500;
-    if (proc_start(&spec, &pr, e) < 0)
+    if (proc_start(&spec, &pr, e) < 0 || proc_wait(&pr, e) < 0)
         goto out;
-    proc_wait(&pr, NULL);
     p->ms = proc_now_ms() - pr.start_ms;
     status = proc_describe(&pr);
     /* proc_describe starts with the program's name; the reason says "QEMU" instead */
@@ -137,17 +136,19 @@ int accel_probe_run(const char *qemu, const char *machine, const char *accel, co
         const char *s = status;
         if (!strncmp(s, pr.name, strlen(pr.name)))
             s += strlen(pr.name) + 1;
-        buf_rtrim(&pr.err_tail);
-        accel_probe_reason(out.data, pr.timed_out, deadline_ms, s, pr.err_tail.data, p);
+        char *err_out = proc_err_tail(&pr, 0, 0);
+        accel_probe_reason(out.data, pr.end == PROC_TIMED_OUT, deadline_ms, s, err_out, p);
+        free(err_out);
     }
-    if (pr.interrupted) {
-        err_set(e, ERR_PROC, "interrupted while probing the accelerator");
+    if (pr.end == PROC_INTERRUPTED) {
+        err_set(e, ERR_INTERRUPTED, "interrupted while probing the accelerator");
         goto out;
     }
     log_debug("accel", "probe %s/%s: %s in %lld ms%s%s", accel, cpu, p->ok ? "ok" : "failed",
               p->ms, p->reason ? ": " : "", p->reason ? p->reason : "");
     rc = 0;
 out:
+    proc_kill(&pr);
     proc_release(&pr);
     buf_release(&out);
     sv_clear(&argv);

@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/fsutil.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -94,6 +97,20 @@ static void watch_read(struct watch *w, long long now)
     }
 }
 
+/* The console log's directory changed: drain the inotify events, read what QEMU wrote. */
+static int on_console(struct proc_loop *l, int fd, short revents, void *ctx, struct err *e)
+{
+    char events[4096];
+
+    (void)l;
+    (void)revents;
+    (void)e;
+    while (read(fd, events, sizeof(events)) > 0)
+        ;
+    watch_read(ctx, proc_now_ms());
+    return 0;
+}
+
 int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
 {
     struct sv argv = SV_INIT;
@@ -102,7 +119,10 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     struct verdict_ctx vctx = { 0 };
     struct watch w;
     struct buf qemu_out = BUF_INIT;
-    int started = 0;
+    struct proc_loop *loop = NULL;
+    enum trial_stage last_stage = TRIAL_DONE;
+    long long last_progress = 0;
+    int started = 0, ino = -1;
     int rc = -1;
 
     memset(r, 0, sizeof(*r));
@@ -131,16 +151,38 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     w.start_ms = qemu.start_ms;
     log_debug("lab", "started QEMU pid %d, console %s", (int)qemu.pid, t->qemu.serial_log);
 
+    /* one poll for QEMU's end and the console log's growth (inotify on its directory) */
+    loop = proc_loop_new();
+    if (proc_loop_add(loop, &qemu, e) < 0)
+        goto out;
+    ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino >= 0) {
+        char *dir = fs_dirname(t->qemu.serial_log);
+        if (inotify_add_watch(ino, dir, IN_MODIFY | IN_CREATE) < 0 ||
+            proc_loop_add_fd(loop, ino, POLLIN, on_console, &w, e) < 0) {
+            close(ino);
+            ino = -1;
+        }
+        free(dir);
+    }
     for (;;) {
-        int exited = proc_poll(&qemu, 250, NULL);
-        long long now = proc_now_ms();
-        long long limit_ms = 0;
+        long long now, limit_ms = 0;
+        int exited, r2;
 
+        /* wake at least every 250 ms: progress, deadlines, and a console inotify missed */
+        r2 = proc_loop_run(loop, 250, e);
+        if (r2 < 0)
+            goto out;
+        exited = proc_loop_ended(loop) != NULL;
+        now = proc_now_ms();
         watch_read(&w, now);
         w.prog.stage = exited ? TRIAL_DONE : w.stage;
         w.prog.elapsed_ms = now - w.start_ms;
-        if (t->progress)
+        if (t->progress && (exited || w.prog.stage != last_stage || now - last_progress >= 250)) {
             t->progress(t->progress_ctx, &w.prog);
+            last_stage = w.prog.stage;
+            last_progress = now;
+        }
         if (exited)
             break;
         if (w.log.truncated) {
@@ -178,8 +220,8 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     r->wall_ms = proc_now_ms() - w.start_ms;
     r->boot_ms = w.begin_ms ? w.begin_ms - w.start_ms : -1;
     r->qemu_exit = proc_exit_code(&qemu);
-    vctx.interrupted = qemu.interrupted;
-    if (!qemu.interrupted && !vctx.timed_out && !vctx.log_truncated && r->qemu_exit != 0 &&
+    vctx.interrupted = qemu.end == PROC_INTERRUPTED;
+    if (!vctx.interrupted && !vctx.timed_out && !vctx.log_truncated && r->qemu_exit != 0 &&
         w.stage != TRIAL_SHUTDOWN) {
         char *what = proc_describe(&qemu);
         buf_read_file(&qemu_out, r->qemu_log, NULL);
@@ -193,9 +235,14 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     verdict_parse(w.log.data, w.log.len, &vctx, &r->v);
     rc = 0;
 out:
-    if (started && !qemu.exited)
+    if (started && qemu.end == PROC_RUNNING)
         proc_kill(&qemu);
     proc_release(&qemu);
+    if (ino >= 0) {
+        proc_loop_remove_fd(loop, ino);
+        close(ino);
+    }
+    proc_loop_free(loop);
     if (w.fd >= 0)
         close(w.fd);
     free((char *)vctx.qemu_failure);

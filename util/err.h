@@ -13,14 +13,14 @@ enum err_code {
     ERR_TOOL,     /* a required external tool is missing */
     ERR_IO,       /* read/write/permission failure */
     ERR_NOSPACE,  /* disk full */
-    ERR_PROC,     /* a child process failed or timed out */
+    ERR_PROC,     /* a child process exited non-zero or was killed by a signal */
     ERR_NET,      /* package archive unreachable */
     ERR_DB,       /* SQLite store failure */
     ERR_INTERNAL,
     ERR_HOST,     /* this host cannot run the lab's guests (QEMU fails before any output) */
     ERR_BUSY,     /* another live pvlab process owns it (a running bisection) */
-    ERR_TIMEOUT,  /* a child process outlived its deadline */
-    ERR_INTERRUPTED, /* the user stopped pvlab (SIGINT, SIGTERM) */
+    ERR_TIMEOUT,  /* a child process was killed for its timeout */
+    ERR_INTERRUPTED, /* pvlab was interrupted (SIGINT/SIGTERM/SIGHUP): nothing is at fault */
     ERR_BUILD = 64, /* the source does not build at that commit: an untestable commit (skip) */
 };
 

@@ -54,10 +54,14 @@ int git_run_code(const struct git_cmd *c, int *code_r, struct err *e)
     git_spec(c, &argv, &ps);
     if (proc_start(&ps, &p, e) < 0)
         goto out;
-    proc_wait(&p, NULL);
-    if (p.timed_out || p.interrupted || !WIFEXITED(p.status)) {
+    if (proc_wait(&p, e) < 0)
+        goto out;
+    if (p.end != PROC_EXITED) {
         what = proc_describe(&p);
-        err_set(e, ERR_PROC, "%s", what);
+        err_set(e, p.end == PROC_TIMED_OUT       ? ERR_TIMEOUT
+                   : p.end == PROC_INTERRUPTED ? ERR_INTERRUPTED
+                                               : ERR_PROC,
+                "%s", what);
         goto out;
     }
     *code_r = proc_exit_code(&p);

@@ -495,6 +495,30 @@ static void test_pipeline_failures(void **state)
     free(cache);
 }
 
+/*
+ * A make step killed for its timeout is infrastructure (ERR_TIMEOUT), never "does not build"
+ * (ERR_BUILD, which a bisection takes as a skip): decided by the error code, not the message.
+ */
+static void test_pipeline_timeout(void **state)
+{
+    char *cache = xasprintf("%s/cache-timeout", tmpdir);
+    char *slow = fake_tree("slow", "", "\tsleep 30");
+    struct kernels_opts ko;
+    struct build_req r;
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+
+    req_init(&r, &ko, cache);
+    r.srcdir = slow;
+    r.timeout_s = 1;
+    assert_int_equal(build_linux(&r, &a, &e), -1);
+    assert_int_equal(e.code, ERR_TIMEOUT);
+    assert_non_null(strstr(e.msg, "make bzImage"));
+    assert_null(a.path);
+    free(slow);
+    free(cache);
+}
+
 /* The era's compiler is missing: the error names it and the package to install. */
 static void test_missing_compiler(void **state)
 {
@@ -980,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_log_errors),
         cmocka_unit_test(test_pipeline_fake_tree),
         cmocka_unit_test(test_pipeline_failures),
+        cmocka_unit_test(test_pipeline_timeout),
         cmocka_unit_test(test_missing_compiler),
         cmocka_unit_test(test_pipeline_git),
         cmocka_unit_test(test_cache_gc),

@@ -1,4 +1,4 @@
-/* util/: buffers with caps, string vectors, JSON, atomic writes, and the process runner. */
+/* util/: buffers with caps, string vectors, JSON and atomic writes (processes: test_proc.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +15,6 @@
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/json.h"
-#include "util/proc.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
 
@@ -191,109 +190,6 @@ static void test_nearly_full(void **state)
     free(cmd);
 }
 
-static void test_proc_capture_and_env(void **state)
-{
-    const char *argv[] = { "sh", "-c", "echo out; echo err >&2; echo \"[$SECRET_VAR][$EXTRA]\"",
-                           NULL };
-    const char *env[] = { "EXTRA=yes", NULL };
-    struct buf out = BUF_INIT;
-    struct proc_spec spec = { .argv = argv, .env = env, .out = &out, .timeout_ms = 10000 };
-    struct err e = ERR_INIT;
-
-    setenv("SECRET_VAR", "leaked", 1);
-    assert_int_equal(proc_run(&spec, &e), 0);
-    /* clean environment: only PATH, LC_ALL, HOME and the spec's extras reach the child */
-    assert_string_equal(out.data, "out\n[][yes]\n");
-    buf_release(&out);
-}
-
-static void test_proc_failure_message(void **state)
-{
-    const char *argv[] = { "sh", "-c", "echo 'something broke' >&2; exit 3", NULL };
-    struct proc_spec spec = { .argv = argv };
-    struct err e = ERR_INIT;
-
-    assert_int_equal(proc_run(&spec, &e), -1);
-    assert_int_equal(e.code, ERR_PROC);
-    assert_non_null(strstr(e.msg, "exited with status 3"));
-    assert_non_null(strstr(e.msg, "something broke"));
-}
-
-static void test_proc_missing_tool(void **state)
-{
-    const char *argv[] = { "pvlab-no-such-tool", NULL };
-    struct proc_spec spec = { .argv = argv };
-    struct err e = ERR_INIT;
-
-    assert_int_equal(proc_run(&spec, &e), -1);
-    assert_int_equal(e.code, ERR_TOOL);
-    assert_non_null(strstr(e.msg, "pvlab-no-such-tool"));
-}
-
-/* A timeout must kill the whole process group, grandchildren included. */
-static void test_proc_timeout_kills_group(void **state)
-{
-    char pidfile[] = "/tmp/pvlab-grandchild-XXXXXX";
-    int fd = mkstemp(pidfile);
-    char *script;
-    const char *argv[] = { "sh", "-c", NULL, NULL };
-    struct proc_spec spec = { .argv = argv, .timeout_ms = 300, .grace_ms = 200 };
-    struct proc p = PROC_INIT;
-    struct err e = ERR_INIT;
-    struct buf b = BUF_INIT;
-    long long t0 = proc_now_ms();
-    int gpid;
-
-    close(fd);
-    script = xasprintf("sleep 60 & echo $! > %s; wait", pidfile);
-    argv[2] = script;
-    assert_int_equal(proc_start(&spec, &p, &e), 0);
-    proc_wait(&p, &e);
-    assert_true(p.timed_out);
-    assert_true(proc_now_ms() - t0 < 5000);
-    assert_int_equal(buf_read_file(&b, pidfile, &e), 0);
-    gpid = atoi(b.data);
-    assert_true(gpid > 0);
-    usleep(100000);
-    {
-        /* the grandchild is gone too (or a zombie waiting for init to reap it) */
-        char *stat_path = xasprintf("/proc/%d/stat", gpid);
-        struct buf st = BUF_INIT;
-        if (buf_read_file(&st, stat_path, NULL) == 0) {
-            const char *paren = strrchr(st.data, ')');
-            assert_non_null(paren);
-            if (paren[2] != 'Z')
-                fail_msg("grandchild %d still running: %s", gpid, st.data);
-        }
-        buf_release(&st);
-        free(stat_path);
-    }
-    {
-        char *d = proc_describe(&p);
-        assert_non_null(strstr(d, "timed out"));
-        free(d);
-    }
-    proc_release(&p);
-    buf_release(&b);
-    unlink(pidfile);
-    free(script);
-}
-
-static void test_proc_interrupt(void **state)
-{
-    const char *argv[] = { "sleep", "30", NULL };
-    struct proc_spec spec = { .argv = argv, .grace_ms = 200 };
-    struct proc p = PROC_INIT;
-    struct err e = ERR_INIT;
-
-    assert_int_equal(proc_start(&spec, &p, &e), 0);
-    assert_int_equal(proc_poll(&p, 50, &e), 0);
-    proc_interrupt();
-    assert_int_equal(proc_poll(&p, 1000, &e), 1);
-    assert_true(p.interrupted);
-    proc_release(&p);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,11 +200,6 @@ int main(void)
         cmocka_unit_test(test_json_roundtrip),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_nearly_full),
-        cmocka_unit_test(test_proc_capture_and_env),
-        cmocka_unit_test(test_proc_failure_message),
-        cmocka_unit_test(test_proc_missing_tool),
-        cmocka_unit_test(test_proc_timeout_kills_group),
-        cmocka_unit_test(test_proc_interrupt), /* last: leaves the interrupt flag set */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
