@@ -5,6 +5,7 @@
  * tree whose Makefile plays the kernel's targets (cache hit without make, build failure as
  * ERR_BUILD with the log's error lines, a dropped option named, bad input).
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +28,7 @@
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 static char *tmpdir;
@@ -641,10 +643,21 @@ static int worktrees(const char *repo)
  * cache gc: removes artifacts, object dirs and worktrees (the repository forgets the worktree),
  * waits while a build holds the cache, and a later build makes the worktree again.
  */
+/* Whether the file at path contains text. */
+static int file_has(const char *path, const char *text)
+{
+    struct buf b = BUF_INIT;
+    int found = buf_read_file(&b, path, NULL) == 0 && strstr(b.data, text) != NULL;
+
+    buf_release(&b);
+    return found;
+}
+
 static void test_cache_gc(void **state)
 {
     char *repo = fake_tree("gcrepo", "", MAKE_BZIMAGE);
     char *cache = xasprintf("%s/cache5", tmpdir);
+    char *gclog = xasprintf("%s/gc-child.log", tmpdir);
     struct kernels_opts ko;
     struct build_req r;
     struct build_result res = BUILD_RESULT_INIT;
@@ -671,11 +684,19 @@ static void test_cache_gc(void **state)
     assert_int_equal(cache_hold(cache, &hold, &e), 0);
     pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) { /* another process: without the build's descriptor */
+    if (pid == 0) { /* another process: without the build's descriptor; says when it waits */
+        int fd = open(gclog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         fs_unlock(hold);
+        if (fd < 0 || dup2(fd, 2) < 0)
+            _exit(2);
+        log_set_level(LOG_INFO);
         _exit(cache_gc(cache, 0, NULL, NULL, NULL) == 0 ? 0 : 1);
     }
-    usleep(500 * 1000);
+    /* wait until gc has really reached the lock (however slow the machine), not a fixed time:
+     * a child that had not started yet would make the checks below prove nothing */
+    for (int i = 0; i < 600 && !file_has(gclog, "waiting for running builds"); i++)
+        usleep(100 * 1000);
+    assert_true(file_has(gclog, "waiting for running builds"));
     assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still waiting */
     assert_int_equal((int)count_kind(cache, "build-tree"), 1);
     assert_int_equal((int)count_kind(cache, "linux"), 1);
@@ -700,6 +721,7 @@ static void test_cache_gc(void **state)
     assert_true(freed > 0);
     free(repo);
     free(cache);
+    free(gclog);
 }
 
 /* Writes len bytes of real data (not sparse: the cache counts allocated blocks). */
