@@ -120,6 +120,7 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     struct watch w;
     struct buf qemu_out = BUF_INIT;
     struct proc_loop *loop = NULL;
+    char *qemu_failure = NULL;
     enum trial_stage last_stage = TRIAL_DONE;
     long long last_progress = 0;
     int started = 0, ino = -1;
@@ -228,7 +229,8 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
         buf_rtrim(&qemu_out);
         /* QEMU's last words say why it stopped: keep the end of its output */
         const char *tail = qemu_out.data + (qemu_out.len > 400 ? qemu_out.len - 400 : 0);
-        vctx.qemu_failure = xasprintf("%s%s%s", what, qemu_out.len ? ": " : "", tail);
+        qemu_failure = xasprintf("%s%s%s", what, qemu_out.len ? ": " : "", tail);
+        vctx.qemu_failure = qemu_failure;
         r->qemu_early_exit = w.log.len == 0;
         free(what);
     }
@@ -245,7 +247,7 @@ out:
     proc_loop_free(loop);
     if (w.fd >= 0)
         close(w.fd);
-    free((char *)vctx.qemu_failure);
+    free(qemu_failure);
     buf_release(&w.log);
     buf_release(&qemu_out);
     sv_clear(&argv);
