@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "util/buf.h"
 #include "util/json.h"
+#include "jobs/run.h"
 #include "util/stats.h"
 #include "util/xalloc.h"
 
@@ -135,6 +136,21 @@ void cli_print_run_json(const struct run_rec *r, const struct trial_rec *t, size
     jw_kv_s(&w, "hostname", r->hostname);
     jw_end(&w);
     jw_kv_s(&w, "qemu_cmd", r->qemu_cmd);
+    {
+        struct run_rates rr;
+        run_rates(t, nt, &rr);
+        jw_key(&w, "rates");
+        jw_obj(&w);
+        jw_kv_int(&w, "boots", rr.boots);
+        jw_kv_int(&w, "boots_corrupt", rr.boots_corrupt);
+        jw_kv_dbl(&w, "boot_share_lo95", rr.share_lo);
+        jw_kv_dbl(&w, "boot_share_hi95", rr.share_hi);
+        jw_kv_dbl(&w, "rate", rr.rate);
+        jw_kv_dbl(&w, "rate_lo95", rr.rate_lo);
+        jw_kv_dbl(&w, "rate_hi95", rr.rate_hi);
+        jw_kv_dbl(&w, "dispersion", rr.dispersion);
+        jw_end(&w);
+    }
     jw_key(&w, "trials");
     jw_arr(&w);
     for (size_t i = 0; i < nt; i++)
@@ -145,20 +161,27 @@ void cli_print_run_json(const struct run_rec *r, const struct trial_rec *t, size
     buf_release(&b);
 }
 
-/* "< 0.0015 (95% upper bound)" or "[lo, hi] (95% interval)" for k events in n iterations. */
-static void print_rate(long long k, long long n)
+/* The boots that saw corruption and the per-iteration rate, both with 95% intervals. */
+static void print_rates(const struct trial_rec *t, size_t nt)
 {
-    if (n <= 0) {
+    struct run_rates r;
+
+    run_rates(t, nt, &r);
+    if (r.iterations <= 0) {
         printf("rate:        no iterations ran, nothing can be said about the bug\n");
         return;
     }
-    if (k == 0)
+    printf("boots:       %ld of %ld saw corruption (95%% interval of the share: %.3g-%.3g)\n",
+           r.boots_corrupt, r.boots, r.share_lo, r.share_hi);
+    if (r.corruptions == 0)
         printf("rate:        0 of %lld iterations; per-iteration corruption rate < %.3g "
-               "(95%% upper bound)\n", n, stats_binom_upper(0, n, 0.95));
+               "(95%% upper bound)\n", r.iterations, r.rate_hi);
     else
         printf("rate:        %lld of %lld iterations = %.3g per iteration, 95%% interval "
-               "[%.3g, %.3g]\n", k, n, (double)k / (double)n, stats_binom_lower(k, n, 0.975),
-               stats_binom_upper(k, n, 0.975));
+               "[%.3g, %.3g]%s\n", r.corruptions, r.iterations, r.rate, r.rate_lo, r.rate_hi,
+               r.dispersion > 1.5 ? " (wide: the boots disagree, and iterations within a "
+                                    "boot are not independent)"
+                                  : "");
 }
 
 /* "xen:  4.17 = xen-hypervisor-4.17-amd64 4.17.7...", or for a file, its sha256. */
@@ -192,5 +215,5 @@ void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, siz
     printf("verdict:     %s (%ld pass, %ld fail, %ld infra of %d planned)\n",
            r->verdict ? r->verdict : "none", r->trials_pass, r->trials_fail, r->trials_infra,
            r->trials_planned);
-    print_rate(r->corruptions, r->iterations);
+    print_rates(t, nt);
 }

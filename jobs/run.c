@@ -14,6 +14,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/stats.h"
 #include "util/xalloc.h"
 
 static void stage(const struct run_events *ev, const char *what, const char *detail)
@@ -414,6 +415,32 @@ out:
     pool_free(pool);
     free(run_dir);
     return rc;
+}
+
+void run_rates(const struct trial_rec *t, size_t n, struct run_rates *r)
+{
+    long long *c = xcalloc(n ? n : 1, sizeof(*c)), *it = xcalloc(n ? n : 1, sizeof(*it));
+    size_t m = 0;
+
+    memset(r, 0, sizeof(*r));
+    for (size_t i = 0; i < n; i++) {
+        if (!t[i].verdict || (strcmp(t[i].verdict, "pass") && strcmp(t[i].verdict, "fail")))
+            continue;
+        c[m] = t[i].corruptions;
+        it[m] = t[i].iterations;
+        r->boots++;
+        r->boots_corrupt += !strcmp(t[i].verdict, "fail");
+        r->iterations += t[i].iterations;
+        r->corruptions += t[i].corruptions;
+        m++;
+    }
+    stats_share(r->boots_corrupt, r->boots, 0.95, &r->share_lo, &r->share_hi);
+    stats_rate_boots(c, it, m, 0.95, &r->rate, &r->rate_lo, &r->rate_hi, &r->dispersion);
+    /* a clean run is stated by its one-sided 95% upper bound, as a published table says it */
+    if (r->iterations > 0 && r->corruptions == 0)
+        r->rate_hi = stats_binom_upper(0, (long)r->iterations, 0.95);
+    free(c);
+    free(it);
 }
 
 void run_plan_free(struct run_plan *plan)

@@ -92,6 +92,20 @@ void run_plan_job(const struct run_plan *plan, const char *log_path, struct tria
 int run_execute(struct run_plan *plan, struct store *st, const char *config_path,
                 const struct run_events *ev, long long *id_r, struct err *e);
 void run_plan_free(struct run_plan *plan);
+/*
+ * What a run's trials say about the bug, with boots as the unit they are: how many boots (pass
+ * and fail trials; infra and skip say nothing) saw corruption, with a 95% interval on that
+ * share, and the per-iteration rate with a 95% interval that widens when the boots disagree
+ * (util/stats.h: stats_rate_boots); a clean run's rate_hi is the one-sided 95% upper bound.
+ */
+struct run_rates {
+    long boots, boots_corrupt;
+    double share_lo, share_hi;
+    long long iterations, corruptions;
+    double rate, rate_lo, rate_hi, dispersion; /* NaN without iterations */
+};
+void run_rates(const struct trial_rec *t, size_t n, struct run_rates *r);
+
 /* Exit status for `git bisect run`: 0 pass, 1 fail, 125 infra/skip. */
 int run_exit_code(const char *verdict);
 

@@ -199,3 +199,59 @@ double stats_binom_lower(long k, long n, double conf)
         return 0;
     return binom_solve(k, n, 1 - conf, 0);
 }
+
+void stats_share(long k, long n, double conf, double *lo_r, double *hi_r)
+{
+    double side = (1 + conf) / 2;
+
+    if (lo_r)
+        *lo_r = n > 0 ? stats_binom_lower(k, n, side) : NAN;
+    if (hi_r)
+        *hi_r = n > 0 ? stats_binom_upper(k, n, side) : NAN;
+}
+
+void stats_rate_boots(const long long *c, const long long *n, size_t m, double conf,
+                      double *est_r, double *lo_r, double *hi_r, double *phi_r)
+{
+    long long sc = 0, sn = 0;
+    double p, phi = 1, chi2 = 0;
+    long keff, neff;
+
+    for (size_t i = 0; i < m; i++) {
+        sc += c[i];
+        sn += n[i];
+    }
+    if (sn <= 0) {
+        if (est_r)
+            *est_r = NAN;
+        if (lo_r)
+            *lo_r = NAN;
+        if (hi_r)
+            *hi_r = NAN;
+        if (phi_r)
+            *phi_r = NAN;
+        return;
+    }
+    p = (double)sc / (double)sn;
+    if (m >= 2 && sc > 0 && sc < sn) {
+        for (size_t i = 0; i < m; i++) {
+            double expect = (double)n[i] * p;
+            if (n[i] > 0)
+                chi2 += ((double)c[i] - expect) * ((double)c[i] - expect) / (expect * (1 - p));
+        }
+        phi = chi2 / (double)(m - 1);
+        if (phi < 1)
+            phi = 1;
+    }
+    neff = (long)llround((double)sn / phi);
+    if (neff < 1)
+        neff = 1;
+    keff = (long)llround((double)sc / phi);
+    if (keff > neff)
+        keff = neff;
+    if (est_r)
+        *est_r = p;
+    stats_share(keff, neff, conf, lo_r, hi_r);
+    if (phi_r)
+        *phi_r = phi;
+}

@@ -28,4 +28,22 @@ double stats_binom_lower(long k, long n, double conf);
  */
 void stats_binom_tails(long k, long n, double p, double *le_r, double *gt_r);
 
+#include <stddef.h>
+
+/*
+ * A per-iteration rate over m boots (trials) that respects them: iterations inside one boot
+ * are not independent (two lazy-FPU boots of one kernel gave 3 and 1,394 corruptions in 3,000
+ * iterations each). c[i] events in n[i] iterations in boot i. Quasi-binomial: the dispersion
+ * phi = max(1, Pearson chi^2 / (m - 1)) measures how much more the boots differ than one
+ * binomial sample would (1 with fewer than two boots or no event: nothing to measure); the
+ * interval is the two-sided Clopper-Pearson interval (conf overall) of the effective counts
+ * round(c / phi) in round(n / phi) (Kish's effective sample size). *est_r is sum c / sum n.
+ * Any output may be NULL; no iteration gives NaN for all of them.
+ */
+void stats_rate_boots(const long long *c, const long long *n, size_t m, double conf,
+                      double *est_r, double *lo_r, double *hi_r, double *phi_r);
+/* Two-sided Clopper-Pearson interval (conf overall) for k of n: the share of boots that saw
+ * corruption. */
+void stats_share(long k, long n, double conf, double *lo_r, double *hi_r);
+
 #endif

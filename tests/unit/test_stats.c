@@ -169,9 +169,51 @@ static void test_invalid_input(void **state)
     assert_true(stats_binom_lower(0, 0, 0.95) == 0);
 }
 
+/* Boots that disagree widen the interval; boots that agree keep the binomial one. */
+static void test_rate_boots(void **state)
+{
+    /* the measured pair: 3 and 1,394 corruptions in 3,000 iterations each */
+    long long c1[] = { 3, 1394 }, n1[] = { 3000, 3000 };
+    /* the same total spread evenly: the boots agree */
+    long long c2[] = { 698, 699 }, n2[] = { 3000, 3000 };
+    double est, lo, hi, phi, blo, bhi;
+
+    stats_rate_boots(c1, n1, 2, 0.95, &est, &lo, &hi, &phi);
+    assert_true(fabs(est - 1397.0 / 6000) < 1e-12);
+    assert_true(phi > 1000);      /* far more spread than one binomial sample */
+    assert_true(lo < 0.1 && hi > 0.6); /* honest: two boots say little */
+    stats_share(1397, 6000, 0.95, &blo, &bhi);
+    assert_true(bhi - blo < 0.05); /* what treating them as one sample would claim */
+    stats_rate_boots(c2, n2, 2, 0.95, &est, &lo, &hi, &phi);
+    assert_true(phi == 1);
+    assert_true(fabs(lo - blo) < 1e-12 && fabs(hi - bhi) < 1e-12);
+    /* clean boots: the binomial upper bound over every iteration, lower bound 0 */
+    {
+        long long c[] = { 0, 0, 0 }, n[] = { 2000, 2000, 2000 };
+        stats_rate_boots(c, n, 3, 0.95, &est, &lo, &hi, &phi);
+        assert_true(est == 0 && lo == 0);
+        assert_true(fabs(hi - stats_binom_upper(0, 6000, 0.975)) < 1e-15);
+    }
+    /* nothing ran */
+    stats_rate_boots(NULL, NULL, 0, 0.95, &est, &lo, &hi, &phi);
+    assert_true(isnan(est) && isnan(hi));
+}
+
+static void test_share(void **state)
+{
+    double lo, hi;
+
+    stats_share(0, 2, 0.95, &lo, &hi);
+    assert_true(lo == 0 && hi > 0.8 && hi < 0.9); /* 1 - 0.025^(1/2) = 0.842 */
+    stats_share(2, 2, 0.95, &lo, &hi);
+    assert_true(hi == 1 && fabs(lo - 0.1581) < 1e-3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rate_boots),
+        cmocka_unit_test(test_share),
         cmocka_unit_test(test_zero_events_closed_form),
         cmocka_unit_test(test_all_events_closed_form),
         cmocka_unit_test(test_brute_force_small_n),
