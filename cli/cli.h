@@ -33,6 +33,8 @@ int cmd_cache(struct cli *c, int argc, char **argv);
 int cmd_bisect(struct cli *c, int argc, char **argv);
 int cmd_host(struct cli *c, int argc, char **argv);
 int cmd_trial(struct cli *c, int argc, char **argv);
+int cmd_matrix(struct cli *c, int argc, char **argv);
+int cmd_nightly(struct cli *c, int argc, char **argv);
 
 /* Loads the configuration once. */
 int cli_config(struct cli *c, struct err *e);

@@ -33,7 +33,7 @@
 struct store; /* opaque */
 
 /* Latest schema version this pvlab writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /*
  * Opens (creating the parent directories and the file if needed) the database at path, turns on
@@ -93,6 +93,7 @@ struct trial_info {
     const char *started, *finished; /* ISO-8601 */
     long long wall_ms, boot_ms; /* boot_ms: until PVLAB-BEGIN */
     const char *log_path;
+    const char *host;           /* the host the trial ran on (a matrix fans out); NULL = here */
 };
 
 /* A trial read back (strings owned). */
@@ -106,6 +107,7 @@ struct trial_rec {
     char *started, *finished;
     long long wall_ms, boot_ms;
     char *log_path;
+    char *host;
 };
 
 /*
@@ -255,6 +257,87 @@ int store_bisect_slot_clear(struct store *s, long long id, int slot, struct err 
  * Returns how many groups were killed, or -1.
  */
 int store_bisect_slots_reap(struct store *s, long long id, struct err *e);
+/*
+ * Regression matrices (schema 5). A matrix run has cells (one Xen x Linux x reproducer each,
+ * recorded as a run of its own whose trials are the cell's results) and a queue: one job per
+ * planned trial, queued -> leased -> done. A job's result is written in the same transaction
+ * that completes it, so a crash never loses or duplicates a trial; a job leased by a process
+ * that died goes back to the queue when the matrix is claimed again.
+ */
+struct matrix_info {
+    const char *name, *file, *file_sha256, *params_json;
+};
+
+struct matrix_cell_info {
+    int cell;                  /* 0-based, unique in the matrix */
+    const char *xen, *linux_, *repro;                 /* labels */
+    const char *xen_spec, *linux_spec, *repro_name;
+    const char *options_json;  /* the reproducer's options */
+    int trials;
+    long iterations;
+    long long run_id;          /* the cell's run */
+};
+
+struct matrix_rec {
+    long long id;
+    char *name, *file, *file_sha256, *params_json, *created, *finished, *status;
+    long queued, leased, done; /* jobs by state */
+};
+
+struct matrix_cell_rec {
+    int cell;
+    char *xen, *linux_, *repro, *xen_spec, *linux_spec, *repro_name, *options_json;
+    int trials;
+    long iterations;
+    long long run_id;
+    long infra_retries;        /* infra results retried over the cell's jobs */
+};
+
+struct matrix_job {
+    int cell, idx;
+    int infra_retries;
+};
+
+/* Inserts a running matrix owned by this process with its cells and one queued job per planned
+ * trial, in one transaction; *id_r gets its id. */
+int store_matrix_begin(struct store *s, const struct matrix_info *in,
+                       const struct matrix_cell_info *cells, size_t n, long long *id_r,
+                       struct err *e);
+/* Leases the next queued job for lease_s seconds: 1 with *job_r, 0 when none is queued. */
+int store_matrix_lease(struct store *s, long long id, int lease_s, struct matrix_job *job_r,
+                       struct err *e);
+/*
+ * Completes a leased job with its trial (t->run_id must be the cell's run, t->idx the job's
+ * idx): the trial, the run's counts and the job's state in one transaction. A job that is not
+ * leased (done already) -> ERR_DB, nothing written.
+ */
+int store_matrix_complete(struct store *s, long long id, const struct matrix_job *job,
+                          const struct trial_info *t, struct err *e);
+/* An infra result of a leased job: back to the queue with one more retry, its reason kept. */
+int store_matrix_retry(struct store *s, long long id, const struct matrix_job *job,
+                       const char *reason, struct err *e);
+/*
+ * Claims a matrix for this process (resume): in one write transaction, refuses a live owner
+ * (ERR_BUSY) and a done matrix (ERR_USAGE), sends the jobs a dead owner had leased back to the
+ * queue, and records this process as the owner, status running.
+ */
+int store_matrix_claim(struct store *s, long long id, struct err *e);
+/* Sets the status (done, interrupted, error) and finishes every cell's run. */
+int store_matrix_finish(struct store *s, long long id, const char *status, struct err *e);
+/* Reads a matrix with its job counts and (cells_r not NULL) its cells. ERR_NOTFOUND. */
+int store_matrix_get(struct store *s, long long id, struct matrix_rec *m_r,
+                     struct matrix_cell_rec **cells_r, size_t *n_r, struct err *e);
+/* Newest first (name NULL: every matrix; limit <= 0: all). */
+int store_matrix_list(struct store *s, const char *name, int limit, struct matrix_rec **v_r,
+                      size_t *n_r, struct err *e);
+/* The newest done matrix with the same name as id and an older id: *prev_r, 0 when none. */
+int store_matrix_previous(struct store *s, long long id, long long *prev_r, struct err *e);
+/* Marks running matrices whose process is gone as interrupted; returns how many or -1. */
+int store_matrix_mark_stale(struct store *s, struct err *e);
+void matrix_rec_free(struct matrix_rec *m);
+void matrix_recs_free(struct matrix_rec *v, size_t n);
+void matrix_cell_recs_free(struct matrix_cell_rec *v, size_t n);
+
 void bisect_rec_free(struct bisect_rec *b);
 void bisect_trial_rec_free(struct bisect_trial_rec *t);
 void bisect_trial_recs_free(struct bisect_trial_rec *v, size_t n);

@@ -89,6 +89,33 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " slot INTEGER NOT NULL,"
     " host TEXT NOT NULL, boot_id TEXT, pgid INTEGER NOT NULL, pgid_start INTEGER,"
     " PRIMARY KEY (bisection_id, slot));",
+    /* 5: regression matrices: a matrix run, its cells (each a run), its queue of trials; and the
+     * host each trial ran on */
+    "ALTER TABLE trials ADD COLUMN host TEXT;"
+    "CREATE TABLE matrices ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL, file TEXT, file_sha256 TEXT, params_json TEXT,"
+    " created TEXT NOT NULL, finished TEXT,"
+    " status TEXT NOT NULL DEFAULT 'running'"
+    "  CHECK (status IN ('running', 'done', 'interrupted', 'error')),"
+    " owner_host TEXT, owner_boot_id TEXT, owner_pid INTEGER, owner_start INTEGER);"
+    "CREATE INDEX matrices_by_name ON matrices (name, id);"
+    "CREATE TABLE matrix_cells ("
+    " matrix_id INTEGER NOT NULL REFERENCES matrices (id) ON DELETE CASCADE,"
+    " cell INTEGER NOT NULL,"
+    " xen TEXT NOT NULL, linux TEXT NOT NULL, repro TEXT NOT NULL,"
+    " xen_spec TEXT, linux_spec TEXT, repro_name TEXT, options_json TEXT,"
+    " trials INTEGER NOT NULL, iterations INTEGER NOT NULL,"
+    " run_id INTEGER REFERENCES runs (id),"
+    " PRIMARY KEY (matrix_id, cell));"
+    "CREATE TABLE matrix_jobs ("
+    " matrix_id INTEGER NOT NULL REFERENCES matrices (id) ON DELETE CASCADE,"
+    " cell INTEGER NOT NULL, idx INTEGER NOT NULL CHECK (idx >= 1),"
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'leased', 'done')),"
+    " lease_owner TEXT, lease_until INTEGER,"
+    " infra_retries INTEGER NOT NULL DEFAULT 0, last_reason TEXT, host TEXT,"
+    " PRIMARY KEY (matrix_id, cell, idx));"
+    "CREATE INDEX matrix_jobs_by_state ON matrix_jobs (matrix_id, state);",
 };
 
 

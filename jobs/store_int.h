@@ -32,6 +32,8 @@ int store_db_int(struct store *s, const char *sql, const char *what, long long *
 /* State and start time of pid from /proc/<pid>/stat; 0 or -1. */
 int store_proc_stat(long pid, char *state_r, long long *start_r);
 
+/* Inserts a trial and refreshes its run's counts, inside the caller's transaction. */
+int store_trial_insert(struct store *s, const struct trial_info *t, struct err *e);
 /* Binds this process as a row's owner at parameters i..i+3 (host, boot id, pid, start). */
 void store_bind_owner(struct store *s, sqlite3_stmt *st, int i);
 /* Whether host is this machine (a pid recorded elsewhere means nothing here). */

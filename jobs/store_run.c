@@ -61,7 +61,7 @@ static const struct col trial_in_cols[] = {
     TICOL(iterations, T_LL), TICOL(corruptions, T_LL), TICOL(mismatches, T_LL),
     TICOL(deaths, T_LL), TICOL(klog_faults, T_LL), TICOL(evidence_json, T_TEXT),
     TICOL(started, T_TEXT), TICOL(finished, T_TEXT), TICOL(wall_ms, T_LL),
-    TICOL(boot_ms, T_LL), TICOL(log_path, T_TEXT),
+    TICOL(boot_ms, T_LL), TICOL(log_path, T_TEXT), TICOL(host, T_TEXT),
 };
 #define NTRIAL_COLS (sizeof(trial_in_cols) / sizeof(trial_in_cols[0]))
 
@@ -71,7 +71,7 @@ static const struct col trial_cols[] = {
     TCOL(iterations, T_LL), TCOL(corruptions, T_LL), TCOL(mismatches, T_LL),
     TCOL(deaths, T_LL), TCOL(klog_faults, T_LL), TCOL(evidence_json, T_TEXT),
     TCOL(started, T_TEXT), TCOL(finished, T_TEXT), TCOL(wall_ms, T_LL), TCOL(boot_ms, T_LL),
-    TCOL(log_path, T_TEXT),
+    TCOL(log_path, T_TEXT), TCOL(host, T_TEXT),
 };
 /* clang-format on */
 
@@ -337,7 +337,7 @@ out:
     return rc;
 }
 
-int store_trial_add(struct store *s, const struct trial_info *t, struct err *e)
+int store_trial_insert(struct store *s, const struct trial_info *t, struct err *e)
 {
     struct buf sql = BUF_INIT;
     struct tally tally;
@@ -358,8 +358,6 @@ int store_trial_add(struct store *s, const struct trial_info *t, struct err *e)
     for (c = 1; c < NTRIAL_COLS; c++)
         buf_adds(&sql, ", ?");
     buf_adds(&sql, ")");
-    if (store_tx_begin(s, "recording a trial", e) < 0)
-        goto out;
     if (run_exists(s, t->run_id, e) < 0)
         goto out;
     st = store_db_prepare(s, sql.data, "recording a trial", e);
@@ -382,13 +380,24 @@ int store_trial_add(struct store *s, const struct trial_info *t, struct err *e)
     }
     if (run_refresh(s, t->run_id, &tally, e) < 0)
         goto out;
-    if (store_tx_commit(s, "committing a trial", e) < 0)
+    rc = 0;
+out:
+    buf_release(&sql);
+    return rc;
+}
+
+int store_trial_add(struct store *s, const struct trial_info *t, struct err *e)
+{
+    int rc = -1;
+
+    if (store_tx_begin(s, "recording a trial", e) < 0)
+        return -1;
+    if (store_trial_insert(s, t, e) < 0 || store_tx_commit(s, "committing a trial", e) < 0)
         goto out;
     rc = 0;
 out:
     if (rc < 0)
         store_tx_rollback(s);
-    buf_release(&sql);
     return rc;
 }
 

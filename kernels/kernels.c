@@ -179,3 +179,21 @@ void artifact_free(struct artifact *a)
     free(a->source_sha256);
     *a = (struct artifact)ARTIFACT_INIT;
 }
+
+static char *dup0(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void artifact_copy(struct artifact *dst, const struct artifact *src)
+{
+    dst->kind = src->kind;
+    dst->spec = dup0(src->spec);
+    dst->provider = dup0(src->provider);
+    dst->path = dup0(src->path);
+    dst->version = dup0(src->version);
+    dst->package = dup0(src->package);
+    dst->suite = dup0(src->suite);
+    dst->sha256 = dup0(src->sha256);
+    dst->source_sha256 = dup0(src->source_sha256);
+}

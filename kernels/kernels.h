@@ -75,6 +75,8 @@ int artifact_resolve(const struct kernels_opts *o, enum artifact_kind kind, cons
 int artifact_check_spec(enum artifact_kind kind, const char *spec, struct err *e);
 /* Frees the strings and resets *a to ARTIFACT_INIT; NULL and repeated calls are fine. */
 void artifact_free(struct artifact *a);
+/* A deep copy of src into dst (free with artifact_free). */
+void artifact_copy(struct artifact *dst, const struct artifact *src);
 /* "4.14, 4.17, 4.20" (Xen) or "5.10, 6.1, 6.12" (Linux): the shipped Debian versions; static. */
 const char *artifact_known(enum artifact_kind kind);
 /* "xen" / "linux"; static. */

@@ -193,3 +193,19 @@ void host_stack_free(struct host_stack *h)
     free(h->hostname);
     memset(h, 0, sizeof(*h));
 }
+
+static char *dup0(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void host_stack_copy(struct host_stack *dst, const struct host_stack *src)
+{
+    dst->qemu_binary = dup0(src->qemu_binary);
+    dst->qemu_version = dup0(src->qemu_version);
+    dst->accel = dup0(src->accel);
+    dst->accel_note = dup0(src->accel_note);
+    dst->cpu_model = dup0(src->cpu_model);
+    dst->l0_kernel = dup0(src->l0_kernel);
+    dst->hostname = dup0(src->hostname);
+}

@@ -29,6 +29,8 @@ struct host_stack {
  */
 int host_probe(const struct config *c, struct host_stack *h, struct err *e);
 void host_stack_free(struct host_stack *h);
+/* A deep copy of src into dst (free with host_stack_free). */
+void host_stack_copy(struct host_stack *dst, const struct host_stack *src);
 
 /* What `pvlab host` prints: the host stack with the probes behind it, resources and tools. */
 struct host_cpu_probe {

@@ -1,0 +1,307 @@
+/* pvlab matrix run|show|resume|list and pvlab nightly: the regression matrix. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "jobs/matrix.h"
+#include "jobs/matrix_report.h"
+#include "util/buf.h"
+#include "util/proc.h"
+#include "util/status.h"
+
+#define DEFAULT_MATRIX PVLAB_TOP "/config/matrix/nightly.conf"
+
+static const char usage[] =
+    "usage: pvlab matrix run [FILE] [--jobs N] [--smp N] [--hosts FILE] [--json]\n"
+    "       pvlab matrix show [ID] [--against previous|ID] [--format text|md|json]\n"
+    "       pvlab matrix resume ID\n"
+    "       pvlab matrix list [NAME]\n"
+    "       pvlab nightly [FILE]      (run, then show against the last complete run)\n"
+    "\n"
+    "Runs every cell (Xen x Linux x reproducer) of a matrix file (default\n"
+    "config/matrix/nightly.conf; format in docs/matrix.md), each cell a run of its own whose\n"
+    "trials are queued in the store and run N at once. Artifacts are fetched or built once and\n"
+    "shared. An infra result is retried up to 3 times (counted apart). A crash or Ctrl-C loses\n"
+    "nothing: 'pvlab matrix resume ID' runs what is left, repeating no trial.\n"
+    "\n"
+    "  --jobs N             trials at once (default: the host's cores)\n"
+    "  --smp N              guest vCPUs per trial (default: cores / jobs, at least 1)\n"
+    "  --hosts FILE         run the trials on these hosts through GNU parallel over ssh\n"
+    "                       (its --sshloginfile format; ':' is this host)\n"
+    "  --remote-pvlab PATH  pvlab on those hosts (default: pvlab in their PATH)\n"
+    "  --self-test-corrupt R [--in-cells 'xen=G linux=G repro=G']\n"
+    "                       detector self-test in the matching cells (a positive control)\n"
+    "  --timeout S          per-trial limit (default: from the boot and run timeouts)\n"
+    "  --against previous|ID  compare with the last complete run of the same name, or ID\n"
+    "  --format text|md|json  the table for a terminal, to publish, or for the dashboard\n"
+    "\n"
+    "Exit status: 0 done (run, nightly: and no REGRESSION), 1 a REGRESSION (nightly),\n"
+    "2 usage, 3 errors, 128 setup errors (a host that cannot start QEMU), 130 interrupted.\n";
+
+struct mui {
+    struct status st;
+};
+
+static void on_stage(void *ctx, const char *stage, const char *detail)
+{
+    struct mui *u = ctx;
+    if (!strcmp(stage, "accel") || !strcmp(stage, "matrix"))
+        status_print(&u->st, "%s%s%s", !strcmp(stage, "matrix") ? "matrix " : "", detail,
+                     "");
+    else
+        status_update(&u->st, stage, "%s", detail ? detail : "");
+}
+
+static void on_progress(void *ctx, const struct matrix_progress *p)
+{
+    struct mui *u = ctx;
+    char eta[32] = "?";
+
+    if (isfinite(p->eta_s))
+        snprintf(eta, sizeof(eta), "%.0f min", p->eta_s / 60);
+    if (p->last)
+        status_print(&u->st, "%s", p->last);
+    status_update(&u->st, "matrix", "%ld done, %ld running, %ld queued, %ld infra retried; "
+                  "ETA %s", p->done, p->running, p->queued, p->infra_retries, eta);
+}
+
+static int parse_id(const char *s, long long *id, struct err *e)
+{
+    long v;
+    if (cli_parse_long("ID", s, 1, 0x7fffffffL, &v, e) < 0)
+        return -1;
+    *id = v;
+    return 0;
+}
+
+/* Prints the report of id in format against another run (0 none, -1 previous). */
+static int show(struct cli *c, long long id, long long against, const char *format,
+               int *regressions_r)
+{
+    struct matrix_report rep;
+    struct buf out = BUF_INIT;
+    struct err e = ERR_INIT;
+
+    if (matrix_report_build(c->store, id, against, &rep, &e) < 0) {
+        cli_error(&e);
+        return EXIT_ERROR;
+    }
+    if (!strcmp(format, "json"))
+        matrix_report_json(&rep, &out);
+    else if (!strcmp(format, "md"))
+        matrix_report_md(&rep, &out);
+    else
+        matrix_report_text(&rep, &out);
+    fputs(out.data, stdout);
+    if (!strcmp(format, "json"))
+        fputs("\n", stdout);
+    if (regressions_r)
+        *regressions_r = (int)rep.changes[CHANGE_REGRESSION];
+    buf_release(&out);
+    matrix_report_free(&rep);
+    return 0;
+}
+
+static int list(struct cli *c, const char *name)
+{
+    struct matrix_rec *v = NULL;
+    size_t n = 0;
+    struct err e = ERR_INIT;
+
+    if (store_matrix_list(c->store, name, 50, &v, &n, &e) < 0) {
+        cli_error(&e);
+        return EXIT_ERROR;
+    }
+    if (c->json) {
+        printf("[");
+        for (size_t i = 0; i < n; i++)
+            printf("%s{\"id\":%lld,\"name\":\"%s\",\"status\":\"%s\",\"done\":%ld,\"queued\":%ld}",
+                   i ? "," : "", v[i].id, v[i].name, v[i].status, v[i].done,
+                   v[i].queued + v[i].leased);
+        printf("]\n");
+    } else {
+        if (!n)
+            printf("no matrix runs yet; try 'pvlab matrix run'\n");
+        else
+            printf("%-5s %-20s %-12s %-12s %s\n", "ID", "CREATED", "NAME", "STATUS", "TRIALS");
+        for (size_t i = 0; i < n; i++)
+            printf("%-5lld %-20s %-12s %-12s %ld/%ld\n", v[i].id, v[i].created, v[i].name,
+                   v[i].status, v[i].done, v[i].done + v[i].queued + v[i].leased);
+    }
+    matrix_recs_free(v, n);
+    return 0;
+}
+
+static int exit_for(const struct err *e)
+{
+    if (e->code == ERR_INTERRUPTED || proc_interrupted())
+        return EXIT_INTERRUPTED;
+    if (e->code == ERR_HOST)
+        return EXIT_RUN_ERROR;
+    if (e->code == ERR_USAGE || e->code == ERR_CONFIG || e->code == ERR_NOTFOUND)
+        return EXIT_USAGE;
+    return EXIT_ERROR;
+}
+
+/* `pvlab matrix SUB ...` and `pvlab nightly ...` (nightly = 1). */
+static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
+{
+    enum { O_JOBS = 256, O_SMP, O_HOSTS, O_REMOTE, O_SELF, O_CELLS, O_TIMEOUT, O_AGAINST,
+           O_FORMAT, O_JSON };
+    static const struct option opts[] = {
+        { "jobs", required_argument, NULL, O_JOBS },
+        { "smp", required_argument, NULL, O_SMP },
+        { "hosts", required_argument, NULL, O_HOSTS },
+        { "remote-pvlab", required_argument, NULL, O_REMOTE },
+        { "self-test-corrupt", required_argument, NULL, O_SELF },
+        { "in-cells", required_argument, NULL, O_CELLS },
+        { "timeout", required_argument, NULL, O_TIMEOUT },
+        { "against", required_argument, NULL, O_AGAINST },
+        { "format", required_argument, NULL, O_FORMAT },
+        { "json", no_argument, NULL, O_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct matrix_request rq;
+    struct matrix_events ev = { on_stage, on_progress, NULL };
+    struct mui u;
+    struct err e = ERR_INIT;
+    const char *sub = nightly ? "nightly" : NULL, *format = "text", *against_s = NULL;
+    long long id = 0, against = 0;
+    long v;
+    int opt, rc = EXIT_ERROR, regressions = 0;
+
+    memset(&rq, 0, sizeof(rq));
+    if (!nightly) {
+        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+            fputs(usage, argc < 2 ? stderr : stdout);
+            return argc < 2 ? EXIT_USAGE : 0;
+        }
+        sub = argv[1];
+        argc--;
+        argv++;
+    }
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case O_JOBS:
+        case O_SMP:
+            if (cli_parse_long(opt == O_JOBS ? "--jobs" : "--smp", optarg, 1, 64, &v, &e) < 0)
+                goto usage_err;
+            *(opt == O_JOBS ? &rq.jobs : &rq.smp) = (int)v;
+            break;
+        case O_HOSTS: rq.hosts_file = optarg; break;
+        case O_REMOTE: rq.remote_pvlab = optarg; break;
+        case O_SELF: {
+            char *end;
+            rq.self_test_corrupt = strtod(optarg, &end);
+            if (*end || !(rq.self_test_corrupt > 0 && rq.self_test_corrupt <= 1)) {
+                err_set(&e, ERR_USAGE, "--self-test-corrupt expects a rate in (0, 1], got '%s'",
+                        optarg);
+                goto usage_err;
+            }
+            break;
+        }
+        case O_CELLS: rq.self_test_cells = optarg; break;
+        case O_TIMEOUT:
+            if (cli_parse_long("--timeout", optarg, 1, 86400 * 7, &v, &e) < 0)
+                goto usage_err;
+            rq.trial_timeout_s = (int)v;
+            break;
+        case O_AGAINST: against_s = optarg; break;
+        case O_FORMAT:
+            if (strcmp(optarg, "text") && strcmp(optarg, "md") && strcmp(optarg, "json")) {
+                err_set(&e, ERR_USAGE, "--format takes text, md or json, not '%s'", optarg);
+                goto usage_err;
+            }
+            format = optarg;
+            break;
+        case O_JSON: format = "json"; c->json = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (against_s && strcmp(against_s, "previous") && parse_id(against_s, &against, &e) < 0)
+        goto usage_err;
+    if (against_s && !strcmp(against_s, "previous"))
+        against = -1;
+    if (cli_store(c, &e) < 0 || store_matrix_mark_stale(c->store, &e) < 0) {
+        cli_error(&e);
+        return EXIT_ERROR;
+    }
+    status_init(&u.st, 1);
+    ev.ctx = &u;
+    if (!strcmp(sub, "run") || !strcmp(sub, "nightly")) {
+        rq.file = optind < argc ? argv[optind++] : DEFAULT_MATRIX;
+        if (optind < argc) {
+            err_set(&e, ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+            goto usage_err;
+        }
+        if (matrix_start(&c->cfg, c->config_path, c->store, &rq, &ev, &id, &e) < 0) {
+            status_done(&u.st);
+            cli_error(&e);
+            if (id)
+                fprintf(stderr, "matrix %lld kept; continue with: pvlab matrix resume %lld\n",
+                        id, id);
+            return exit_for(&e);
+        }
+        status_done(&u.st);
+        rc = show(c, id, nightly ? -1 : against, format, &regressions);
+        if (rc == 0 && nightly && regressions)
+            rc = 1;
+        return rc;
+    }
+    if (!strcmp(sub, "resume")) {
+        if (optind != argc - 1 || parse_id(argv[optind], &id, &e) < 0) {
+            if (!e.msg[0])
+                err_set(&e, ERR_USAGE, "pvlab matrix resume needs one matrix ID");
+            goto usage_err;
+        }
+        if (matrix_resume(&c->cfg, c->config_path, c->store, id, &rq, &ev, &e) < 0) {
+            status_done(&u.st);
+            cli_error(&e);
+            return exit_for(&e);
+        }
+        status_done(&u.st);
+        return show(c, id, against, format, NULL);
+    }
+    if (!strcmp(sub, "show")) {
+        if (optind < argc) {
+            if (parse_id(argv[optind], &id, &e) < 0)
+                goto usage_err;
+        } else {
+            struct matrix_rec *v1 = NULL;
+            size_t n = 0;
+            if (store_matrix_list(c->store, NULL, 1, &v1, &n, &e) < 0) {
+                cli_error(&e);
+                return EXIT_ERROR;
+            }
+            id = n ? v1[0].id : 0;
+            matrix_recs_free(v1, n);
+            if (!id) {
+                err_set(&e, ERR_NOTFOUND, "no matrix runs yet; try 'pvlab matrix run'");
+                cli_error(&e);
+                return EXIT_ERROR;
+            }
+        }
+        return show(c, id, against, format, NULL);
+    }
+    if (!strcmp(sub, "list"))
+        return list(c, optind < argc ? argv[optind] : NULL);
+    err_set(&e, ERR_USAGE, "unknown matrix command '%s'; commands: run, show, resume, list", sub);
+usage_err:
+    cli_error(&e);
+    return EXIT_USAGE;
+}
+
+int cmd_matrix(struct cli *c, int argc, char **argv)
+{
+    return matrix_main(c, argc, argv, 0);
+}
+
+int cmd_nightly(struct cli *c, int argc, char **argv)
+{
+    return matrix_main(c, argc, argv, 1);
+}

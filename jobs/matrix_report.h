@@ -1,0 +1,75 @@
+/*
+ * A matrix run as a compatibility table, and what changed since another run of it, in osstest's
+ * words. Per cell: how many boots saw corruption (with the 95% interval of that share), the
+ * per-iteration rate with an interval that respects boots (jobs/run.h: run_rates), infra
+ * trials apart. Changes are decided on counts and bounds, never on one lucky pass:
+ *
+ *   previous        now            change
+ *   (any)           no pass/fail   could-not-test  (infra only: says nothing)
+ *   none            clean          new             (no baseline)
+ *   none            corruption     never-pass
+ *   clean           clean          pass
+ *   corruption      corruption     never-pass      (corrupted in every run compared)
+ *   clean           corruption     REGRESSION if the previous clean iterations would have shown
+ *                                  corruption at the present rate's lower bound with P >= 0.95,
+ *                                  else heisenbug
+ *   corruption      clean          FIXED under the same test the other way round, else
+ *                                  heisenbug (too rare to call a change)
+ */
+#ifndef PVLAB_JOBS_MATRIX_REPORT_H
+#define PVLAB_JOBS_MATRIX_REPORT_H
+
+#include "jobs/run.h"
+#include "jobs/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+enum cell_state { CELL_UNTESTED, CELL_CLEAN, CELL_CORRUPT };
+
+enum cell_change {
+    CHANGE_COULD_NOT_TEST,
+    CHANGE_NEW,
+    CHANGE_PASS,
+    CHANGE_NEVER_PASS,
+    CHANGE_REGRESSION,
+    CHANGE_FIXED,
+    CHANGE_HEISENBUG,
+};
+
+struct cell_report {
+    struct matrix_cell_rec c;  /* borrowed from the report's cells */
+    struct run_rates r;
+    enum cell_state state;
+    long infra, planned;       /* infra trials recorded; trials planned */
+    int has_prev;
+    struct run_rates prev;
+    enum cell_state prev_state;
+    long long prev_run_id;
+    enum cell_change change;
+};
+
+struct matrix_report {
+    struct matrix_rec m;
+    long long against;         /* the run compared with, 0 = none */
+    struct matrix_cell_rec *cells;
+    size_t ncells;
+    struct cell_report *cr;
+    long changes[CHANGE_HEISENBUG + 1];
+};
+
+/* Builds the report of matrix id against matrix `against` (0: none; -1: the previous complete
+ * run of the same name). Free with matrix_report_free. */
+int matrix_report_build(struct store *st, long long id, long long against,
+                        struct matrix_report *rep, struct err *e);
+void matrix_report_free(struct matrix_report *rep);
+const char *cell_change_name(enum cell_change c);
+/* Pure: the change between two cells' states and rates (the table above). */
+enum cell_change cell_classify(int has_prev, enum cell_state ps, const struct run_rates *p,
+                               enum cell_state cs, const struct run_rates *c);
+
+/* The tables: text for a terminal, Markdown to publish, JSON for the dashboard. */
+void matrix_report_text(const struct matrix_report *rep, struct buf *out);
+void matrix_report_md(const struct matrix_report *rep, struct buf *out);
+void matrix_report_json(const struct matrix_report *rep, struct buf *out);
+
+#endif
