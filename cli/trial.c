@@ -10,10 +10,12 @@
 
 #include "cli/cli.h"
 #include "jobs/trial_job.h"
+#include "util/sv.h"
 #include "util/xalloc.h"
 
 static const char usage[] =
     "usage: pvlab trial --log PATH [options] [--result-fd N]\n"
+    "       pvlab trial --job WORD [--result-fd N]   (the options as one base64 word)\n"
     "\n"
     "Runs one trial and writes its outcome as JSON records on descriptor N (default 1):\n"
     "\"progress {...}\" lines while it runs, then one \"result {...}\" line. pvlab run, pvlab\n"
@@ -50,20 +52,44 @@ int cmd_trial(struct cli *c, int argc, char **argv)
     struct trial_outcome o;
     struct err e = ERR_INIT;
     struct sink k = { NULL };
-    int fd = 1, rc = EXIT_RUN_ERROR;
+    struct sv args = SV_INIT;
+    int fd = 1, rc = EXIT_RUN_ERROR, exit_zero = 0;
     char *js;
 
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         fputs(usage, stdout);
         return 0;
     }
+    /* `pvlab trial --job WORD [--result-fd N]`: the options in one word (from another host) */
+    if (argc >= 3 && !strcmp(argv[1], "--job")) {
+        sv_push(&args, argv[0]);
+        if (trial_job_unword(argv[2], &args, &e) < 0) {
+            cli_error(&e);
+            return EXIT_RUN_ERROR;
+        }
+        for (int i = 3; i < argc; i++)
+            sv_push(&args, argv[i]);
+        argc = (int)args.n;
+        argv = sv_argv(&args);
+    }
+    /* --exit-zero (a remote trial under GNU parallel): exit 0 whenever a result was written, so
+     * only a trial that was lost (its host gone) is retried elsewhere */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--exit-zero")) {
+            exit_zero = 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+            argc--;
+            break;
+        }
     if (trial_job_parse(argc, argv, &job, &fd, &e) < 0) {
         cli_error(&e);
+        sv_clear(&args);
         return EXIT_RUN_ERROR;
     }
     k.f = fd == 1 ? stdout : fdopen(fd, "w");
     if (!k.f) {
         fprintf(stderr, "pvlab: error: --result-fd %d is not open for writing\n", fd);
+        sv_clear(&args);
         return EXIT_RUN_ERROR;
     }
     memset(&o, 0, sizeof(o));
@@ -81,11 +107,13 @@ int cmd_trial(struct cli *c, int argc, char **argv)
     js = trial_outcome_json(&o);
     record(&k, "result", js);
     free(js);
-    rc = o.verdict == VERDICT_INFRA && o.reason && !strcmp(o.reason, "interrupted by the user")
+    rc = exit_zero ? 0
+         : o.verdict == VERDICT_INFRA && o.reason && !strcmp(o.reason, "interrupted by the user")
              ? EXIT_INTERRUPTED
              : trial_outcome_exit_code(&o);
 out:
     trial_outcome_free(&o);
+    sv_clear(&args);
     if (k.f && k.f != stdout)
         fclose(k.f);
     return rc;

@@ -10,6 +10,7 @@
 #include "config/matrix.h"
 #include "images/payload.h"
 #include "jobs/pool.h"
+#include "jobs/remote.h"
 #include "jobs/run.h"
 #include "kernels/kernels.h"
 #include "lab/host.h"
@@ -257,6 +258,15 @@ struct inflight {
     char *log;
 };
 
+/* The prepared trial of a leased job; f gets the job and its log. */
+static void job_for(struct mctx *m, struct inflight *f, struct trial_job *tj)
+{
+    const struct run_plan *p = &m->plans[f->cell];
+
+    run_plan_job(p, f->log, tj);
+    tj->smp = m->smp;
+}
+
 /* The progress line after a trial. */
 static void report(struct mctx *m, const char *last)
 {
@@ -313,8 +323,7 @@ static int start_next(struct mctx *m, struct pool *pool, struct err *e)
         if (r < 0)
             goto fail;
     }
-    run_plan_job(p, f->log, &tj);
-    tj.smp = m->smp;
+    job_for(m, f, &tj);
     t.kind = POOL_TRIAL;
     t.job = &tj;
     t.tag = f;
@@ -396,6 +405,118 @@ out:
     return rc;
 }
 
+static void remote_warn(void *ctx, const char *line)
+{
+    stage(ctx, "host", line);
+}
+
+/* The queue through GNU parallel on the hosts file's hosts (their slots at once). */
+static int execute_remote(struct mctx *m, struct err *e)
+{
+    struct remote_opts ro = { 0 };
+    struct remote *rem = NULL;
+    struct sv base = SV_INIT;
+    struct inflight **fl = NULL;
+    size_t nfl = 0;
+    int slots = 0, rc = -1, queued_left = 1, stopped = 0;
+    char *workdir = xasprintf("%s/matrix/%lld", m->cfg->state_dir, m->id);
+
+    for (size_t i = 0; i < m->narts; i++)
+        sv_push(&base, m->arts[i]->a.path);
+    sv_push(&base, m->initramfs);
+    ro.hosts_file = m->rq->hosts_file;
+    ro.remote_pvlab = m->rq->remote_pvlab;
+    ro.basefiles = (const char *const *)sv_argv(&base);
+    ro.workdir = workdir;
+    if (remote_start(&ro, remote_warn, m, &rem, &slots, e) < 0)
+        goto out;
+    m->jobs = slots;
+    report(m, NULL);
+    for (;;) {
+        struct pool_result r;
+        char *key = NULL;
+        int w;
+
+        while (!stopped && queued_left && (int)nfl < slots) {
+            struct matrix_job job;
+            struct inflight *f;
+            struct trial_job tj;
+            char k[32];
+            w = store_matrix_lease(m->st, m->id, 24 * 3600, &job, e);
+            if (w < 0)
+                goto out;
+            if (w == 0) {
+                queued_left = 0;
+                break;
+            }
+            f = xcalloc(1, sizeof(*f));
+            f->job = job;
+            for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell;
+                 f->cell++)
+                ;
+            f->log = xasprintf("%s/runs/%lld/trial-%d.%s%d.log", m->cfg->state_dir,
+                               m->cells[f->cell].run_id, job.idx, "try", job.infra_retries);
+            job_for(m, f, &tj);
+            tj.xen_sha256 = m->plans[f->cell].xen.sha256;
+            tj.kernel_sha256 = m->plans[f->cell].linux_.sha256;
+            tj.initramfs_sha256 = m->plans[f->cell].initramfs_sha256;
+            snprintf(k, sizeof(k), "c%di%dr%d", job.cell, job.idx, job.infra_retries);
+            if (remote_submit(rem, k, &tj, e) < 0) {
+                free(f->log);
+                free(f);
+                goto out;
+            }
+            fl = xrealloc(fl, (nfl + 1) * sizeof(*fl));
+            fl[nfl++] = f;
+        }
+        if (!nfl) {
+            if (stopped || !queued_left)
+                break;
+            continue;
+        }
+        memset(&r, 0, sizeof(r));
+        w = remote_wait(rem, &key, &r.out, e);
+        if (w < 0)
+            goto out;
+        if (w == 0)
+            continue;
+        for (size_t i = 0; i < nfl; i++) {
+            char k[32];
+            snprintf(k, sizeof(k), "c%di%dr%d", fl[i]->job.cell, fl[i]->job.idx,
+                     fl[i]->job.infra_retries);
+            if (!strcmp(k, key)) {
+                r.tag = fl[i];
+                fl[i] = fl[--nfl];
+                break;
+            }
+        }
+        free(key);
+        if (!r.tag) {
+            trial_outcome_free(&r.out);
+            continue;
+        }
+        r.wall_ms = r.out.wall_ms;
+        w = finish_trial(m, &r, stopped ? NULL : e);
+        trial_outcome_free(&r.out);
+        if (w < 0)
+            goto out;
+        if (w > 0)
+            stopped = 1; /* what is in flight finishes; nothing new starts */
+        queued_left = 1;
+    }
+    rc = stopped ? -1 : 0;
+out:
+    for (size_t i = 0; i < nfl; i++) {
+        free(fl[i]->log);
+        free(fl[i]);
+    }
+    free(fl);
+    remote_stop(rem);
+    sv_clear(&base);
+    free(workdir);
+    return rc;
+}
+
 /* Runs the queue until it is empty (or a trial stops the matrix). */
 static int execute(struct mctx *m, struct err *e)
 {
@@ -464,7 +585,7 @@ static void mctx_free(struct mctx *m)
 /* Runs the prepared matrix and records how it ended. */
 static int run_and_close(struct mctx *m, struct err *e)
 {
-    int rc = execute(m, e);
+    int rc = m->rq->hosts_file ? execute_remote(m, e) : execute(m, e);
     struct err e2 = ERR_INIT;
     const char *status = rc == 0                                               ? "done"
                          : e->code == ERR_INTERRUPTED || proc_interrupted() ? "interrupted"

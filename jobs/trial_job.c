@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "jobs/run.h"
+#include "util/base64.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -50,6 +52,9 @@ static const struct job_opt job_opts[] = {
     J("cpu-model", K_STR, cpu_model),
     J("memory-mb", K_INT, memory_mb),
     J("smp", K_INT, smp),
+    J("xen-sha256", K_STR, xen_sha256),
+    J("kernel-sha256", K_STR, kernel_sha256),
+    J("initramfs-sha256", K_STR, initramfs_sha256),
     J("boot-timeout", K_INT, boot_timeout_s),
     J("timeout", K_INT, run_timeout_s),
     J("log", K_STR, log_path),
@@ -99,6 +104,37 @@ void trial_job_argv(const struct trial_job *j, struct sv *argv)
         sv_pushf(argv, "--%s", job_opts[i].name);
         sv_push(argv, num);
     }
+}
+
+char *trial_job_word(const struct trial_job *j)
+{
+    struct sv argv = SV_INIT;
+    struct buf raw = BUF_INIT, out = BUF_INIT;
+
+    trial_job_argv(j, &argv);
+    for (size_t i = 0; i < argv.n; i++)
+        buf_add(&raw, argv.v[i], strlen(argv.v[i]) + 1);
+    b64_encode(raw.data, raw.len, &out);
+    sv_clear(&argv);
+    buf_release(&raw);
+    return buf_detach(&out, NULL);
+}
+
+int trial_job_unword(const char *word, struct sv *out, struct err *e)
+{
+    struct buf raw = BUF_INIT;
+    int rc = -1;
+
+    if (b64_decode(word, &raw) < 0 || (raw.len && raw.data[raw.len - 1] != '\0')) {
+        err_set(e, ERR_USAGE, "--job expects the word pvlab writes for a trial (base64)");
+        goto out;
+    }
+    for (size_t off = 0; off < raw.len; off += strlen(raw.data + off) + 1)
+        sv_push(out, raw.data + off);
+    rc = 0;
+out:
+    buf_release(&raw);
+    return rc;
 }
 
 /* Stores one option's value into the job; ERR_USAGE for a malformed number. */
@@ -379,7 +415,38 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
     o->boot_ms = -1;
     o->started = clock_iso_now();
     o->log_path = xstrdup(j->log_path);
+    {
+        /* on another host the log's directory may not exist yet */
+        char *dir = fs_dirname(j->log_path);
+        int r2 = fs_mkdirs(dir, e);
+        free(dir);
+        if (r2 < 0)
+            goto out;
+    }
     if (j->xen_image) {
+        const char *files[][2] = { { j->xen_image, j->xen_sha256 },
+                                   { j->kernel_image, j->kernel_sha256 },
+                                   { j->initramfs, j->initramfs_sha256 } };
+        struct utsname u;
+        /* on another host the images must be the ones the coordinator prepared */
+        for (size_t i = 0; i < 3; i++) {
+            char sha[SHA256_HEX_LEN + 1];
+            if (!files[i][1])
+                continue;
+            if (sha256_file_hex(files[i][0], sha, NULL) < 0 || strcmp(sha, files[i][1])) {
+                o->stop = 1;
+                o->reason = xasprintf("%s is missing or not the image the coordinator prepared "
+                                      "(sha256 %.16s expected): share the cache or let the "
+                                      "matrix send it", files[i][0], files[i][1]);
+                goto done;
+            }
+        }
+        if (uname(&u) == 0) {
+            o->hostname = xstrdup(u.nodename);
+            o->l0_kernel = xstrdup(u.release);
+        }
+        o->accel = dupn(j->accel);
+        o->cpu_model = dupn(j->cpu_model);
         prepared_spec(cfg, j, &ts);
     } else {
         if (j->build_cmd) {

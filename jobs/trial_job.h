@@ -42,6 +42,8 @@ struct trial_job {               /* all strings borrowed */
     const char *xen_cmdline, *dom0_cmdline;
     const char *accel, *cpu_model;
     int memory_mb, smp;
+    /* prepared, on another host: the images' sha256, checked before booting (NULL: unchecked) */
+    const char *xen_sha256, *kernel_sha256, *initramfs_sha256;
     /* both */
     int boot_timeout_s, run_timeout_s; /* 0 = from the configuration */
     const char *log_path;        /* the console log of this trial (required) */
@@ -84,6 +86,12 @@ int trial_job_parse(int argc, char **argv, struct trial_job *j, int *result_fd_r
 int trial_job_exec(const struct config *cfg, const struct trial_job *j,
                    void (*progress)(void *ctx, const struct trial_progress *p), void *ctx,
                    struct trial_outcome *o, struct err *e);
+
+/* The job's options as one shell-safe word (base64 of the NUL-separated argv), for
+ * `pvlab trial --job WORD` on another host; malloc'd. */
+char *trial_job_word(const struct trial_job *j);
+/* Decodes a --job word into argv strings appended to out (the caller parses them). */
+int trial_job_unword(const char *word, struct sv *out, struct err *e);
 
 /* The outcome as one line of JSON (malloc'd), and back (jansson: it may come from another host). */
 char *trial_outcome_json(const struct trial_outcome *o);

@@ -173,6 +173,7 @@ struct child_args {
     int out_w, err_w, log_fd; /* -1 when unused */
     int report_fd;            /* close-on-exec pipe: the errno of a failed exec */
     int pass_fd, pass_as;     /* pass_fd becomes pass_as (>= 3) in the child; pass_as 0: none */
+    int in_fd;                /* > 0: the child's stdin; else /dev/null */
     pid_t parent;
     long maxfd;               /* for the close_range fallback */
 };
@@ -191,7 +192,7 @@ static void child_exec(const struct child_args *a)
 {
     static const struct sigaction dfl = { .sa_handler = SIG_DFL };
     int min = a->pass_as >= 3 ? a->pass_as + 1 : 3;
-    int report = a->report_fd, devnull, out, err, pass = -1, e;
+    int report = a->report_fd, devnull, in, out, err, pass = -1, e;
     sigset_t none;
 
     setpgid(0, 0);
@@ -210,11 +211,12 @@ static void child_exec(const struct child_args *a)
     if (report < 0)
         _exit(127);
     devnull = fd_at_least(open("/dev/null", O_RDWR | O_CLOEXEC), min);
+    in = a->in_fd > 0 ? fd_at_least(a->in_fd, min) : devnull;
     out = fd_at_least(a->out_w >= 0 ? a->out_w : a->log_fd >= 0 ? a->log_fd : devnull, min);
     err = fd_at_least(a->log_fd >= 0 ? a->log_fd : a->err_w >= 0 ? a->err_w : devnull, min);
     if (a->pass_as >= 3 && (pass = fd_at_least(a->pass_fd, min)) < 0)
         goto fail;
-    if (devnull < 0 || out < 0 || err < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 ||
+    if (devnull < 0 || in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
         dup2(err, 2) < 0)
         goto fail;
     /* nothing of ours beyond 0/1/2 reaches the program; the report pipe lives until exec */
@@ -345,7 +347,8 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
     ca = (struct child_args){ .exe = exe, .argv = sv_argv(&argv), .envp = sv_argv(&env),
                               .cwd = spec->cwd, .out_w = out_pipe[1], .err_w = err_pipe[1],
                               .log_fd = log_fd, .report_fd = report[1], .pass_fd = spec->pass_fd,
-                              .pass_as = spec->pass_fd_as, .parent = getpid(),
+                              .pass_as = spec->pass_fd_as, .in_fd = spec->stdin_fd,
+                              .parent = getpid(),
                               .maxfd = sysconf(_SC_OPEN_MAX) };
     if (ca.maxfd < 0 || ca.maxfd > 65536)
         ca.maxfd = 65536;

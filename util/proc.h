@@ -12,7 +12,8 @@
  * - runs in its own process group; a timeout (or proc_interrupt()) sends SIGTERM to the whole
  *   group, then SIGKILL after grace_ms; it dies with pvlab (PR_SET_PDEATHSIG);
  * - keeps no descriptor of ours but 0/1/2 (close_range marks the rest close-on-exec) and, when
- *   asked, spec->pass_fd as spec->pass_fd_as; stdin is /dev/null; signals are at their defaults
+ *   asked, spec->pass_fd as spec->pass_fd_as; stdin is /dev/null (or spec->stdin_fd); signals are
+ *   at their defaults
  *   and unblocked;
  * - writes stdout to spec->out (captured, capped by the buffer's cap) when given, else to the
  *   log; stderr to log_path (appended) when given, else its newest PROC_ERR_TAIL bytes are kept
@@ -59,6 +60,7 @@ struct proc_spec {
     int inherit_env;         /* 1: the caller's environment (plus env) instead of the clean one */
     int pass_fd;             /* with pass_fd_as: a descriptor of ours the child gets ... */
     int pass_fd_as;          /* ... as this number (>= 3; e.g. a result pipe as fd 3); 0 = none */
+    int stdin_fd;            /* > 0: a descriptor of ours the child reads as stdin; 0 = /dev/null */
 };
 
 /* How a process ended, as data: callers test this, never proc_describe's text. */
