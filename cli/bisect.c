@@ -114,40 +114,12 @@ static int print_report(struct cli *c, long long id)
     }
     if (c->json) {
         struct buf out = BUF_INIT;
-        struct jw w;
-        jw_init(&w, &out);
-        jw_obj(&w);
-        jw_kv_int(&w, "id", b.id);
-        jw_kv_s(&w, "status", b.status);
-        jw_kv_s(&w, "repo", b.repo);
-        jw_kv_s(&w, "find", b.find);
-        jw_kv_s(&w, "good", b.good);
-        jw_kv_s(&w, "bad", b.bad);
-        jw_key(&w, "params");
-        jw_raw(&w, b.params_json);
-        jw_key(&w, "result");
-        jw_raw(&w, b.result_json);
-        jw_key(&w, "trials");
-        jw_arr(&w);
-        for (size_t i = 0; i < nt; i++) {
-            jw_obj(&w);
-            jw_kv_int(&w, "seq", t[i].seq);
-            jw_kv_s(&w, "phase", t[i].phase);
-            jw_kv_s(&w, "commit", t[i].commit_sha);
-            jw_kv_s(&w, "outcome", verdict_name(t[i].outcome));
-            jw_kv_s(&w, "detail", t[i].detail);
-            jw_kv_int(&w, "run_id", t[i].run_id);
-            jw_kv_s(&w, "log", t[i].log_path);
-            jw_kv_int(&w, "wall_ms", t[i].wall_ms);
-            jw_kv_s(&w, "best", t[i].best_sha);
-            jw_kv_dbl(&w, "best_prob", t[i].best_prob);
-            jw_kv_int(&w, "credible_set", t[i].cset);
-            jw_kv_int(&w, "candidates", t[i].candidates);
-            jw_kv_dbl(&w, "p_est", t[i].p_est);
-            jw_end(&w);
+        if (bisect_json(c->store, id, &out, &e) < 0) {
+            cli_error(&e);
+            rc = EXIT_ERROR;
+            buf_release(&out);
+            goto out;
         }
-        jw_end(&w);
-        jw_end(&w);
         printf("%s\n", out.data);
         buf_release(&out);
     } else {
@@ -408,6 +380,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         }
         status_done(&u.st);
         rc = print_report(c, id);
+        cli_report(c, "bisect", id);
     } else if (!strcmp(sub, "status") || !strcmp(sub, "log") || !strcmp(sub, "resume") ||
                !strcmp(sub, "stop")) {
         if (optind == argc && !strcmp(sub, "status")) {
@@ -439,6 +412,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             }
             status_done(&u.st);
             rc = print_report(c, id);
+            cli_report(c, "bisect", id);
         }
     } else {
         err_set(&e, ERR_USAGE, "unknown bisect command '%s'; commands: start, status, log, "

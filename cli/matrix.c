@@ -249,6 +249,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         }
         status_done(&u.st);
         rc = show(c, id, nightly ? -1 : against, format, &regressions);
+        cli_report(c, "matrix", id);
         if (rc == 0 && nightly && regressions)
             rc = 1;
         return rc;
@@ -265,7 +266,9 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
             return exit_for(&e);
         }
         status_done(&u.st);
-        return show(c, id, against, format, NULL);
+        rc = show(c, id, against, format, NULL);
+        cli_report(c, "matrix", id);
+        return rc;
     }
     if (!strcmp(sub, "show")) {
         if (optind < argc) {

@@ -244,6 +244,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
             if (store_run_get(c->store, id, &rec, &trials, &ntrials, &e2) == 0)
                 cli_print_run_json(&rec, trials, ntrials);
         }
+        cli_report(c, "run", id);
         goto out;
     }
     status_done(&u.st);
@@ -254,6 +255,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
     else
         cli_print_run_human(&rec, trials, ntrials);
     rc = run_exit_code(rec.verdict);
+    cli_report(c, "run", id);
     goto out;
 untestable:
     /* the commit's source does not build: a skip, like git bisect run's 125 */

@@ -59,6 +59,11 @@ static const struct opt opts[] = {
     O("bisect", "check_good", OPT_INT, bisect_check_good, "2", 0, 100000),
     O("bisect", "check_bad_max", OPT_INT, bisect_check_bad_max, "50", 1, 100000),
     O("bisect", "workers", OPT_INT, bisect_workers, "1", 1, 16),
+    O("reporter", "url", OPT_OPTSTR, reporter_url, "", 0, 0),
+    O("reporter", "token", OPT_OPTSTR, reporter_token, "", 0, 0),
+    O("reporter", "lab", OPT_OPTSTR, reporter_lab, "", 0, 0),
+    O("reporter", "timeout_s", OPT_INT, reporter_timeout_s, "10", 1, 3600),
+    O("reporter", "retries", OPT_INT, reporter_retries, "3", 0, 100),
 };
 
 const char *accel_policy_name(enum accel_policy a)
@@ -157,7 +162,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
         err_set(e, ERR_CONFIG, "unknown key; keys of [%s] are: %s", section, known.data);
     else
         err_set(e, ERR_CONFIG, "unknown section [%s]; sections are paths, qemu, xen, dom0, "
-                               "timeouts, limits, debian, run, bisect", section);
+                               "timeouts, limits, debian, run, bisect, reporter", section);
 out:
     buf_release(&known);
     return rc;

@@ -39,6 +39,9 @@ struct config {
     int run_trials, run_iterations, run_jobs;
     double bisect_confidence;
     int bisect_check_good, bisect_check_bad_max, bisect_workers;
+    /* where results are posted (NULL url: nowhere, unless `pvlab report --to URL`) */
+    char *reporter_url, *reporter_token, *reporter_lab;
+    int reporter_timeout_s, reporter_retries;
     char *loaded_files;    /* "a, b" for --verbose and `pvlab config` */
 };
 

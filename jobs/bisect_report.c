@@ -243,3 +243,72 @@ int bisect_log(struct store *st, long long id, struct buf *out, struct err *e)
     bisect_rec_free(&b);
     return rc;
 }
+
+int bisect_json(struct store *st, long long id, struct buf *out, struct err *e)
+{
+    struct bisect_rec b;
+    struct bisect_trial_rec *t = NULL;
+    struct sv subj_sha = SV_INIT, subj = SV_INIT;
+    size_t nt = 0;
+    struct jw w;
+
+    if (store_bisect_get(st, id, &b, &t, &nt, e) < 0)
+        return -1;
+    jw_init(&w, out);
+
+    jw_obj(&w);
+    jw_kv_int(&w, "id", b.id);
+    jw_kv_s(&w, "status", b.status);
+    jw_kv_s(&w, "repo", b.repo);
+    jw_kv_s(&w, "find", b.find);
+    jw_kv_s(&w, "good", b.good);
+    jw_kv_s(&w, "bad", b.bad);
+    jw_kv_s(&w, "axis", b.axis);
+    jw_kv_s(&w, "created", b.created);
+    jw_kv_s(&w, "finished", b.finished);
+    jw_key(&w, "params");
+    jw_raw(&w, b.params_json ? b.params_json : "null");
+    jw_key(&w, "result");
+    jw_raw(&w, b.result_json ? b.result_json : "null");
+    jw_key(&w, "trials");
+    jw_arr(&w);
+    for (size_t i = 0; i < nt; i++) {
+        jw_obj(&w);
+        jw_kv_int(&w, "seq", t[i].seq);
+        jw_kv_s(&w, "phase", t[i].phase);
+        jw_kv_s(&w, "commit", t[i].commit_sha);
+        {
+            /* the subject once per commit (a bisection tries few commits, often) */
+            size_t k;
+            for (k = 0; k < subj_sha.n && strcmp(subj_sha.v[k], t[i].commit_sha); k++)
+                ;
+            if (k == subj_sha.n) {
+                char *subject = NULL, *author = NULL;
+                git_describe_commit(b.repo, t[i].commit_sha, &subject, &author, NULL);
+                sv_push(&subj_sha, t[i].commit_sha);
+                sv_push(&subj, subject ? subject : "");
+                free(subject);
+                free(author);
+            }
+            jw_kv_s(&w, "subject", subj.v[k]);
+        }
+        jw_kv_s(&w, "outcome", verdict_name(t[i].outcome));
+        jw_kv_s(&w, "detail", t[i].detail);
+        jw_kv_int(&w, "run_id", t[i].run_id);
+        jw_kv_s(&w, "log", t[i].log_path);
+        jw_kv_int(&w, "wall_ms", t[i].wall_ms);
+        jw_kv_s(&w, "best", t[i].best_sha);
+        jw_kv_dbl(&w, "best_prob", t[i].best_prob);
+        jw_kv_int(&w, "credible_set", t[i].cset);
+        jw_kv_int(&w, "candidates", t[i].candidates);
+        jw_kv_dbl(&w, "p_est", t[i].p_est);
+        jw_end(&w);
+    }
+    jw_end(&w);
+    jw_end(&w);
+    bisect_trial_recs_free(t, nt);
+    bisect_rec_free(&b);
+    sv_clear(&subj_sha);
+    sv_clear(&subj);
+    return 0;
+}

@@ -91,5 +91,7 @@ int bisect_stop(struct store *st, long long id, struct err *e);
  * answer and its parents once found), never a flaky pass as good. Appends to out.
  */
 int bisect_log(struct store *st, long long id, struct buf *out, struct err *e);
+/* The bisection with its trials as one JSON object (what `bisect status ID --json` prints). */
+int bisect_json(struct store *st, long long id, struct buf *out, struct err *e);
 
 #endif

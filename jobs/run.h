@@ -106,6 +106,14 @@ struct run_rates {
 };
 void run_rates(const struct trial_rec *t, size_t n, struct run_rates *r);
 
+/*
+ * A run with its trials as one JSON object (what `pvlab show --json` prints), appended to out;
+ * with console_max > 0, each trial also carries the end of its console log (at most that many
+ * bytes) as "console", as the reporter posts it.
+ */
+void run_json(const struct run_rec *r, const struct trial_rec *t, size_t nt, size_t console_max,
+              struct buf *out);
+
 /* Exit status for `git bisect run`: 0 pass, 1 fail, 125 infra/skip. */
 int run_exit_code(const char *verdict);
 

@@ -33,7 +33,7 @@
 struct store; /* opaque */
 
 /* Latest schema version this pvlab writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /*
  * Opens (creating the parent directories and the file if needed) the database at path, turns on
@@ -337,6 +337,15 @@ int store_matrix_mark_stale(struct store *s, struct err *e);
 void matrix_rec_free(struct matrix_rec *m);
 void matrix_recs_free(struct matrix_rec *v, size_t n);
 void matrix_cell_recs_free(struct matrix_cell_rec *v, size_t n);
+
+/*
+ * What the reporter has spooled (schema 6). store_unreported lists the ids of finished results
+ * of a kind ("run", "matrix", "bisect"; not running, not in a matrix's cells or a bisection's
+ * trials for runs) never marked, oldest first.
+ */
+int store_reported_mark(struct store *s, const char *kind, long long id, struct err *e);
+int store_unreported(struct store *s, const char *kind, long long **ids_r, size_t *n_r,
+                     struct err *e);
 
 void bisect_rec_free(struct bisect_rec *b);
 void bisect_trial_rec_free(struct bisect_trial_rec *t);

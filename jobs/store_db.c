@@ -116,6 +116,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " infra_retries INTEGER NOT NULL DEFAULT 0, last_reason TEXT, host TEXT,"
     " PRIMARY KEY (matrix_id, cell, idx));"
     "CREATE INDEX matrix_jobs_by_state ON matrix_jobs (matrix_id, state);",
+    /* 6: which results the reporter has spooled for the dashboard */
+    "CREATE TABLE reported ("
+    " kind TEXT NOT NULL CHECK (kind IN ('run', 'matrix', 'bisect')),"
+    " local_id INTEGER NOT NULL, spooled TEXT NOT NULL,"
+    " PRIMARY KEY (kind, local_id));",
 };
 
 
