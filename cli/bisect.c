@@ -71,15 +71,6 @@ static void on_trial(void *ctx, const char *phase, const char *sha, enum verdict
                  detail ? detail : "");
 }
 
-static int parse_id(const char *s, long long *id, struct err *e)
-{
-    long v;
-    if (cli_parse_long("ID", s, 1, 0x7fffffffL, &v, e) < 0)
-        return -1;
-    *id = v;
-    return 0;
-}
-
 /* "verify:  answer abc123: 1 of 1 trials failed; parent def456: 0 of 3 failed" */
 static void print_verify(const struct json_flat *j)
 {
@@ -387,7 +378,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             rc = status_list(c);
             goto out;
         }
-        if (optind != argc - 1 || parse_id(argv[optind], &id, &e) < 0) {
+        if (optind != argc - 1 || cli_parse_id(argv[optind], &id, &e) < 0) {
             if (!e.msg[0])
                 err_set(&e, ERR_USAGE, "pvlab bisect %s needs one bisection ID", sub);
             goto usage_err;

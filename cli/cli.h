@@ -50,6 +50,8 @@ void cli_error(const struct err *e);
 void cli_print_run_json(const struct run_rec *r, const struct trial_rec *t, size_t nt);
 /* Prints a run summary for humans on stdout. */
 void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, size_t nt);
+/* Parses an ID argument (1 .. 2^31-1); returns -1 with e set otherwise. */
+int cli_parse_id(const char *s, long long *id, struct err *e);
 /* Parses a positive integer option value; returns -1 with e set otherwise. */
 int cli_parse_long(const char *opt, const char *s, long min, long max, long *out, struct err *e);
 

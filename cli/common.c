@@ -48,6 +48,15 @@ void cli_error(const struct err *e)
         fprintf(stderr, "(see 'pvlab help' or 'pvlab <command> --help')\n");
 }
 
+int cli_parse_id(const char *s, long long *id, struct err *e)
+{
+    long v;
+    if (cli_parse_long("ID", s, 1, 0x7fffffffL, &v, e) < 0)
+        return -1;
+    *id = v;
+    return 0;
+}
+
 int cli_parse_long(const char *opt, const char *s, long min, long max, long *out, struct err *e)
 {
     char *end;

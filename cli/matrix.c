@@ -68,15 +68,6 @@ static void on_progress(void *ctx, const struct matrix_progress *p)
                   "ETA %s", p->done, p->running, p->queued, p->infra_retries, eta);
 }
 
-static int parse_id(const char *s, long long *id, struct err *e)
-{
-    long v;
-    if (cli_parse_long("ID", s, 1, 0x7fffffffL, &v, e) < 0)
-        return -1;
-    *id = v;
-    return 0;
-}
-
 /* Prints the report of id in format against another run (0 none, -1 previous). */
 static int show(struct cli *c, long long id, long long against, const char *format,
                int *regressions_r)
@@ -223,7 +214,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
     }
-    if (against_s && strcmp(against_s, "previous") && parse_id(against_s, &against, &e) < 0)
+    if (against_s && strcmp(against_s, "previous") && cli_parse_id(against_s, &against, &e) < 0)
         goto usage_err;
     if (against_s && !strcmp(against_s, "previous"))
         against = -1;
@@ -255,7 +246,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         return rc;
     }
     if (!strcmp(sub, "resume")) {
-        if (optind != argc - 1 || parse_id(argv[optind], &id, &e) < 0) {
+        if (optind != argc - 1 || cli_parse_id(argv[optind], &id, &e) < 0) {
             if (!e.msg[0])
                 err_set(&e, ERR_USAGE, "pvlab matrix resume needs one matrix ID");
             goto usage_err;
@@ -272,7 +263,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
     }
     if (!strcmp(sub, "show")) {
         if (optind < argc) {
-            if (parse_id(argv[optind], &id, &e) < 0)
+            if (cli_parse_id(argv[optind], &id, &e) < 0)
                 goto usage_err;
         } else {
             struct matrix_rec *v1 = NULL;

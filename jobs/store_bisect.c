@@ -13,20 +13,6 @@
 #include "util/clock.h"
 #include "util/xalloc.h"
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? xstrdup((const char *)t) : NULL;
-}
-
 /* "pass" ... for the outcome column; the column's CHECK keeps it to these four. */
 static enum verdict_kind outcome_of(const char *v)
 {
@@ -56,12 +42,12 @@ int store_bisect_begin(struct store *s, const struct bisect_info *in, long long 
         goto out;
     sqlite3_bind_text(st, 1, created, -1, SQLITE_STATIC);
     store_bind_owner(s, st, 2);
-    bind_text(st, 6, in->repo);
-    bind_text(st, 7, in->axis);
-    bind_text(st, 8, in->find);
-    bind_text(st, 9, in->good);
-    bind_text(st, 10, in->bad);
-    bind_text(st, 11, in->params_json);
+    store_bind_text(st, 6, in->repo);
+    store_bind_text(st, 7, in->axis);
+    store_bind_text(st, 8, in->find);
+    store_bind_text(st, 9, in->good);
+    store_bind_text(st, 10, in->bad);
+    store_bind_text(st, 11, in->params_json);
     if (store_db_step_done(s, st, "recording a new bisection", e) < 0)
         goto out;
     *id_r = sqlite3_last_insert_rowid(s->db);
@@ -87,22 +73,22 @@ int store_bisect_trial_add(struct store *s, const struct bisect_trial_info *t, s
         goto out;
     sqlite3_bind_int64(st, 1, t->bisection_id);
     sqlite3_bind_int(st, 2, t->seq);
-    bind_text(st, 3, t->phase);
-    bind_text(st, 4, t->commit_sha);
+    store_bind_text(st, 3, t->phase);
+    store_bind_text(st, 4, t->commit_sha);
     sqlite3_bind_text(st, 5, verdict_name(t->outcome), -1, SQLITE_STATIC);
     if (t->run_id > 0)
         sqlite3_bind_int64(st, 6, t->run_id);
     else
         sqlite3_bind_null(st, 6);
-    bind_text(st, 7, t->detail);
+    store_bind_text(st, 7, t->detail);
     sqlite3_bind_int64(st, 8, t->wall_ms);
-    bind_text(st, 9, created);
-    bind_text(st, 10, t->best_sha);
+    store_bind_text(st, 9, created);
+    store_bind_text(st, 10, t->best_sha);
     sqlite3_bind_double(st, 11, t->best_prob);
     sqlite3_bind_int64(st, 12, t->candidates);
     sqlite3_bind_double(st, 13, t->p_est);
     sqlite3_bind_int64(st, 14, t->cset);
-    bind_text(st, 15, t->log_path);
+    store_bind_text(st, 15, t->log_path);
     if (store_db_step_done(s, st, "recording a bisection trial", e) < 0)
         goto out;
     rc = 0;
@@ -127,10 +113,10 @@ int store_bisect_set_status(struct store *s, long long id, const char *status,
         free(now);
         return -1;
     }
-    bind_text(st, 1, status);
-    bind_text(st, 2, result_json);
-    bind_text(st, 3, status);
-    bind_text(st, 4, now);
+    store_bind_text(st, 1, status);
+    store_bind_text(st, 2, result_json);
+    store_bind_text(st, 3, status);
+    store_bind_text(st, 4, now);
     sqlite3_bind_int64(st, 5, id);
     rc = store_db_step_done(s, st, "updating a bisection", e);
     free(now);
@@ -144,17 +130,17 @@ static void read_bisect(sqlite3_stmt *st, struct bisect_rec *b)
 {
     memset(b, 0, sizeof(*b));
     b->id = sqlite3_column_int64(st, 0);
-    b->created = col_text(st, 1);
-    b->finished = col_text(st, 2);
-    b->status = col_text(st, 3);
-    b->repo = col_text(st, 4);
-    b->axis = col_text(st, 5);
-    b->find = col_text(st, 6);
-    b->good = col_text(st, 7);
-    b->bad = col_text(st, 8);
-    b->params_json = col_text(st, 9);
-    b->result_json = col_text(st, 10);
-    b->owner_host = col_text(st, 11);
+    b->created = store_col_text(st, 1);
+    b->finished = store_col_text(st, 2);
+    b->status = store_col_text(st, 3);
+    b->repo = store_col_text(st, 4);
+    b->axis = store_col_text(st, 5);
+    b->find = store_col_text(st, 6);
+    b->good = store_col_text(st, 7);
+    b->bad = store_col_text(st, 8);
+    b->params_json = store_col_text(st, 9);
+    b->result_json = store_col_text(st, 10);
+    b->owner_host = store_col_text(st, 11);
     b->owner_pid = sqlite3_column_int64(st, 12);
 }
 
@@ -181,19 +167,19 @@ static int read_trials(struct store *s, long long id, struct bisect_trial_rec **
         memset(t, 0, sizeof(*t));
         t->bisection_id = id;
         t->seq = sqlite3_column_int(st, 0);
-        t->phase = col_text(st, 1);
-        t->commit_sha = col_text(st, 2);
+        t->phase = store_col_text(st, 1);
+        t->commit_sha = store_col_text(st, 2);
         t->outcome = outcome_of((const char *)sqlite3_column_text(st, 3));
         t->run_id = sqlite3_column_int64(st, 4);
-        t->detail = col_text(st, 5);
+        t->detail = store_col_text(st, 5);
         t->wall_ms = sqlite3_column_int64(st, 6);
-        t->created = col_text(st, 7);
-        t->best_sha = col_text(st, 8);
+        t->created = store_col_text(st, 7);
+        t->best_sha = store_col_text(st, 8);
         t->best_prob = sqlite3_column_double(st, 9);
         t->candidates = sqlite3_column_int64(st, 10);
         t->p_est = sqlite3_column_double(st, 11);
         t->cset = sqlite3_column_int64(st, 12);
-        t->log_path = col_text(st, 13);
+        t->log_path = store_col_text(st, 13);
     }
     sqlite3_finalize(st);
     if (r != SQLITE_DONE) {
@@ -329,65 +315,7 @@ int store_bisect_owner_state(struct store *s, long long id, struct err *e)
 
 int store_bisect_claim(struct store *s, long long id, struct err *e)
 {
-    sqlite3_stmt *st = NULL;
-    char *status = NULL, *host = NULL;
-    long long pid = 0;
-    int rc = -1, r, state;
-
-    /* the check and the claim in one write transaction: of two resumes, one waits for the
-     * other's commit and then sees a live owner */
-    if (store_tx_begin(s, "claiming a bisection", e) < 0)
-        return -1;
-    if (!(st = owner_query(s, id, e)))
-        goto out;
-    r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        if (r == SQLITE_DONE)
-            err_set(e, ERR_NOTFOUND, "no bisection %lld in %s (pvlab bisect status lists them)",
-                    id, s->path);
-        else
-            store_db_fail(s, e, r, "claiming a bisection");
-        goto out;
-    }
-    state = owner_state(s, st);
-    status = col_text(st, 4);
-    host = col_text(st, 0);
-    pid = sqlite3_column_int64(st, 2);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (state == 1) {
-        err_set(e, ERR_BUSY, "bisection %lld is running in pvlab process %lld; wait for it, or "
-                "stop it with: pvlab bisect stop %lld", id, pid, id);
-        goto out;
-    }
-    if (state == 2) {
-        err_set(e, ERR_BUSY, "bisection %lld is running on host %s (pid %lld); resume or stop it "
-                "there", id, host, pid);
-        goto out;
-    }
-    if (status && !strcmp(status, "done")) {
-        err_set(e, ERR_USAGE, "bisection %lld is already done (pvlab bisect log %lld)", id, id);
-        goto out;
-    }
-    st = store_db_prepare(s,
-                          "UPDATE bisections SET status = 'running', finished = NULL, owner_host "
-                          "= ?, owner_boot_id = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
-                          "claiming a bisection", e);
-    if (!st)
-        goto out;
-    store_bind_owner(s, st, 1);
-    sqlite3_bind_int64(st, 5, id);
-    r = store_db_step_done(s, st, "claiming a bisection", e);
-    st = NULL;
-    if (r < 0 || store_tx_commit(s, "claiming a bisection", e) < 0)
-        goto out;
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    store_tx_rollback(s);
-    free(status);
-    free(host);
-    return rc;
+    return store_row_claim(s, "bisections", "bisection", id, NULL, e);
 }
 
 int store_bisect_slot_set(struct store *s, long long id, int slot, long pgid, struct err *e)
@@ -407,7 +335,7 @@ int store_bisect_slot_set(struct store *s, long long id, int slot, long pgid, st
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, slot);
     sqlite3_bind_text(st, 3, s->host, -1, SQLITE_STATIC);
-    bind_text(st, 4, s->boot_id[0] ? s->boot_id : NULL);
+    store_bind_text(st, 4, s->boot_id[0] ? s->boot_id : NULL);
     sqlite3_bind_int64(st, 5, pgid);
     if (start > 0)
         sqlite3_bind_int64(st, 6, start);

@@ -29,6 +29,10 @@ int store_tx_commit(struct store *s, const char *what, struct err *e);
 void store_tx_rollback(struct store *s);
 int store_db_int(struct store *s, const char *sql, const char *what, long long *v_r,
                  struct err *e);
+/* Binds v (NULL: SQL NULL) at parameter i, copied. */
+void store_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Column i as a malloc'd string (SQL NULL: NULL). */
+char *store_col_text(sqlite3_stmt *st, int i);
 /* State and start time of pid from /proc/<pid>/stat; 0 or -1. */
 int store_proc_stat(long pid, char *state_r, long long *start_r);
 
@@ -41,6 +45,14 @@ int store_owner_here(const struct store *s, const char *host);
 /* Whether the process recorded as a row's owner is gone (so the row can never finish). */
 int store_owner_gone(const struct store *s, const char *host, const char *boot_id, long pid,
                      long long start);
+/*
+ * Claims row id of table (bisections, matrices) for this process in one write transaction:
+ * refuses a live owner (ERR_BUSY; another host's counts as live) and a done row (ERR_USAGE),
+ * runs release_sql (one id parameter; may be NULL) to give back what a dead owner held, and
+ * records this process as the owner, status running. what names the row in messages.
+ */
+int store_row_claim(struct store *s, const char *table, const char *what, long long id,
+                    const char *release_sql, struct err *e);
 /* Ids of the table's "running" rows whose owner is gone, in a malloc'd array. */
 int store_stale_ids(struct store *s, const char *table, long long **ids_r, size_t *n_r,
                     struct err *e);

@@ -11,20 +11,6 @@
 #include "util/clock.h"
 #include "util/xalloc.h"
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? xstrdup((const char *)t) : NULL;
-}
-
 /* Runs one statement with an id parameter (and optional more binds by the caller). */
 static int exec_id(struct store *s, const char *sql, long long id, const char *what,
                    struct err *e)
@@ -56,11 +42,11 @@ int store_matrix_begin(struct store *s, const struct matrix_info *in,
                           "recording a new matrix", e);
     if (!st)
         goto out;
-    bind_text(st, 1, in->name);
-    bind_text(st, 2, in->file);
-    bind_text(st, 3, in->file_sha256);
-    bind_text(st, 4, in->params_json);
-    bind_text(st, 5, created);
+    store_bind_text(st, 1, in->name);
+    store_bind_text(st, 2, in->file);
+    store_bind_text(st, 3, in->file_sha256);
+    store_bind_text(st, 4, in->params_json);
+    store_bind_text(st, 5, created);
     store_bind_owner(s, st, 6);
     if (store_db_step_done(s, st, "recording a new matrix", e) < 0)
         goto out;
@@ -76,13 +62,13 @@ int store_matrix_begin(struct store *s, const struct matrix_info *in,
             goto out;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int(st, 2, c->cell);
-        bind_text(st, 3, c->xen);
-        bind_text(st, 4, c->linux_);
-        bind_text(st, 5, c->repro);
-        bind_text(st, 6, c->xen_spec);
-        bind_text(st, 7, c->linux_spec);
-        bind_text(st, 8, c->repro_name);
-        bind_text(st, 9, c->options_json);
+        store_bind_text(st, 3, c->xen);
+        store_bind_text(st, 4, c->linux_);
+        store_bind_text(st, 5, c->repro);
+        store_bind_text(st, 6, c->xen_spec);
+        store_bind_text(st, 7, c->linux_spec);
+        store_bind_text(st, 8, c->repro_name);
+        store_bind_text(st, 9, c->options_json);
         sqlite3_bind_int(st, 10, c->trials);
         sqlite3_bind_int64(st, 11, c->iterations);
         if (c->run_id > 0)
@@ -163,7 +149,7 @@ int store_matrix_lease(struct store *s, long long id, int lease_s, struct matrix
                           "leasing a matrix trial", e);
     if (!st)
         goto out;
-    bind_text(st, 1, owner);
+    store_bind_text(st, 1, owner);
     sqlite3_bind_int64(st, 2, (long long)time(NULL) + lease_s);
     sqlite3_bind_int64(st, 3, id);
     sqlite3_bind_int(st, 4, job_r->cell);
@@ -194,9 +180,9 @@ static int job_update(struct store *s, long long id, const struct matrix_job *jo
                                         "updating a matrix trial", e);
     if (!st)
         return -1;
-    bind_text(st, 1, state);
-    bind_text(st, 2, host);
-    bind_text(st, 3, reason);
+    store_bind_text(st, 1, state);
+    store_bind_text(st, 2, host);
+    store_bind_text(st, 3, reason);
     sqlite3_bind_int(st, 4, add_retry);
     sqlite3_bind_int64(st, 5, id);
     sqlite3_bind_int(st, 6, job->cell);
@@ -245,75 +231,11 @@ out:
 
 int store_matrix_claim(struct store *s, long long id, struct err *e)
 {
-    sqlite3_stmt *st = NULL;
-    char *status = NULL, *host = NULL;
-    long long pid = 0;
-    int rc = -1, r, alive;
-
-    if (store_tx_begin(s, "claiming a matrix", e) < 0)
-        return -1;
-    st = store_db_prepare(s,
-                          "SELECT owner_host, owner_boot_id, owner_pid, owner_start, status FROM "
-                          "matrices WHERE id = ?",
-                          "claiming a matrix", e);
-    if (!st)
-        goto out;
-    sqlite3_bind_int64(st, 1, id);
-    r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        if (r == SQLITE_DONE)
-            err_set(e, ERR_NOTFOUND, "no matrix %lld in %s (pvlab matrix list shows them)", id,
-                    s->path);
-        else
-            store_db_fail(s, e, r, "claiming a matrix");
-        goto out;
-    }
-    host = col_text(st, 0);
-    pid = sqlite3_column_int64(st, 2);
-    status = col_text(st, 4);
-    /* running elsewhere: its pid cannot be checked here, so it counts as alive */
-    alive = status && !strcmp(status, "running") &&
-            (!store_owner_here(s, host) ||
-             (pid != (long long)getpid() &&
-              !store_owner_gone(s, host, (const char *)sqlite3_column_text(st, 1), (long)pid,
-                                sqlite3_column_int64(st, 3))));
-    sqlite3_finalize(st);
-    st = NULL;
-    if (alive) {
-        err_set(e, ERR_BUSY, store_owner_here(s, host)
-                                 ? "matrix %lld is running in pvlab process %lld; wait for it"
-                                 : "matrix %lld is running on another host (pid %lld there)",
-                id, pid);
-        goto out;
-    }
-    if (status && !strcmp(status, "done")) {
-        err_set(e, ERR_USAGE, "matrix %lld is already done (pvlab matrix show %lld)", id, id);
-        goto out;
-    }
     /* the previous owner is gone: what it held goes back to the queue */
-    if (exec_id(s, "UPDATE matrix_jobs SET state = 'queued', lease_owner = NULL, lease_until "
-                   "= NULL WHERE matrix_id = ? AND state = 'leased'",
-                id, "releasing a dead owner's trials", e) < 0)
-        goto out;
-    st = store_db_prepare(s,
-                          "UPDATE matrices SET status = 'running', finished = NULL, owner_host "
-                          "= ?, owner_boot_id = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
-                          "claiming a matrix", e);
-    if (!st)
-        goto out;
-    store_bind_owner(s, st, 1);
-    sqlite3_bind_int64(st, 5, id);
-    r = store_db_step_done(s, st, "claiming a matrix", e);
-    st = NULL;
-    if (r < 0 || store_tx_commit(s, "claiming a matrix", e) < 0)
-        goto out;
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    store_tx_rollback(s);
-    free(status);
-    free(host);
-    return rc;
+    return store_row_claim(s, "matrices", "matrix", id,
+                           "UPDATE matrix_jobs SET state = 'queued', lease_owner = NULL, "
+                           "lease_until = NULL WHERE matrix_id = ? AND state = 'leased'",
+                           e);
 }
 
 int store_matrix_finish(struct store *s, long long id, const char *status, struct err *e)
@@ -337,8 +259,8 @@ int store_matrix_finish(struct store *s, long long id, const char *status, struc
                           "finishing a matrix", e);
     if (!st)
         goto out;
-    bind_text(st, 1, status);
-    bind_text(st, 2, now);
+    store_bind_text(st, 1, status);
+    store_bind_text(st, 2, now);
     sqlite3_bind_int64(st, 3, id);
     if (store_db_step_done(s, st, "finishing a matrix", e) < 0)
         goto out;
@@ -360,13 +282,13 @@ static void read_matrix(sqlite3_stmt *st, struct matrix_rec *m)
 {
     memset(m, 0, sizeof(*m));
     m->id = sqlite3_column_int64(st, 0);
-    m->name = col_text(st, 1);
-    m->file = col_text(st, 2);
-    m->file_sha256 = col_text(st, 3);
-    m->params_json = col_text(st, 4);
-    m->created = col_text(st, 5);
-    m->finished = col_text(st, 6);
-    m->status = col_text(st, 7);
+    m->name = store_col_text(st, 1);
+    m->file = store_col_text(st, 2);
+    m->file_sha256 = store_col_text(st, 3);
+    m->params_json = store_col_text(st, 4);
+    m->created = store_col_text(st, 5);
+    m->finished = store_col_text(st, 6);
+    m->status = store_col_text(st, 7);
     m->queued = (long)sqlite3_column_int64(st, 8);
     m->leased = (long)sqlite3_column_int64(st, 9);
     m->done = (long)sqlite3_column_int64(st, 10);
@@ -395,13 +317,13 @@ static int read_cells(struct store *s, long long id, struct matrix_cell_rec **ce
         v = xrealloc(v, (n + 1) * sizeof(*v));
         c = &v[n++];
         c->cell = sqlite3_column_int(st, 0);
-        c->xen = col_text(st, 1);
-        c->linux_ = col_text(st, 2);
-        c->repro = col_text(st, 3);
-        c->xen_spec = col_text(st, 4);
-        c->linux_spec = col_text(st, 5);
-        c->repro_name = col_text(st, 6);
-        c->options_json = col_text(st, 7);
+        c->xen = store_col_text(st, 1);
+        c->linux_ = store_col_text(st, 2);
+        c->repro = store_col_text(st, 3);
+        c->xen_spec = store_col_text(st, 4);
+        c->linux_spec = store_col_text(st, 5);
+        c->repro_name = store_col_text(st, 6);
+        c->options_json = store_col_text(st, 7);
         c->trials = sqlite3_column_int(st, 8);
         c->iterations = (long)sqlite3_column_int64(st, 9);
         c->run_id = sqlite3_column_int64(st, 10);
@@ -468,7 +390,7 @@ int store_matrix_list(struct store *s, const char *name, int limit, struct matri
     *n_r = 0;
     if (!st)
         return -1;
-    bind_text(st, 1, name);
+    store_bind_text(st, 1, name);
     sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         v = xrealloc(v, (n + 1) * sizeof(*v));

@@ -97,3 +97,81 @@ int store_stale_ids(struct store *s, const char *table, long long **ids_r, size_
     return 0;
 }
 
+
+int store_row_claim(struct store *s, const char *table, const char *what, long long id,
+                    const char *release_sql, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    char *status = NULL, *host = NULL, sql[256];
+    long long pid = 0;
+    int rc = -1, r, alive;
+
+    /* the check and the claim in one write transaction: of two claims at once, one waits for
+     * the other's commit and then sees a live owner */
+    if (store_tx_begin(s, "claiming", e) < 0)
+        return -1;
+    snprintf(sql, sizeof(sql), "SELECT owner_host, owner_boot_id, owner_pid, owner_start, "
+             "status FROM %s WHERE id = ?", table);
+    if (!(st = store_db_prepare(s, sql, "claiming", e)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        if (r == SQLITE_DONE)
+            err_set(e, ERR_NOTFOUND, "no %s %lld in %s", what, id, s->path);
+        else
+            store_db_fail(s, e, r, "claiming");
+        goto out;
+    }
+    host = store_col_text(st, 0);
+    pid = sqlite3_column_int64(st, 2);
+    status = store_col_text(st, 4);
+    /* running elsewhere: its pid cannot be checked here, so it counts as alive */
+    alive = status && !strcmp(status, "running") &&
+            (!store_owner_here(s, host) ||
+             (pid != (long long)getpid() &&
+              !store_owner_gone(s, host, (const char *)sqlite3_column_text(st, 1), (long)pid,
+                                sqlite3_column_int64(st, 3))));
+    sqlite3_finalize(st);
+    st = NULL;
+    if (alive && store_owner_here(s, host)) {
+        err_set(e, ERR_BUSY, "%s %lld is running in pvlab process %lld; wait for it (or stop "
+                "that process)", what, id, pid);
+        goto out;
+    }
+    if (alive) {
+        err_set(e, ERR_BUSY, "%s %lld is running on host %s (pid %lld); resume or stop it there",
+                what, id, host ? host : "?", pid);
+        goto out;
+    }
+    if (status && !strcmp(status, "done")) {
+        err_set(e, ERR_USAGE, "%s %lld is already done", what, id);
+        goto out;
+    }
+    if (release_sql) {
+        if (!(st = store_db_prepare(s, release_sql, "releasing a dead owner's work", e)))
+            goto out;
+        sqlite3_bind_int64(st, 1, id);
+        r = store_db_step_done(s, st, "releasing a dead owner's work", e);
+        st = NULL;
+        if (r < 0)
+            goto out;
+    }
+    snprintf(sql, sizeof(sql), "UPDATE %s SET status = 'running', finished = NULL, owner_host = "
+             "?, owner_boot_id = ?, owner_pid = ?, owner_start = ? WHERE id = ?", table);
+    if (!(st = store_db_prepare(s, sql, "claiming", e)))
+        goto out;
+    store_bind_owner(s, st, 1);
+    sqlite3_bind_int64(st, 5, id);
+    r = store_db_step_done(s, st, "claiming", e);
+    st = NULL;
+    if (r < 0 || store_tx_commit(s, "claiming", e) < 0)
+        goto out;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    store_tx_rollback(s);
+    free(status);
+    free(host);
+    return rc;
+}
