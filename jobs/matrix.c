@@ -599,7 +599,7 @@ static int run_and_close(struct mctx *m, struct err *e)
 }
 
 /* The matrix's parameters as JSON. */
-static char *matrix_params(const struct mctx *m)
+static char *matrix_params(const struct mctx *m, const struct matrix_def *def)
 {
     struct buf b = BUF_INIT;
     struct jw w;
@@ -613,6 +613,11 @@ static char *matrix_params(const struct mctx *m)
         jw_kv_dbl(&w, "self_test_corrupt", m->rq->self_test_corrupt);
         jw_kv_s(&w, "self_test_cells", m->rq->self_test_cells ? m->rq->self_test_cells : "*");
     }
+    /* where a REGRESSION or FIX of one axis can be bisected (repository aliases) */
+    if (def->bisect_xen)
+        jw_kv_s(&w, "bisect_xen", def->bisect_xen);
+    if (def->bisect_linux)
+        jw_kv_s(&w, "bisect_linux", def->bisect_linux);
     jw_end(&w);
     return buf_detach(&b, NULL);
 }
@@ -663,7 +668,7 @@ int matrix_start(const struct config *cfg, const char *config_path, struct store
     }
     sha256_file_hex(rq->file, sha, NULL);
     abs = fs_abspath(rq->file, NULL);
-    params = matrix_params(&m);
+    params = matrix_params(&m, &def);
     mi.name = def.name;
     mi.file = abs ? abs : rq->file;
     mi.file_sha256 = sha;

@@ -1,6 +1,8 @@
 #include "jobs/matrix_report.h"
 
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,26 +60,166 @@ enum cell_change cell_classify(int has_prev, enum cell_state ps, const struct ru
     return clean_implausible(p, c) ? CHANGE_FIXED : CHANGE_HEISENBUG;
 }
 
-/* Rates and infra count of run id. */
+/* Rates and infra count of run id, and the run itself (what booted) when rr is not NULL. */
 static int cell_rates(struct store *st, long long run_id, struct run_rates *r, long *infra,
-                      struct err *e)
+                      struct run_rec *rr, struct err *e)
 {
-    struct run_rec rr;
+    struct run_rec tmp;
     struct trial_rec *t = NULL;
     size_t n = 0;
 
     memset(r, 0, sizeof(*r));
     *infra = 0;
+    if (!rr)
+        rr = &tmp;
+    memset(rr, 0, sizeof(*rr));
     if (run_id <= 0)
         return 0;
-    if (store_run_get(st, run_id, &rr, &t, &n, e) < 0)
+    if (store_run_get(st, run_id, rr, &t, &n, e) < 0)
         return -1;
     run_rates(t, n, r);
     for (size_t i = 0; i < n; i++)
         *infra += t[i].verdict && !strcmp(t[i].verdict, "infra");
-    run_rec_free(&rr);
+    if (rr == &tmp)
+        run_rec_free(&tmp);
     trial_recs_free(t, n);
     return 0;
+}
+
+int debian_upstream_rev(const char *axis, const char *version, char *out, size_t n)
+{
+    char v[128];
+    const char *p = version;
+    size_t len;
+
+    if (!p || !*p || n < 2)
+        return -1;
+    if (strchr(p, ':'))
+        p = strchr(p, ':') + 1; /* epoch */
+    /* the upstream part: up to the last '-' (the Debian revision) */
+    len = strlen(p);
+    if (len >= sizeof(v))
+        return -1;
+    memcpy(v, p, len + 1);
+    char *dash = strrchr(v, '-');
+    if (!strcmp(axis, "xen")) {
+        /* "4.17.7+13-g2445b30a44-0+deb12u1": the upstream part holds "+N-gHASH" */
+        char *g = strstr(v, "-g");
+        if (g && strchr(v, '+') && strchr(v, '+') < g) {
+            size_t k = 0;
+            g += 2;
+            while (isxdigit((unsigned char)g[k]))
+                k++;
+            if (k < 7 || k >= n)
+                return -1;
+            memcpy(out, g, k);
+            out[k] = '\0';
+            return 0;
+        }
+        if (dash)
+            *dash = '\0';
+        for (const char *q = v; *q; q++)
+            if (!isdigit((unsigned char)*q) && *q != '.')
+                return -1;
+        if (!isdigit((unsigned char)v[0]))
+            return -1;
+        return snprintf(out, n, "RELEASE-%s", v) < (int)n ? 0 : -1;
+    }
+    if (strcmp(axis, "linux"))
+        return -1;
+    if (dash)
+        *dash = '\0';
+    char *rc = strstr(v, "~rc");
+    if (rc)
+        *rc = '\0';
+    for (const char *q = v; *q; q++)
+        if (!isdigit((unsigned char)*q) && *q != '.')
+            return -1;
+    if (!isdigit((unsigned char)v[0]) || !strchr(v, '.'))
+        return -1;
+    /* "6.1.0" is tagged v6.1 */
+    len = strlen(v);
+    if (len > 2 && !strcmp(v + len - 2, ".0") && strchr(v, '.') != v + len - 2)
+        v[len - 2] = '\0';
+    int k = rc ? snprintf(out, n, "v%s-rc%s", v, rc + 3) : snprintf(out, n, "v%s", v);
+    if (rc)
+        for (char *q = out; *q; q++)
+            if (*q == '~') {
+                *q = '\0'; /* "~exp1" after the rc number */
+                break;
+            }
+    return k < (int)n ? 0 : -1;
+}
+
+static int same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static void add_change(struct buf *b, const char *what, const char *from, const char *to)
+{
+    buf_addf(b, "%s%s %s -> %s", b->len ? "; " : "", what, from ? from : "?", to ? to : "?");
+}
+
+/*
+ * What differs between the previous run p and the present run c of a cell, and the bisection
+ * that would find the commit when exactly one image changed and the matrix names a repository
+ * for its axis (params: "bisect_xen", "bisect_linux").
+ */
+static void cell_cause(const struct cell_report *cr, const struct run_rec *p,
+                       const struct run_rec *c, const struct json_flat *params,
+                       struct cell_cause *out)
+{
+    struct buf b = BUF_INIT;
+    int xen = !same(p->xen_sha256, c->xen_sha256), lin = !same(p->linux_sha256, c->linux_sha256);
+    int init = !same(p->initramfs_sha256, c->initramfs_sha256);
+
+    memset(out, 0, sizeof(*out));
+    if (xen)
+        add_change(&b, "xen", p->xen_version, c->xen_version);
+    if (lin)
+        add_change(&b, "linux", p->linux_version, c->linux_version);
+    if (init)
+        buf_adds(&b, b.len ? "; initramfs (the reproducer) changed" : "initramfs (the reproducer) changed");
+    if (!same(p->qemu_version, c->qemu_version))
+        add_change(&b, "qemu", p->qemu_version, c->qemu_version);
+    if (!same(p->accel, c->accel))
+        add_change(&b, "accel", p->accel, c->accel);
+    if (!same(p->cpu_model, c->cpu_model))
+        add_change(&b, "cpu", p->cpu_model, c->cpu_model);
+    if (!same(p->l0_kernel, c->l0_kernel))
+        add_change(&b, "L0 kernel", p->l0_kernel, c->l0_kernel);
+    out->changed = buf_detach(&b, NULL);
+    if (xen + lin != 1 || init)
+        return;
+    const char *axis = xen ? "xen" : "linux";
+    const char *repo = json_flat_str(params, xen ? "bisect_xen" : "bisect_linux");
+    char old[96], new_[96];
+    if (!repo || debian_upstream_rev(axis, xen ? p->xen_version : p->linux_version, old,
+                                     sizeof(old)) < 0 ||
+        debian_upstream_rev(axis, xen ? c->xen_version : c->linux_version, new_,
+                            sizeof(new_)) < 0 ||
+        !strcmp(old, new_))
+        return;
+    out->axis = xstrdup(axis);
+    out->repo = xstrdup(repo);
+    /* a regression: the old end is good; a fix: the old end is bad */
+    int fix = cr->change == CHANGE_FIXED;
+    out->find = fix ? "fix" : "regression";
+    out->good = xstrdup(fix ? new_ : old);
+    out->bad = xstrdup(fix ? old : new_);
+    out->other_spec = xstrdup(xen ? cr->c.linux_spec : cr->c.xen_spec);
+}
+
+static void cell_cause_free(struct cell_cause *c)
+{
+    free(c->changed);
+    free(c->axis);
+    free(c->repo);
+    free(c->good);
+    free(c->bad);
+    free(c->other_spec);
+    memset(c, 0, sizeof(*c));
 }
 
 int matrix_report_build(struct store *st, long long id, long long against,
@@ -86,6 +228,7 @@ int matrix_report_build(struct store *st, long long id, long long against,
     struct matrix_rec pm;
     struct matrix_cell_rec *pc = NULL;
     size_t npc = 0;
+    struct json_flat params = { 0 };
     int rc = -1;
 
     memset(rep, 0, sizeof(*rep));
@@ -98,29 +241,42 @@ int matrix_report_build(struct store *st, long long id, long long against,
     if (rep->against && store_matrix_get(st, rep->against, &pm, &pc, &npc, e) < 0)
         goto out;
     rep->cr = xcalloc(rep->ncells ? rep->ncells : 1, sizeof(*rep->cr));
+    json_flat_parse(rep->m.params_json ? rep->m.params_json : "{}", &params, NULL);
     for (size_t i = 0; i < rep->ncells; i++) {
         struct cell_report *c = &rep->cr[i];
+        struct run_rec cur, prev;
         long pinfra = 0;
+        int has_run = 0;
         c->c = rep->cells[i];
         c->planned = c->c.trials;
-        if (cell_rates(st, c->c.run_id, &c->r, &c->infra, e) < 0)
+        if (cell_rates(st, c->c.run_id, &c->r, &c->infra, &cur, e) < 0)
             goto out;
         c->state = state_of(&c->r);
+        memset(&prev, 0, sizeof(prev));
         /* the same cell in the other run: the same labels */
         for (size_t k = 0; k < npc; k++)
             if (!strcmp(pc[k].xen, c->c.xen) && !strcmp(pc[k].linux_, c->c.linux_) &&
                 !strcmp(pc[k].repro, c->c.repro)) {
                 c->has_prev = 1;
                 c->prev_run_id = pc[k].run_id;
-                if (cell_rates(st, pc[k].run_id, &c->prev, &pinfra, e) < 0)
+                run_rec_free(&prev);
+                if (cell_rates(st, pc[k].run_id, &c->prev, &pinfra, &prev, e) < 0) {
+                    run_rec_free(&cur);
                     goto out;
+                }
                 c->prev_state = state_of(&c->prev);
+                has_run = 1;
             }
         c->change = cell_classify(c->has_prev, c->prev_state, &c->prev, c->state, &c->r);
         rep->changes[c->change]++;
+        if (has_run && (c->change == CHANGE_REGRESSION || c->change == CHANGE_FIXED))
+            cell_cause(c, &prev, &cur, &params, &c->cause);
+        run_rec_free(&prev);
+        run_rec_free(&cur);
     }
     rc = 0;
 out:
+    json_flat_free(&params);
     matrix_rec_free(&pm);
     matrix_cell_recs_free(pc, npc);
     if (rc < 0)
@@ -132,6 +288,8 @@ void matrix_report_free(struct matrix_report *rep)
 {
     matrix_rec_free(&rep->m);
     matrix_cell_recs_free(rep->cells, rep->ncells);
+    for (size_t i = 0; rep->cr && i < rep->ncells; i++)
+        cell_cause_free(&rep->cr[i].cause);
     free(rep->cr);
     memset(rep, 0, sizeof(*rep));
 }
@@ -219,6 +377,22 @@ static void tables(const struct matrix_report *rep, struct buf *out, int md)
     free(rs);
 }
 
+void cell_bisect_cmd(const struct cell_report *c, struct buf *out)
+{
+    struct json_flat o = { 0 };
+
+    json_flat_parse(c->c.options_json ? c->c.options_json : "{}", &o, NULL);
+    buf_addf(out, "pvlab bisect start --repo %s --axis %s --find %s --good %s --bad %s --%s %s "
+                  "--repro %s --iterations %ld",
+             c->cause.repo, c->cause.axis, c->cause.find, c->cause.good, c->cause.bad,
+             !strcmp(c->cause.axis, "xen") ? "linux" : "xen", c->cause.other_spec,
+             c->c.repro_name, c->c.iterations);
+    const struct json_field *f = json_flat_get(&o, "lazy_fpu");
+    if (f && f->type == JF_BOOL && f->num)
+        buf_adds(out, " --lazy-fpu");
+    json_flat_free(&o);
+}
+
 /* The cells whose change is worth a line: REGRESSION, FIXED, heisenbug, could-not-test. */
 static void changes(const struct matrix_report *rep, struct buf *out, int md)
 {
@@ -237,6 +411,17 @@ static void changes(const struct matrix_report *rep, struct buf *out, int md)
                      c->prev.boots_corrupt, c->prev.boots, c->prev.corruptions,
                      c->prev.iterations, c->prev_run_id);
         buf_adds(out, "\n");
+        if (c->cause.changed)
+            buf_addf(out, "%s  changed: %s\n", md ? " " : "",
+                     *c->cause.changed ? c->cause.changed
+                                       : "nothing (same images, same host stack): flaky, "
+                                         "or the host");
+        if (c->cause.axis) {
+            struct buf cmd = BUF_INIT;
+            cell_bisect_cmd(c, &cmd);
+            buf_addf(out, md ? "   bisect: `%s`\n" : "  bisect: %s\n", cmd.data);
+            buf_release(&cmd);
+        }
     }
 }
 
@@ -348,6 +533,29 @@ void matrix_report_json(const struct matrix_report *rep, struct buf *out)
         jw_kv_int(&w, "infra_retries", c->c.infra_retries);
         rates_json(&w, "rates", &c->r);
         jw_kv_s(&w, "change", rep->against ? cell_change_name(c->change) : NULL);
+        if (c->cause.changed) {
+            jw_key(&w, "cause");
+            jw_obj(&w);
+            jw_kv_s(&w, "changed", c->cause.changed);
+            if (c->cause.axis) {
+                struct buf cmd = BUF_INIT;
+                cell_bisect_cmd(c, &cmd);
+                jw_key(&w, "bisect");
+                jw_obj(&w);
+                jw_kv_s(&w, "axis", c->cause.axis);
+                jw_kv_s(&w, "repo", c->cause.repo);
+                jw_kv_s(&w, "find", c->cause.find);
+                jw_kv_s(&w, "good", c->cause.good);
+                jw_kv_s(&w, "bad", c->cause.bad);
+                jw_kv_s(&w, !strcmp(c->cause.axis, "xen") ? "linux" : "xen", c->cause.other_spec);
+                jw_kv_s(&w, "repro", c->c.repro_name);
+                jw_kv_int(&w, "iterations", c->c.iterations);
+                jw_kv_s(&w, "command", cmd.data);
+                jw_end(&w);
+                buf_release(&cmd);
+            }
+            jw_end(&w);
+        }
         if (c->has_prev) {
             jw_kv_int(&w, "prev_run_id", c->prev_run_id);
             jw_kv_s(&w, "prev_verdict", state_name(c->prev_state));

@@ -36,6 +36,20 @@ enum cell_change {
     CHANGE_HEISENBUG,
 };
 
+/*
+ * What differs between the run of a cell and the run it is compared with, and, when exactly
+ * one image (Xen or Linux) changed and the matrix names a repository for that axis, the
+ * bisection that would find the commit: good/bad are upstream revisions derived from the
+ * Debian versions (debian_upstream_rev).
+ */
+struct cell_cause {
+    char *changed;        /* "linux 6.1.192-3 -> 6.1.195-1; qemu 7.2.0 -> 7.2.1"; "" = nothing */
+    char *axis, *repo;    /* the bisection, or all NULL */
+    char *good, *bad;
+    const char *find;     /* "regression" | "fix" */
+    char *other_spec;     /* the other axis' spec, kept fixed */
+};
+
 struct cell_report {
     struct matrix_cell_rec c;  /* borrowed from the report's cells */
     struct run_rates r;
@@ -46,6 +60,7 @@ struct cell_report {
     enum cell_state prev_state;
     long long prev_run_id;
     enum cell_change change;
+    struct cell_cause cause;   /* REGRESSION and FIXED cells */
 };
 
 struct matrix_report {
@@ -66,6 +81,17 @@ const char *cell_change_name(enum cell_change c);
 /* Pure: the change between two cells' states and rates (the table above). */
 enum cell_change cell_classify(int has_prev, enum cell_state ps, const struct run_rates *p,
                                enum cell_state cs, const struct run_rates *c);
+
+/*
+ * The upstream git revision of a Debian package version of an axis ("xen" or "linux"):
+ * Linux "6.1.192-3" -> "v6.1.192", "6.1.0-1" -> "v6.1", "6.13~rc5-1~exp1" -> "v6.13-rc5";
+ * Xen "4.17.7+13-g2445b30a44-0+deb12u1" -> "2445b30a44" (the commit Debian packaged),
+ * "4.17.0-1" -> "RELEASE-4.17.0". Returns 0, or -1 when the version has no such form.
+ */
+int debian_upstream_rev(const char *axis, const char *version, char *out, size_t n);
+
+/* The `pvlab bisect start` command line of a cell with a bisection (cause.axis set). */
+void cell_bisect_cmd(const struct cell_report *c, struct buf *out);
 
 /* The tables: text for a terminal, Markdown to publish, JSON for the dashboard. */
 void matrix_report_text(const struct matrix_report *rep, struct buf *out);

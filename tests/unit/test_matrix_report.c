@@ -3,11 +3,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "jobs/matrix_report.h"
+#include "util/fsutil.h"
+#include "util/xalloc.h"
 
 static struct run_rates rates(long boots, long corrupt, long long iters, long long corr, double lo)
 {
@@ -59,10 +63,168 @@ static void test_table(void **state)
     }
 }
 
+static void test_upstream_rev(void **state)
+{
+    char r[64];
+
+    assert_int_equal(debian_upstream_rev("linux", "6.1.192-3", r, sizeof(r)), 0);
+    assert_string_equal(r, "v6.1.192");
+    assert_int_equal(debian_upstream_rev("linux", "6.12.118-1", r, sizeof(r)), 0);
+    assert_string_equal(r, "v6.12.118");
+    assert_int_equal(debian_upstream_rev("linux", "6.1.0-1", r, sizeof(r)), 0);
+    assert_string_equal(r, "v6.1");
+    assert_int_equal(debian_upstream_rev("linux", "6.13~rc5-1~exp1", r, sizeof(r)), 0);
+    assert_string_equal(r, "v6.13-rc5");
+    assert_int_equal(debian_upstream_rev("linux", "1:5.10.237-1", r, sizeof(r)), 0);
+    assert_string_equal(r, "v5.10.237");
+    assert_int_equal(debian_upstream_rev("xen", "4.17.7+13-g2445b30a44-0+deb12u1", r,
+                                         sizeof(r)), 0);
+    assert_string_equal(r, "2445b30a44");
+    assert_int_equal(debian_upstream_rev("xen", "4.17.0-1", r, sizeof(r)), 0);
+    assert_string_equal(r, "RELEASE-4.17.0");
+    /* no upstream revision in these: no bisection is proposed */
+    assert_int_equal(debian_upstream_rev("linux", "local build", r, sizeof(r)), -1);
+    assert_int_equal(debian_upstream_rev("linux", "", r, sizeof(r)), -1);
+    assert_int_equal(debian_upstream_rev("linux", NULL, r, sizeof(r)), -1);
+    assert_int_equal(debian_upstream_rev("xen", "4.17.7+13-gzz-1", r, sizeof(r)), -1);
+    assert_int_equal(debian_upstream_rev("qemu", "7.2.0-1", r, sizeof(r)), -1);
+    assert_int_equal(debian_upstream_rev("linux", "6.1.192-3", r, 4), -1);
+}
+
+/*
+ * One matrix, one cell, two nights: clean under linux A, corrupt under linux B (or the same
+ * images both nights). The report names what changed and, with a repository for the axis,
+ * the bisection from A's tag to B's.
+ */
+static long long night(struct store *s, const char *params, const char *lver,
+                       const char *lsha, int corrupt)
+{
+    struct matrix_info mi = { "n", "/x/n.conf", "ab", params };
+    struct matrix_cell_info c;
+    struct run_info ri = { 0 };
+    struct matrix_job j;
+    struct trial_info t;
+    struct matrix_rec m;
+    struct matrix_cell_rec *cells = NULL;
+    size_t n = 0;
+    struct err e = ERR_INIT;
+    long long id = 0;
+
+    ri.xen_spec = "4.17";
+    ri.linux_spec = "6.1";
+    ri.repro = "fpu-leak";
+    ri.trials_planned = 2;
+    ri.xen_version = "4.17.7+13-g2445b30a44-0+deb12u1";
+    ri.xen_sha256 = "x1";
+    ri.linux_version = lver;
+    ri.linux_sha256 = lsha;
+    ri.initramfs_sha256 = "i1";
+    ri.qemu_version = "7.2.0";
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_run_begin(s, &ri, &c.run_id, &e), 0);
+    c.xen = c.xen_spec = "4.17";
+    c.linux_ = c.linux_spec = "6.1";
+    c.repro = c.repro_name = "fpu-leak";
+    c.options_json = "{\"lazy_fpu\":true}";
+    c.trials = 2;
+    c.iterations = 2000;
+    assert_int_equal(store_matrix_begin(s, &mi, &c, 1, &id, &e), 0);
+    assert_int_equal(store_matrix_get(s, id, &m, &cells, &n, &e), 0);
+    while (store_matrix_lease(s, id, 600, &j, &e) == 1) {
+        memset(&t, 0, sizeof(t));
+        t.run_id = cells[0].run_id;
+        t.idx = j.idx;
+        t.verdict = corrupt ? VERDICT_FAIL : VERDICT_PASS;
+        t.reason = "r";
+        t.iterations = 2000;
+        t.corruptions = corrupt ? 300 : 0;
+        assert_int_equal(store_matrix_complete(s, id, &j, &t, &e), 0);
+    }
+    assert_int_equal(store_run_finish(s, cells[0].run_id, "done", &e), 0);
+    assert_int_equal(store_matrix_finish(s, id, "done", &e), 0);
+    matrix_rec_free(&m);
+    matrix_cell_recs_free(cells, n);
+    return id;
+}
+
+static void test_cause(void **state)
+{
+    char dir[] = "/tmp/pvlab-mr-XXXXXX";
+    char *db;
+    struct store *s = NULL;
+    struct err e = ERR_INIT;
+    struct matrix_report rep;
+    const char *hint = "{\"bisect_linux\":\"linux-stable\"}";
+
+    assert_non_null(mkdtemp(dir));
+    db = xasprintf("%s/pvlab.db", dir);
+    assert_int_equal(store_open(db, &s, &e), 0);
+
+    /* linux changed and the matrix names a repository: a bisection from tag to tag */
+    long long a = night(s, hint, "6.1.192-3", "l1", 0);
+    long long b = night(s, hint, "6.1.195-1", "l2", 1);
+    assert_int_equal(matrix_report_build(s, b, a, &rep, &e), 0);
+    assert_int_equal(rep.cr[0].change, CHANGE_REGRESSION);
+    assert_string_equal(rep.cr[0].cause.changed, "linux 6.1.192-3 -> 6.1.195-1");
+    assert_string_equal(rep.cr[0].cause.axis, "linux");
+    assert_string_equal(rep.cr[0].cause.repo, "linux-stable");
+    assert_string_equal(rep.cr[0].cause.find, "regression");
+    assert_string_equal(rep.cr[0].cause.good, "v6.1.192");
+    assert_string_equal(rep.cr[0].cause.bad, "v6.1.195");
+    {
+        struct buf cmd = BUF_INIT;
+        cell_bisect_cmd(&rep.cr[0], &cmd);
+        assert_string_equal(cmd.data, "pvlab bisect start --repo linux-stable --axis linux "
+                                      "--find regression --good v6.1.192 --bad v6.1.195 "
+                                      "--xen 4.17 --repro fpu-leak --iterations 2000 --lazy-fpu");
+        buf_release(&cmd);
+    }
+    matrix_report_free(&rep);
+
+    /* the way back is a fix: the old end is bad */
+    long long c = night(s, hint, "6.1.196-1", "l3", 0);
+    assert_int_equal(matrix_report_build(s, c, b, &rep, &e), 0);
+    assert_int_equal(rep.cr[0].change, CHANGE_FIXED);
+    assert_string_equal(rep.cr[0].cause.find, "fix");
+    assert_string_equal(rep.cr[0].cause.good, "v6.1.196");
+    assert_string_equal(rep.cr[0].cause.bad, "v6.1.195");
+    matrix_report_free(&rep);
+
+    /* same images: nothing changed, nothing to bisect */
+    long long d = night(s, hint, "6.1.196-1", "l3", 1);
+    assert_int_equal(matrix_report_build(s, d, c, &rep, &e), 0);
+    assert_int_equal(rep.cr[0].change, CHANGE_REGRESSION);
+    assert_string_equal(rep.cr[0].cause.changed, "");
+    assert_null(rep.cr[0].cause.axis);
+    matrix_report_free(&rep);
+
+    /* no repository for the axis: the change is named, no bisection */
+    long long f = night(s, "{}", "6.1.190-1", "l4", 0);
+    long long g = night(s, "{}", "6.1.191-1", "l5", 1);
+    assert_int_equal(matrix_report_build(s, g, f, &rep, &e), 0);
+    assert_string_equal(rep.cr[0].cause.changed, "linux 6.1.190-1 -> 6.1.191-1");
+    assert_null(rep.cr[0].cause.axis);
+    matrix_report_free(&rep);
+
+    /* a pass is no change to explain */
+    long long h = night(s, hint, "6.1.191-1", "l5", 0);
+    long long k = night(s, hint, "6.1.199-1", "l6", 0);
+    assert_int_equal(matrix_report_build(s, k, h, &rep, &e), 0);
+    assert_int_equal(rep.cr[0].change, CHANGE_PASS);
+    assert_null(rep.cr[0].cause.changed);
+    matrix_report_free(&rep);
+
+    store_close(s);
+    fs_rmtree(dir, NULL);
+    free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_upstream_rev),
+        cmocka_unit_test(test_cause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
