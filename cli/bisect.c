@@ -242,7 +242,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct bisect_request rq;
-    struct bisect_events ev = { on_status, on_trial, NULL };
+    struct bisect_events ev = { on_status, on_trial, NULL, 0, NULL };
     struct bui u;
     struct err e = ERR_INIT;
     const char *sub;

@@ -60,6 +60,9 @@ struct bisect_events {
     void (*status)(void *ctx, const char *line); /* live line: step, candidates, best, trials */
     void (*trial)(void *ctx, const char *phase, const char *sha, enum verdict_kind outcome,
                   const char *detail);
+    /* about every tick_ms while trials run (a heartbeat; NULL or 0 = never) */
+    void (*tick)(void *ctx);
+    int tick_ms;
     void *ctx;
 };
 

@@ -249,6 +249,12 @@ static int stops(struct bctx *c, const struct pending *p, const struct pool_resu
     return 0;
 }
 
+static void on_tick(void *ctx)
+{
+    struct batch_ctx *bc = ctx;
+    bc->c->ev->tick(bc->c->ev->ctx);
+}
+
 int bisect_run_batch(struct bctx *c, const char *phase, const char **shas, size_t m,
                      enum verdict_kind *outcomes_r, struct err *e)
 {
@@ -256,11 +262,16 @@ int bisect_run_batch(struct bctx *c, const char *phase, const char **shas, size_
                                                                        : c->rq.workers;
     struct pending *pend = xcalloc(m ? m : 1, sizeof(*pend));
     struct batch_ctx bc = { c, pend };
-    struct pool_events pev = { on_started, NULL, &bc };
-    struct pool *pool = pool_new(c->cfg, c->config_path, k, &pev);
+    struct pool_events pev = { on_started, NULL, NULL, 0, &bc };
+    struct pool *pool;
     size_t next = 0, done = 0;
     int rc = -1;
 
+    if (c->ev && c->ev->tick && c->ev->tick_ms > 0) {
+        pev.tick = on_tick;
+        pev.tick_ms = c->ev->tick_ms;
+    }
+    pool = pool_new(c->cfg, c->config_path, k, &pev);
     while (done < m) {
         struct pool_result r;
         struct pending *p;

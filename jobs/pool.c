@@ -42,6 +42,7 @@ struct pool {
     struct slot slots[MAX_SLOTS];
     struct pool_events ev;
     struct proc_loop *loop; /* every task's child and record pipe, waited on together */
+    long long next_tick_ms; /* when ev.tick is due (monotonic ms) */
 };
 
 struct pool *pool_new(const struct config *cfg, const char *config_path, int slots,
@@ -369,8 +370,19 @@ int pool_wait(struct pool *p, struct pool_result *r, struct err *e)
         if (!pool_busy(p))
             return 0;
         /* one poll for every child, its record pipe and the interrupt pipe */
-        if (proc_loop_run(p->loop, -1, e) < 0)
+        if (p->ev.tick && p->ev.tick_ms > 0) {
+            long long now = proc_now_ms();
+            if (!p->next_tick_ms)
+                p->next_tick_ms = now + p->ev.tick_ms;
+            if (now >= p->next_tick_ms) {
+                p->ev.tick(p->ev.ctx);
+                p->next_tick_ms = now + p->ev.tick_ms;
+            }
+            if (proc_loop_run(p->loop, (int)(p->next_tick_ms - now), e) < 0)
+                return -1;
+        } else if (proc_loop_run(p->loop, -1, e) < 0) {
             return -1;
+        }
     }
 }
 

@@ -55,6 +55,9 @@ struct pool_events {               /* every member may be NULL */
     void (*started)(void *ctx, void *tag, pid_t pgid);
     /* progress of a POOL_TRIAL task: stage, iterations done, evidence lines so far */
     void (*progress)(void *ctx, void *tag, const struct trial_progress *p);
+    /* called about every tick_ms while pool_wait waits (a heartbeat; 0 = never) */
+    void (*tick)(void *ctx);
+    int tick_ms;
     void *ctx;
 };
 

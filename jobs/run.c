@@ -348,7 +348,7 @@ int run_execute(struct run_plan *plan, struct store *st, const char *config_path
 {
     struct run_info ri;
     struct run_exec x = { ev, plan->req.trials };
-    struct pool_events pev = { NULL, on_pool_progress, &x };
+    struct pool_events pev = { NULL, on_pool_progress, NULL, 0, &x };
     struct pool *pool = NULL;
     char *run_dir = NULL;
     long long id = 0;
