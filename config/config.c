@@ -150,6 +150,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
     size_t i;
     int rc = -1;
 
+    if (repos_section(section))
+        return repos_set(&c->repos, section, key, value, e);
     for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
         if (!strcmp(opts[i].section, section) && !strcmp(opts[i].key, key)) {
             rc = apply(c, &opts[i], value, e);
@@ -162,7 +164,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
         err_set(e, ERR_CONFIG, "unknown key; keys of [%s] are: %s", section, known.data);
     else
         err_set(e, ERR_CONFIG, "unknown section [%s]; sections are paths, qemu, xen, dom0, "
-                               "timeouts, limits, debian, run, bisect, reporter", section);
+                               "timeouts, limits, debian, run, bisect, reporter, repos, repo_web, "
+                               "repo_test", section);
 out:
     buf_release(&known);
     return rc;
@@ -313,4 +316,6 @@ void config_free(struct config *c)
         }
     free(c->loaded_files);
     c->loaded_files = NULL;
+    repos_free(c->repos);
+    c->repos = NULL;
 }

@@ -8,6 +8,7 @@
 #ifndef PVLAB_CONFIG_CONFIG_H
 #define PVLAB_CONFIG_CONFIG_H
 
+#include "config/repos.h"
 #include "util/err.h"
 
 enum accel_policy { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
@@ -42,6 +43,7 @@ struct config {
     /* where results are posted (NULL url: nowhere, unless `pvlab report --to URL`) */
     char *reporter_url, *reporter_token, *reporter_lab;
     int reporter_timeout_s, reporter_retries;
+    struct repos *repos;   /* [repos], [repo_web], [repo_test] (config/repos.h); NULL: none */
     char *loaded_files;    /* "a, b" for --verbose and `pvlab config` */
 };
 
