@@ -93,12 +93,14 @@ int main(int argc, char **argv)
         rc = cmd_nightly(&c, argc, argv);
     else if (!strcmp(cmd, "report"))
         rc = cmd_report(&c, argc, argv);
+    else if (!strcmp(cmd, "worker"))
+        rc = cmd_worker(&c, argc, argv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;
     } else {
         fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, bisect, matrix, "
-                "nightly, report, build, cache, host, trial, help\n", cmd);
+                "nightly, report, worker, build, cache, host, trial, help\n", cmd);
         rc = EXIT_USAGE;
     }
     store_close(c.store);
