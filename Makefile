@@ -83,10 +83,10 @@ check: deps
 	$(PROVE) tests/e2e/t[0-9]*.sh
 
 # The slow tests that fit CI's time: one per capability with a slow test (a source build, a
-# real-boot bisection, build errors). The Linux source build (~16 min) and the kernel bisection
+# real-boot bisection, build errors, a matrix over ssh hosts). The Linux source build (~16 min) and the kernel bisection
 # with pvlab's builder (~21 min) run in check-all only.
 SLOW_CI := tests/e2e/slow/t5010-build-xen-debsrc.sh tests/e2e/slow/t5020-build-errors.sh \
-	tests/e2e/slow/t6000-bisect-boot.sh
+	tests/e2e/slow/t6000-bisect-boot.sh tests/e2e/slow/t6100-matrix-hosts.sh
 
 check-slow: all
 	$(PROVE) tests/e2e/slow/*.sh

@@ -410,7 +410,12 @@ static void remote_warn(void *ctx, const char *line)
     stage(ctx, "host", line);
 }
 
-/* The queue through GNU parallel on the hosts file's hosts (their slots at once). */
+/*
+ * The queue through GNU parallel on the hosts file's hosts (their slots at once). parallel
+ * reads its input as it goes and, while it waits for the next line, notices no trial ending;
+ * so each round hands it every queued trial and closes its input, and it exits when they have
+ * all ended. Trials queued again (infra results) make the next round.
+ */
 static int execute_remote(struct mctx *m, struct err *e)
 {
     struct remote_opts ro = { 0 };
@@ -418,7 +423,7 @@ static int execute_remote(struct mctx *m, struct err *e)
     struct sv base = SV_INIT;
     struct inflight **fl = NULL;
     size_t nfl = 0;
-    int slots = 0, rc = -1, queued_left = 1, stopped = 0;
+    int slots = 0, rc = -1, stopped = 0;
     char *workdir = xasprintf("%s/matrix/%lld", m->cfg->state_dir, m->id);
 
     for (size_t i = 0; i < m->narts; i++)
@@ -428,16 +433,11 @@ static int execute_remote(struct mctx *m, struct err *e)
     ro.remote_pvlab = m->rq->remote_pvlab;
     ro.basefiles = (const char *const *)sv_argv(&base);
     ro.workdir = workdir;
-    if (remote_start(&ro, remote_warn, m, &rem, &slots, e) < 0)
-        goto out;
-    m->jobs = slots;
-    report(m, NULL);
-    for (;;) {
-        struct pool_result r;
-        char *key = NULL;
+    while (!stopped) {
         int w;
 
-        while (!stopped && queued_left && (int)nfl < slots) {
+        /* every queued trial, leased and handed over before parallel starts running them */
+        for (;;) {
             struct matrix_job job;
             struct inflight *f;
             struct trial_job tj;
@@ -445,9 +445,15 @@ static int execute_remote(struct mctx *m, struct err *e)
             w = store_matrix_lease(m->st, m->id, 24 * 3600, &job, e);
             if (w < 0)
                 goto out;
-            if (w == 0) {
-                queued_left = 0;
+            if (w == 0)
                 break;
+            if (!rem) {
+                if (remote_start(&ro, remote_warn, m, &rem, &slots, e) < 0) {
+                    store_matrix_release(m->st, m->id, &job, NULL);
+                    goto out;
+                }
+                m->jobs = slots;
+                report(m, NULL);
             }
             f = xcalloc(1, sizeof(*f));
             f->job = job;
@@ -461,52 +467,57 @@ static int execute_remote(struct mctx *m, struct err *e)
             tj.kernel_sha256 = m->plans[f->cell].linux_.sha256;
             tj.initramfs_sha256 = m->plans[f->cell].initramfs_sha256;
             snprintf(k, sizeof(k), "c%di%dr%d", job.cell, job.idx, job.infra_retries);
-            if (remote_submit(rem, k, &tj, e) < 0) {
-                free(f->log);
-                free(f);
-                goto out;
-            }
             fl = xrealloc(fl, (nfl + 1) * sizeof(*fl));
             fl[nfl++] = f;
+            if (remote_submit(rem, k, &tj, e) < 0)
+                goto out;
         }
-        if (!nfl) {
-            if (stopped || !queued_left)
+        if (!rem)
+            break; /* nothing queued: done */
+        remote_close_input(rem);
+        while (nfl) {
+            struct pool_result r;
+            char *key = NULL;
+
+            memset(&r, 0, sizeof(r));
+            w = remote_wait(rem, &key, &r.out, e);
+            if (w < 0)
+                goto out;
+            if (w == 0)
                 break;
-            continue;
-        }
-        memset(&r, 0, sizeof(r));
-        w = remote_wait(rem, &key, &r.out, e);
-        if (w < 0)
-            goto out;
-        if (w == 0)
-            continue;
-        for (size_t i = 0; i < nfl; i++) {
-            char k[32];
-            snprintf(k, sizeof(k), "c%di%dr%d", fl[i]->job.cell, fl[i]->job.idx,
-                     fl[i]->job.infra_retries);
-            if (!strcmp(k, key)) {
-                r.tag = fl[i];
-                fl[i] = fl[--nfl];
+            for (size_t i = 0; i < nfl; i++) {
+                char k[32];
+                snprintf(k, sizeof(k), "c%di%dr%d", fl[i]->job.cell, fl[i]->job.idx,
+                         fl[i]->job.infra_retries);
+                if (!strcmp(k, key)) {
+                    r.tag = fl[i];
+                    fl[i] = fl[--nfl];
+                    break;
+                }
+            }
+            free(key);
+            if (!r.tag) {
+                trial_outcome_free(&r.out);
+                continue;
+            }
+            r.wall_ms = r.out.wall_ms;
+            w = finish_trial(m, &r, e);
+            trial_outcome_free(&r.out);
+            if (w < 0)
+                goto out;
+            if (w > 0) {
+                stopped = 1; /* a host that cannot start QEMU: stop the rest */
                 break;
             }
         }
-        free(key);
-        if (!r.tag) {
-            trial_outcome_free(&r.out);
-            continue;
-        }
-        r.wall_ms = r.out.wall_ms;
-        w = finish_trial(m, &r, stopped ? NULL : e);
-        trial_outcome_free(&r.out);
-        if (w < 0)
-            goto out;
-        if (w > 0)
-            stopped = 1; /* what is in flight finishes; nothing new starts */
-        queued_left = 1;
+        remote_stop(rem);
+        rem = NULL;
     }
     rc = stopped ? -1 : 0;
 out:
+    /* what is still in flight goes back to the queue (a resume runs it) */
     for (size_t i = 0; i < nfl; i++) {
+        store_matrix_release(m->st, m->id, &fl[i]->job, NULL);
         free(fl[i]->log);
         free(fl[i]);
     }

@@ -249,6 +249,14 @@ out:
     return rc;
 }
 
+void remote_close_input(struct remote *r)
+{
+    if (r && r->in_fd >= 0) {
+        close(r->in_fd);
+        r->in_fd = -1;
+    }
+}
+
 static struct flight *by_key(struct remote *r, const char *key, size_t n)
 {
     for (size_t i = 0; i < r->nf; i++)

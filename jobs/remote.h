@@ -7,6 +7,10 @@
  * trial boots are sent once to every host (parallel --basefile, to the same path) and checked by
  * sha256 there before booting, so a shared cache works as well.
  *
+ * parallel reads its input as it runs and notices nothing (no trial ending, no output) while
+ * it waits for the next line, so a caller hands over a round of trials and closes the input
+ * (remote_close_input); parallel exits once they have all ended.
+ *
  * Hosts that cannot be reached at the start are reported and left out (none left: an error).
  * A host that disappears mid-run: parallel runs its trials again on another host (--retries);
  * a trial that failed everywhere comes back as infra with parallel's exit status.
@@ -37,6 +41,9 @@ int remote_start(const struct remote_opts *o, void (*warn)(void *ctx, const char
                  void *ctx, struct remote **r_r, int *slots_r, struct err *e);
 /* Hands a prepared trial to parallel under key (a short word without spaces). */
 int remote_submit(struct remote *r, const char *key, const struct trial_job *j, struct err *e);
+/* No more trials: parallel runs what it has and exits (it sees a trial end only while it is
+ * not waiting for input, so the caller submits a round's trials, then closes). */
+void remote_close_input(struct remote *r);
 /*
  * Blocks until a submitted trial ends: 1 with *key_r (malloc'd) and *o (its outcome; infra
  * when it was lost on every host it tried), 0 when nothing is in flight, -1 on error.

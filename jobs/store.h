@@ -316,6 +316,9 @@ int store_matrix_complete(struct store *s, long long id, const struct matrix_job
 /* An infra result of a leased job: back to the queue with one more retry, its reason kept. */
 int store_matrix_retry(struct store *s, long long id, const struct matrix_job *job,
                        const char *reason, struct err *e);
+/* A leased job that did not run (the coordinator stops): back to the queue as it was. */
+int store_matrix_release(struct store *s, long long id, const struct matrix_job *job,
+                         struct err *e);
 /*
  * Claims a matrix for this process (resume): in one write transaction, refuses a live owner
  * (ERR_BUSY) and a done matrix (ERR_USAGE), sends the jobs a dead owner had leased back to the

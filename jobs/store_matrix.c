@@ -213,20 +213,32 @@ out:
     return rc;
 }
 
-int store_matrix_retry(struct store *s, long long id, const struct matrix_job *job,
-                       const char *reason, struct err *e)
+static int requeue(struct store *s, long long id, const struct matrix_job *job,
+                   const char *reason, int add_retry, struct err *e)
 {
     int rc = -1;
 
     if (store_tx_begin(s, "queueing a matrix trial again", e) < 0)
         return -1;
-    if (job_update(s, id, job, "queued", NULL, reason, 1, e) < 0 ||
+    if (job_update(s, id, job, "queued", NULL, reason, add_retry, e) < 0 ||
         store_tx_commit(s, "queueing a matrix trial again", e) < 0)
         goto out;
     rc = 0;
 out:
     store_tx_rollback(s);
     return rc;
+}
+
+int store_matrix_retry(struct store *s, long long id, const struct matrix_job *job,
+                       const char *reason, struct err *e)
+{
+    return requeue(s, id, job, reason, 1, e);
+}
+
+int store_matrix_release(struct store *s, long long id, const struct matrix_job *job,
+                         struct err *e)
+{
+    return requeue(s, id, job, NULL, 0, e);
 }
 
 int store_matrix_claim(struct store *s, long long id, struct err *e)

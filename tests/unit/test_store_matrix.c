@@ -139,6 +139,13 @@ static void test_queue(void **state)
     assert_int_equal(store_matrix_lease(s, id, 600, &j2, &e), 1);
     assert_int_equal(j2.infra_retries, 1);
     assert_int_equal(store_matrix_lease(s, id, 600, &j2, &e), 0); /* nothing queued */
+    /* a lease given back unrun (the coordinator stops) is queued as it was: no retry */
+    assert_int_equal(store_matrix_release(s, id, &j2, &e), 0);
+    assert_int_equal(store_matrix_lease(s, id, 600, &j, &e), 1);
+    assert_true(j.cell == j2.cell && j.idx == j2.idx);
+    assert_int_equal(j.infra_retries, 1);
+    assert_int_equal(store_matrix_release(s, id, &j, &e), 0);
+    assert_int_equal(store_matrix_release(s, id, &j, &e), -1); /* not leased any more */
     store_close(s);
 }
 
