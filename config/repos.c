@@ -11,8 +11,8 @@
 
 struct repo_entry {
     char *alias;
-    char *path;     /* NULL: only [repo_web] / [repo_test] name it so far */
-    char *web;      /* URL with one %s */
+    char *path; /* NULL: only [repo_web] / [repo_test] name it so far */
+    char *web;  /* URL with one %s */
     char *test_cmd;
 };
 
@@ -108,13 +108,17 @@ int repos_set(struct repos **r, const char *section, const char *alias, const ch
     struct repo_entry *x;
 
     if (!repos_section(section)) {
-        err_set(e, ERR_CONFIG, "unknown section [%s]; repository sections are repos, repo_web, "
-                "repo_test", section);
+        err_set(e, ERR_CONFIG,
+                "unknown section [%s]; repository sections are repos, repo_web, "
+                "repo_test",
+                section);
         return -1;
     }
     if (!repos_alias_valid(alias)) {
-        err_set(e, ERR_CONFIG, "'%s' is not a repository alias (1 to 64 of A-Z a-z 0-9 . _ -, "
-                "not starting with . or -)", alias);
+        err_set(e, ERR_CONFIG,
+                "'%s' is not a repository alias (1 to 64 of A-Z a-z 0-9 . _ -, "
+                "not starting with . or -)",
+                alias);
         return -1;
     }
     if (!*value) {
@@ -122,8 +126,10 @@ int repos_set(struct repos **r, const char *section, const char *alias, const ch
         return -1;
     }
     if (!strcmp(section, "repo_web") && !web_template_ok(value)) {
-        err_set(e, ERR_CONFIG, "'%s' is not a commit URL: an http(s) URL with exactly one %%s "
-                "for the commit id (a literal %% is written %%%%)", value);
+        err_set(e, ERR_CONFIG,
+                "'%s' is not a commit URL: an http(s) URL with exactly one %%s "
+                "for the commit id (a literal %% is written %%%%)",
+                value);
         return -1;
     }
     x = find_or_add(r, alias);
@@ -216,8 +222,7 @@ const char *repos_test_cmd(const struct repos *r, const char *alias)
     return x ? x->test_cmd : NULL;
 }
 
-int repos_commit_url(const struct repos *r, const char *alias, const char *commit,
-                     struct buf *out)
+int repos_commit_url(const struct repos *r, const char *alias, const char *commit, struct buf *out)
 {
     const struct repo_entry *x = find(r, alias);
 

@@ -50,8 +50,7 @@ const char *repos_test_cmd(const struct repos *r, const char *alias);
  * Appends the web URL of commit in alias's repository to out; returns 1, or 0 (out unchanged)
  * when alias has no [repo_web] URL or commit is not a full hex object id.
  */
-int repos_commit_url(const struct repos *r, const char *alias, const char *commit,
-                     struct buf *out);
+int repos_commit_url(const struct repos *r, const char *alias, const char *commit, struct buf *out);
 /* The aliases that have a path, in file order, for error messages ("a, b"; "none"). */
 void repos_names(const struct repos *r, struct buf *out);
 /* Number of aliases with a path. */
