@@ -95,6 +95,10 @@ int main(int argc, char **argv)
         rc = cmd_report(&c, argc, argv);
     else if (!strcmp(cmd, "worker"))
         rc = cmd_worker(&c, argc, argv);
+    else if (!strcmp(cmd, "serve"))
+        rc = cmd_serve(&c, argc, argv);
+    else if (!strcmp(cmd, "publish"))
+        rc = cmd_publish(&c, argc, argv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;
