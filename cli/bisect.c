@@ -1,5 +1,6 @@
 /* pvlab bisect start|status|log|resume|stop: flaky-aware bisection with durable state. */
 #include <getopt.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,8 @@ static const char usage[] =
     "  --xen SPEC --linux SPEC --repro NAME --iterations N --lazy-fpu --dom0-args STR\n"
     "  --self-test-corrupt R   as for pvlab run\n"
     "Options:\n"
-    "  --repo DIR          git work tree (default .); must have no uncommitted changes\n"
+    "  --repo DIR|ALIAS    git work tree (default .), or an alias of [repos]; must have no\n"
+    "                      uncommitted changes\n"
     "  --good REV          known good commit (repeatable for several)\n"
     "  --bad REV           known bad commit\n"
     "  --find regression|fix\n"
@@ -345,6 +347,14 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         case O_JSON: c->json = 1; break;
         case 'h': fputs(usage, stdout); rc = 0; goto out;
         default: fputs(usage, stderr); rc = EXIT_USAGE; goto out;
+        }
+    }
+    /* --repo ALIAS: a repository of [repos] (a directory of that name wins) */
+    {
+        struct stat sb;
+        if (stat(rq.repo, &sb) < 0 && repos_path(c->cfg.repos, rq.repo)) {
+            rq.alias = rq.repo;
+            rq.repo = repos_path(c->cfg.repos, rq.repo);
         }
     }
     if (cli_store(c, &e) < 0 || store_bisect_mark_stale(c->store, &e) < 0) {

@@ -260,6 +260,15 @@ int bisect_json(struct store *st, long long id, struct buf *out, struct err *e)
     jw_kv_int(&w, "id", b.id);
     jw_kv_s(&w, "status", b.status);
     jw_kv_s(&w, "repo", b.repo);
+    {
+        /* the alias (the dashboard's commit links) and the request it answers */
+        struct json_flat pj = { NULL, 0 };
+        json_flat_parse(b.params_json ? b.params_json : "{}", &pj, NULL);
+        jw_kv_s(&w, "alias", json_flat_str(&pj, "alias"));
+        if (json_flat_num(&pj, "request", 0) > 0)
+            jw_kv_int(&w, "request", (long long)json_flat_num(&pj, "request", 0));
+        json_flat_free(&pj);
+    }
     jw_kv_s(&w, "find", b.find);
     jw_kv_s(&w, "good", b.good);
     jw_kv_s(&w, "bad", b.bad);

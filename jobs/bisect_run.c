@@ -85,6 +85,9 @@ static char *params_json(const struct bisect_request *rq)
 
     jw_init(&w, &b);
     jw_obj(&w);
+    jw_kv_s(&w, "alias", rq->alias);
+    if (rq->request_id > 0)
+        jw_kv_int(&w, "request", rq->request_id);
     jw_kv_s(&w, "test_cmd", rq->test_cmd);
     jw_kv_s(&w, "axis", rq->axis);
     jw_kv_s(&w, "build_cmd", rq->build_cmd);
@@ -123,6 +126,7 @@ static int params_parse(struct bctx *c, const char *json, struct err *e)
             rq->field = c->owned.v[c->owned.n - 1];                                             \
         }                                                                                       \
     } while (0)
+    S(alias, "alias");
     S(test_cmd, "test_cmd");
     S(axis, "axis");
     S(build_cmd, "build_cmd");
@@ -142,6 +146,7 @@ static int params_parse(struct bctx *c, const char *json, struct err *e)
     rq->check_bad_max = (int)json_flat_num(&j, "check_bad_max", rq->check_bad_max);
     rq->verify = (int)json_flat_num(&j, "verify", 1);
     rq->trial_timeout_s = (int)json_flat_num(&j, "trial_timeout_s", 0);
+    rq->request_id = (long long)json_flat_num(&j, "request", 0);
     json_flat_free(&j);
     return 0;
 }

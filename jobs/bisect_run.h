@@ -34,6 +34,8 @@
 
 struct bisect_request {
     const char *repo;
+    const char *alias;        /* the repository's [repos] alias, if it has one (commit links) */
+    long long request_id;     /* the dashboard request it answers, 0 = none */
     struct sv good;           /* revisions as given */
     const char *bad;
     int find_fix;             /* 0: regression (good older), 1: fix (bad older) */

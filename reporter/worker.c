@@ -67,6 +67,8 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
         return -1;
     }
     rq->repo = repos_path(cfg->repos, alias);
+    rq->alias = alias;
+    rq->request_id = json_integer_value(json_object_get(req, "id"));
     if (!good || !bad || good[0] == '-' || bad[0] == '-') {
         err_set(e, ERR_USAGE, "the request has no good and bad revisions");
         return -1;

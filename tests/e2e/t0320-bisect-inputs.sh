@@ -6,7 +6,7 @@
 # still sees its children, `bisect stop` never signals a pid another host recorded, and the log
 # replays with git bisect replay.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 21
 T=$PVLAB_HOME
 
 make_repo() { # DIR N FROM: N commits; the file "bug" exists from commit FROM on
@@ -122,3 +122,13 @@ check "bisect stop refuses a bisection another host runs, naming the host" \
     bash -c "[ $rc != 0 ] && grep -q 'runs on host elsewhere' $T/st.err"
 check "... and signals nothing here" kill -0 $victim
 kill $victim
+
+# --repo ALIAS: the repository of [repos], named in the report (the dashboard's commit links)
+printf '[repos]\ntiny = %s\n' "$T/repo" >$T/alias.conf
+(cd $T && PVLAB_CONFIG=$T/alias.conf run_pvlab $T/a1 bisect start --repo tiny --good HEAD~15 \
+    --bad HEAD --test-cmd $T/det.sh --p 1 --json)
+check "--repo ALIAS bisects the aliased repository" \
+    bash -c "[ \"\$(json $T/a1.out '\$j->{result}{culprit}')\" = $want ]"
+check "... and the report names the alias and the path" \
+    bash -c "[ \"\$(json $T/a1.out '\$j->{alias}')\" = tiny ] &&
+             [ \"\$(json $T/a1.out '\$j->{repo}')\" = $T/repo ]"
