@@ -8,7 +8,9 @@
 #include "cli/cli.h"
 #include "jobs/matrix.h"
 #include "jobs/matrix_report.h"
+#include "reporter/client.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/proc.h"
 #include "util/status.h"
 
@@ -17,6 +19,7 @@
 static const char usage[] =
     "usage: pvlab matrix run [FILE] [--jobs N] [--smp N] [--hosts FILE] [--json]\n"
     "       pvlab matrix show [ID] [--against previous|ID] [--format text|md|json]\n"
+    "                         [--request-bisections [--to URL]]\n"
     "       pvlab matrix resume ID\n"
     "       pvlab matrix list [NAME]\n"
     "       pvlab nightly [FILE]      (run, then show against the last complete run)\n"
@@ -37,6 +40,10 @@ static const char usage[] =
     "  --timeout S          per-trial limit (default: from the boot and run timeouts)\n"
     "  --against previous|ID  compare with the last complete run of the same name, or ID\n"
     "  --format text|md|json  the table for a terminal, to publish, or for the dashboard\n"
+    "  --request-bisections   ask the dashboard ([reporter] url, or --to URL) to bisect each\n"
+    "                       REGRESSION or FIXED cell whose cause is one changed image, on the\n"
+    "                       axis the matrix file's [bisect] names a repository for; nightly\n"
+    "                       does this whenever a dashboard is configured\n"
     "\n"
     "Exit status: 0 done (run, nightly: and no REGRESSION), 1 a REGRESSION (nightly),\n"
     "2 usage, 3 errors, 128 setup errors (a host that cannot start QEMU), 130 interrupted.\n";
@@ -96,6 +103,33 @@ static int show(struct cli *c, long long id, long long against, const char *form
     return 0;
 }
 
+static void say_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Asks the dashboard to bisect the changes of matrix id that name their bisection. */
+static int request_bisections(struct cli *c, long long id, long long against, const char *to)
+{
+    struct matrix_report rep;
+    struct reporter r;
+    struct err e = ERR_INIT;
+    char lab[256], spool[4096];
+    int n;
+
+    reporter_init(&c->cfg, to, lab, sizeof(lab), spool, sizeof(spool), &r);
+    if (matrix_report_build(c->store, id, against, &rep, &e) < 0) {
+        cli_error(&e);
+        return -1;
+    }
+    n = reporter_request_bisections(&r, &rep, say_line, NULL, &e);
+    if (n < 0)
+        log_warn("matrix", "no bisection requested: %s", e.msg);
+    matrix_report_free(&rep);
+    return n;
+}
+
 static int list(struct cli *c, const char *name)
 {
     struct matrix_rec *v = NULL;
@@ -141,7 +175,7 @@ static int exit_for(const struct err *e)
 static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
 {
     enum { O_JOBS = 256, O_SMP, O_HOSTS, O_REMOTE, O_SELF, O_CELLS, O_TIMEOUT, O_AGAINST,
-           O_FORMAT, O_JSON };
+           O_FORMAT, O_JSON, O_REQUEST, O_TO };
     static const struct option opts[] = {
         { "jobs", required_argument, NULL, O_JOBS },
         { "smp", required_argument, NULL, O_SMP },
@@ -153,6 +187,8 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         { "against", required_argument, NULL, O_AGAINST },
         { "format", required_argument, NULL, O_FORMAT },
         { "json", no_argument, NULL, O_JSON },
+        { "request-bisections", no_argument, NULL, O_REQUEST },
+        { "to", required_argument, NULL, O_TO },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -161,6 +197,8 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
     struct mui u;
     struct err e = ERR_INIT;
     const char *sub = nightly ? "nightly" : NULL, *format = "text", *against_s = NULL;
+    const char *to = NULL;
+    int request = 0;
     long long id = 0, against = 0;
     long v;
     int opt, rc = EXIT_ERROR, regressions = 0;
@@ -210,6 +248,8 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
             format = optarg;
             break;
         case O_JSON: format = "json"; c->json = 1; break;
+        case O_REQUEST: request = 1; break;
+        case O_TO: to = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
@@ -241,6 +281,9 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         status_done(&u.st);
         rc = show(c, id, nightly ? -1 : against, format, &regressions);
         cli_report(c, "matrix", id);
+        /* nightly: a change with a bisection to find it becomes a request on the dashboard */
+        if (rc == 0 && (request || (nightly && (to || c->cfg.reporter_url))))
+            request_bisections(c, id, nightly ? -1 : against, to);
         if (rc == 0 && nightly && regressions)
             rc = 1;
         return rc;
@@ -280,7 +323,10 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
                 return EXIT_ERROR;
             }
         }
-        return show(c, id, against, format, NULL);
+        rc = show(c, id, against, format, NULL);
+        if (rc == 0 && request)
+            request_bisections(c, id, against, to);
+        return rc;
     }
     if (!strcmp(sub, "list"))
         return list(c, optind < argc ? argv[optind] : NULL);

@@ -334,3 +334,73 @@ int reporter_enqueue_new(const struct reporter *r, struct store *st, struct err 
     }
     return total;
 }
+
+void reporter_bisect_request(const struct cell_report *c, struct buf *out)
+{
+    struct json_flat o = { NULL, 0 };
+    const struct json_field *lazy;
+    struct jw w;
+
+    json_flat_parse(c->c.options_json ? c->c.options_json : "{}", &o, NULL);
+    lazy = json_flat_get(&o, "lazy_fpu");
+    jw_init(&w, out);
+    jw_obj(&w);
+    jw_kv_s(&w, "alias", c->cause.repo);
+    jw_kv_s(&w, "good", c->cause.good);
+    jw_kv_s(&w, "bad", c->cause.bad);
+    jw_kv_s(&w, "axis", c->cause.axis);
+    jw_kv_s(&w, "find", c->cause.find);
+    jw_kv_s(&w, !strcmp(c->cause.axis, "xen") ? "linux" : "xen", c->cause.other_spec);
+    jw_kv_s(&w, "repro", c->c.repro_name);
+    jw_key(&w, "options");
+    jw_obj(&w);
+    jw_kv_int(&w, "iterations", c->c.iterations);
+    jw_kv_bool(&w, "lazy_fpu", lazy && lazy->type == JF_BOOL && lazy->num);
+    jw_end(&w);
+    jw_end(&w);
+    json_flat_free(&o);
+}
+
+int reporter_request_bisections(const struct reporter *r, const struct matrix_report *rep,
+                                void (*say)(void *ctx, const char *line), void *ctx,
+                                struct err *e)
+{
+    int queued = 0;
+
+    for (size_t i = 0; i < rep->ncells; i++) {
+        const struct cell_report *c = &rep->cr[i];
+        struct buf body = BUF_INIT, resp = BUF_INIT, line = BUF_INIT;
+        struct json_flat j = { NULL, 0 };
+        long status = 0;
+
+        if (!c->cause.axis)
+            continue;
+        reporter_bisect_request(c, &body);
+        if (reporter_http(r, "POST", "/api/v1/requests", body.data, &status, &resp, e) < 0) {
+            buf_release(&body);
+            return -1;
+        }
+        json_flat_parse(resp.data ? resp.data : "{}", &j, NULL);
+        if (status == 201) {
+            queued++;
+            buf_addf(&line, "%s Xen %s x Linux %s %s: bisection (%s..%s in %s) requested: "
+                            "request %.0f, %s/request/%.0f",
+                     cell_change_name(c->change), c->c.xen, c->c.linux_, c->c.repro,
+                     c->cause.good, c->cause.bad, c->cause.repo, json_flat_num(&j, "id", 0),
+                     r->url, json_flat_num(&j, "id", 0));
+        } else {
+            buf_addf(&line, "%s Xen %s x Linux %s %s: the dashboard refused the bisection "
+                            "request (HTTP %ld): %s",
+                     cell_change_name(c->change), c->c.xen, c->c.linux_, c->c.repro, status,
+                     json_flat_str(&j, "error") ? json_flat_str(&j, "error")
+                                                : resp.data ? resp.data : "");
+        }
+        if (say)
+            say(ctx, line.data);
+        json_flat_free(&j);
+        buf_release(&body);
+        buf_release(&resp);
+        buf_release(&line);
+    }
+    return queued;
+}

@@ -16,6 +16,7 @@
 #define PVLAB_REPORTER_CLIENT_H
 
 #include "config/config.h"
+#include "jobs/matrix_report.h"
 #include "jobs/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -60,5 +61,18 @@ int reporter_enqueue_new(const struct reporter *r, struct store *st, struct err 
 /* Spools one result now (kind "run", "matrix", "bisect"); used as each one ends. */
 int reporter_enqueue(const struct reporter *r, struct store *st, const char *kind,
                      long long local_id, struct err *e);
+
+/* The dashboard request (POST /api/v1/requests) that bisects a cell's change (cause.axis set):
+ * {"alias", "good", "bad", "axis", "find", "xen"|"linux", "repro", "options"}. */
+void reporter_bisect_request(const struct cell_report *c, struct buf *out);
+/*
+ * Asks the dashboard to bisect every REGRESSION and FIXED cell of rep that names its
+ * bisection (one image changed, a repository for its axis). say (may be NULL) gets one line
+ * a cell: the request's id, or the dashboard's reason for refusing it. Returns how many were
+ * queued, or -1 when the dashboard cannot be reached (e set).
+ */
+int reporter_request_bisections(const struct reporter *r, const struct matrix_report *rep,
+                                void (*say)(void *ctx, const char *line), void *ctx,
+                                struct err *e);
 
 #endif

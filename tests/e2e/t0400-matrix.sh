@@ -5,7 +5,8 @@
 # coordinator killed with -9 while trials run is resumed, and the store then holds exactly one
 # result per planned trial.
 . "$(dirname "$0")/lib.sh"
-plan 14
+. "$(dirname "$0")/dash_lib.sh"
+plan 18
 T=$PVLAB_HOME
 cat >$T/m22.conf <<'EOF'
 [matrix]
@@ -20,6 +21,8 @@ l6.1 = 6.1
 l6.12 = 6.12
 [repro]
 fpu-leak = fpu-leak
+[bisect]
+linux = lstable
 EOF
 cell() { # FILE XEN LINUX EXPR
     json "$1" "my (\$c) = grep { \$_->{xen} eq '$2' && \$_->{linux} eq '$3' } @{\$j->{cells}}; $4"
@@ -60,6 +63,37 @@ check "... while the other three are unchanged (pass)" \
 run_pvlab $T/n nightly $T/m22.conf --format json
 check "nightly: the cell is clean again, FIXED, exit 0" \
     bash -c "[ $rc = 0 ] && [ \"\$(cell $T/n.out x4.17 l6.1 '\$c->{change}')\" = FIXED ]"
+
+# what changed, and the bisection that would find it, asked of a real dashboard
+run_pvlab $T/bt matrix show 2 --against 1
+check "the REGRESSION names its cause: nothing changed, so no bisection" bash -c \
+    "grep -q 'changed: nothing (same images' $T/bt.out && ! grep -q 'bisect: ' $T/bt.out"
+# the first night had booted another Linux (an older package of the same series)
+r1=$(json $T/a.out 'my ($c) = grep { $_->{xen} eq "x4.17" && $_->{linux} eq "l6.1" } @{$j->{cells}}; $c->{run_id}')
+now=$(sqlite3 $T/state/pvlab.db "SELECT linux_version FROM runs WHERE id = $r1")
+tag=v$(echo "$now" | sed 's/-.*//')
+sqlite3 $T/state/pvlab.db "UPDATE runs SET linux_version = '6.1.100-1', linux_sha256 = 'old'
+    WHERE id = $r1"
+mkdir -p $T/lstable && (cd $T/lstable && git init -q && git config user.email t@example.org &&
+    git config user.name Tester && echo a > f && git add f && git commit -qm one &&
+    git tag v6.1.100 && echo b > f && git commit -qam two && git tag "$tag")
+TOKEN=$("$PVLAB" serve --db "$DB" --add-token lab1 2>/dev/null)
+printf '[repos]\nlstable = %s\n[reporter]\ntoken = %s\nretries = 0\n' $T/lstable "$TOKEN" \
+    > $T/dash.conf
+export PVLAB_CONFIG=$T/dash.conf
+start_dash main
+run_pvlab $T/rb matrix show 2 --against 1 --request-bisections --to "$URL"
+check "one image changed: the cause and the pvlab bisect command" bash -c \
+    "grep -q 'changed: linux 6.1.100-1 -> $now' $T/rb.out &&
+     grep -q 'bisect: pvlab bisect start --repo lstable --axis linux --find regression --good v6.1.100 --bad $tag --xen 4.17 --repro fpu-leak' $T/rb.out"
+check "... and asked the dashboard to bisect it" \
+    grep -q "bisection (v6.1.100..$tag in lstable) requested: request 1" $T/rb.err
+get /api/v1/requests/1
+check "the dashboard queued that request, and only it" bash -c \
+    "[ \"\$(json $T/resp '\$j->{good} . \" \" . \$j->{bad} . \" \" . \$j->{axis} . \" \" . \$j->{xen} . \" \" . \$j->{state}')\" = 'v6.1.100 $tag linux 4.17 queued' ] &&
+     [ \$(curl -s $URL/api/v1/requests | perl -MJSON::PP -e 'local \$/; print decode_json(<STDIN>)->{total}') = 1 ]"
+stop_dash
+unset PVLAB_CONFIG
 
 # crash: kill -9 the coordinator while trials run, resume, count the results
 cat >$T/m4.conf <<'EOF'

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "jobs/matrix_report.h"
+#include "reporter/client.h"
 #include "util/fsutil.h"
 #include "util/xalloc.h"
 
@@ -177,6 +178,13 @@ static void test_cause(void **state)
         assert_string_equal(cmd.data, "pvlab bisect start --repo linux-stable --axis linux "
                                       "--find regression --good v6.1.192 --bad v6.1.195 "
                                       "--xen 4.17 --repro fpu-leak --iterations 2000 --lazy-fpu");
+        buf_release(&cmd);
+        /* the same bisection as a dashboard request */
+        reporter_bisect_request(&rep.cr[0], &cmd);
+        assert_string_equal(cmd.data, "{\"alias\":\"linux-stable\",\"good\":\"v6.1.192\","
+                                      "\"bad\":\"v6.1.195\",\"axis\":\"linux\",\"find\":"
+                                      "\"regression\",\"xen\":\"4.17\",\"repro\":\"fpu-leak\","
+                                      "\"options\":{\"iterations\":2000,\"lazy_fpu\":true}}");
         buf_release(&cmd);
     }
     matrix_report_free(&rep);
