@@ -20,8 +20,15 @@ static const char usage[] =
     "  list     list past runs from the store\n"
     "  show     show one run with its trials, evidence and logs\n"
     "  bisect   find the commit where corruption appears or disappears, flaky-aware\n"
+    "  matrix   run a Xen x Linux x reproducer matrix; show, resume, list its runs\n"
+    "  nightly  run the nightly matrix and compare with the last (exit 1 on a REGRESSION)\n"
+    "  report   post the results the dashboard has not seen yet\n"
+    "  serve    the dashboard: compatibility tables, runs, bisections, requests (HTTP)\n"
+    "  publish  the dashboard's pages as static files\n"
+    "  worker   take the dashboard's bisection requests and run them on this lab\n"
     "  build    build a Linux PV kernel or a Xen hypervisor from source into the cache\n"
     "  cache    list the artifact cache or remove least recently used entries\n"
+    "  host     QEMU, the accelerator chosen and why, CPU models, disk, tools\n"
     "  help     this text; 'pvlab <command> --help' explains a command\n"
     "\n"
     "Global options:\n"
@@ -104,7 +111,7 @@ int main(int argc, char **argv)
         rc = 0;
     } else {
         fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, bisect, matrix, "
-                "nightly, report, worker, build, cache, host, trial, help\n", cmd);
+                "nightly, report, serve, publish, worker, build, cache, host, trial, help\n", cmd);
         rc = EXIT_USAGE;
     }
     store_close(c.store);

@@ -113,8 +113,8 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
             double n = json_number_value(v);
             if (!strcmp(key, "iterations"))
                 rq->iterations = (long)n;
-            else if (!strcmp(key, "workers"))
-                rq->workers = (int)n;
+            else if (!strcmp(key, "workers") && n >= 1)
+                rq->workers = (int)n; /* 0: the lab's [bisect] workers */
             else if (!strcmp(key, "lazy_fpu"))
                 rq->lazy_fpu = json_is_true(v);
             else if (!strcmp(key, "self_test_corrupt"))

@@ -96,7 +96,9 @@ static void test_test_cmd_request(void **state)
 
     (void)state;
     assert_int_equal(map("{\"id\":1,\"alias\":\"tiny\",\"good\":\"A\",\"bad\":\"B\","
-                         "\"axis\":\"test-cmd\"}", &rq, msg, sizeof(msg)), 0);
+                         "\"axis\":\"test-cmd\",\"options\":{\"workers\":0}}", &rq, msg,
+                         sizeof(msg)), 0);
+    assert_int_equal(rq.workers, cfg.bisect_workers); /* 0: the lab's own */
     assert_string_equal(rq.repo, "/srv/tiny");
     assert_string_equal(rq.test_cmd, "./t.sh $1"); /* the lab's, from [repo_test] */
     assert_string_equal(rq.good.v[0], "A");        /* no resolved ids: the names */
