@@ -81,8 +81,8 @@ static void print_verify(const struct json_flat *j)
 
     if (!v || !v->str || json_flat_parse(v->str, &vj, NULL) < 0)
         return;
-    printf("verify:      the answer failed %.0f of %.0f trials", json_flat_num(&vj, "answer_fails", 0),
-           json_flat_num(&vj, "answer_trials", 0));
+    printf("verify:      the answer failed %.0f of %.0f trials",
+           json_flat_num(&vj, "answer_fails", 0), json_flat_num(&vj, "answer_trials", 0));
     if (json_flat_str(&vj, "parent"))
         printf("; its parent %.12s failed %.0f of %.0f", json_flat_str(&vj, "parent"),
                json_flat_num(&vj, "parent_fails", 0), json_flat_num(&vj, "parent_trials", 0));
@@ -126,9 +126,11 @@ static int print_report(struct cli *c, long long id)
                 snprintf(where, sizeof(where), "run %lld", t[i].run_id);
             printf("%-4d %-10s %-12.12s %-6s %-12.12s %-7.3f %-6lld %-6lld %-6.3g %s\n", t[i].seq,
                    t[i].phase, t[i].commit_sha, verdict_name(t[i].outcome),
-                   t[i].best_sha ? t[i].best_sha : "-", t[i].best_prob, t[i].cset,
-                   t[i].candidates, t[i].p_est,
-                   t[i].run_id > 0 ? where : t[i].log_path ? t[i].log_path : "-");
+                   t[i].best_sha ? t[i].best_sha : "-", t[i].best_prob, t[i].cset, t[i].candidates,
+                   t[i].p_est,
+                   t[i].run_id > 0 ? where
+                   : t[i].log_path ? t[i].log_path
+                                   : "-");
         }
     }
     if (!b.result_json || json_flat_parse(b.result_json, &j, NULL) < 0) {
@@ -143,7 +145,8 @@ static int print_report(struct cli *c, long long id)
         if (culprit) {
             printf("%s:  %s %s\n             %s\n",
                    json_flat_str(&j, "find") && !strcmp(json_flat_str(&j, "find"), "fix")
-                       ? "fix    " : "culprit",
+                       ? "fix    "
+                       : "culprit",
                    culprit, json_flat_str(&j, "subject") ? json_flat_str(&j, "subject") : "",
                    json_flat_str(&j, "author") ? json_flat_str(&j, "author") : "");
             printf("confidence:  %.4f (P(miss) %.4f); credible set: %.0f commit(s)\n",
@@ -157,8 +160,7 @@ static int print_report(struct cli *c, long long id)
                json_flat_num(&j, "trials", 0), json_flat_num(&j, "p_estimate", 0),
                json_flat_num(&j, "candidates", 0));
         print_verify(&j);
-        if (json_flat_get(&j, "identical_artifact") &&
-            json_flat_num(&j, "identical_artifact", 0))
+        if (json_flat_get(&j, "identical_artifact") && json_flat_num(&j, "identical_artifact", 0))
             printf("warning:     the culprit's artifact is byte-identical to its parent's: the "
                    "change cannot matter to the guest; suspect flakiness\n");
     }
@@ -203,8 +205,8 @@ static int status_list(struct cli *c)
         printf("%-4s %-20s %-12s %-10s %-8s %s\n", "ID", "CREATED", "STATUS", "FIND", "AXIS",
                "REPO");
     for (size_t i = 0; i < n; i++) {
-        printf("%-4lld %-20s %-12s %-10s %-8s %s\n", v[i].id, v[i].created, v[i].status,
-               v[i].find, v[i].axis, v[i].repo);
+        printf("%-4lld %-20s %-12s %-10s %-8s %s\n", v[i].id, v[i].created, v[i].status, v[i].find,
+               v[i].axis, v[i].repo);
         bisect_rec_free(&v[i]);
     }
     free(v);
@@ -213,9 +215,31 @@ static int status_list(struct cli *c)
 
 int cmd_bisect(struct cli *c, int argc, char **argv)
 {
-    enum { O_REPO = 256, O_GOOD, O_BAD, O_FIND, O_TEST, O_AXIS, O_BUILD, O_XEN, O_LINUX,
-           O_REPRO, O_ITER, O_LAZY, O_DOM0, O_SELFTEST, O_P, O_CONF, O_WORKERS, O_MAXT,
-           O_CHECKG, O_CHECKB, O_NOVERIFY, O_TIMEOUT, O_JSON };
+    enum {
+        O_REPO = 256,
+        O_GOOD,
+        O_BAD,
+        O_FIND,
+        O_TEST,
+        O_AXIS,
+        O_BUILD,
+        O_XEN,
+        O_LINUX,
+        O_REPRO,
+        O_ITER,
+        O_LAZY,
+        O_DOM0,
+        O_SELFTEST,
+        O_P,
+        O_CONF,
+        O_WORKERS,
+        O_MAXT,
+        O_CHECKG,
+        O_CHECKB,
+        O_NOVERIFY,
+        O_TIMEOUT,
+        O_JSON
+    };
     static const struct option opts[] = {
         { "repo", required_argument, NULL, O_REPO },
         { "good", required_argument, NULL, O_GOOD },
@@ -302,11 +326,12 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         case O_P:
         case O_CONF: {
             double d = strtod(optarg, &end);
-            int bad = *end || end == optarg || !(d > 0 && d <= 1) ||
-                      (opt == O_CONF && d >= 1);
+            int bad = *end || end == optarg || !(d > 0 && d <= 1) || (opt == O_CONF && d >= 1);
             if (bad) {
                 err_set(&e, ERR_USAGE, "%s expects a number in (0, 1%c, got '%s'",
-                        opt == O_P ? "--p" : opt == O_CONF ? "--confidence" : "--self-test-corrupt",
+                        opt == O_P      ? "--p"
+                        : opt == O_CONF ? "--confidence"
+                                        : "--self-test-corrupt",
                         opt == O_CONF ? ')' : ']', optarg);
                 goto usage_err;
             }
@@ -345,8 +370,14 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             rq.trial_timeout_s = (int)v;
             break;
         case O_JSON: c->json = 1; break;
-        case 'h': fputs(usage, stdout); rc = 0; goto out;
-        default: fputs(usage, stderr); rc = EXIT_USAGE; goto out;
+        case 'h':
+            fputs(usage, stdout);
+            rc = 0;
+            goto out;
+        default:
+            fputs(usage, stderr);
+            rc = EXIT_USAGE;
+            goto out;
         }
     }
     /* --repo ALIAS: a repository of [repos] (a directory of that name wins) */
@@ -416,8 +447,10 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             cli_report(c, "bisect", id);
         }
     } else {
-        err_set(&e, ERR_USAGE, "unknown bisect command '%s'; commands: start, status, log, "
-                               "resume, stop", sub);
+        err_set(&e, ERR_USAGE,
+                "unknown bisect command '%s'; commands: start, status, log, "
+                "resume, stop",
+                sub);
         goto usage_err;
     }
     goto out;

@@ -32,10 +32,26 @@ static long long parse_size(const char *s)
     if (end == s || v < 0)
         return -1;
     switch (*end) {
-    case 'K': case 'k': mult = 1LL << 10; end++; break;
-    case 'M': case 'm': mult = 1LL << 20; end++; break;
-    case 'G': case 'g': mult = 1LL << 30; end++; break;
-    case 'T': case 't': mult = 1LL << 40; end++; break;
+    case 'K':
+    case 'k':
+        mult = 1LL << 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        mult = 1LL << 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        mult = 1LL << 30;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        mult = 1LL << 40;
+        end++;
+        break;
     default: break;
     }
     if (*end == 'B' || *end == 'b' || (*end == 'i' && end[1] == 'B' && end++))

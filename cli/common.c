@@ -65,8 +65,8 @@ int cli_parse_long(const char *opt, const char *s, long min, long max, long *out
     errno = 0;
     v = strtol(s, &end, 10);
     if (!*s || *end || errno || v < min || v > max) {
-        err_set(e, ERR_USAGE, "%s expects a whole number from %ld to %ld, got '%s'", opt, min,
-                max, s);
+        err_set(e, ERR_USAGE, "%s expects a whole number from %ld to %ld, got '%s'", opt, min, max,
+                s);
         return -1;
     }
     *out = v;
@@ -96,10 +96,12 @@ static void print_rates(const struct trial_rec *t, size_t nt)
            r.boots_corrupt, r.boots, r.share_lo, r.share_hi);
     if (r.corruptions == 0)
         printf("rate:        0 of %lld iterations; per-iteration corruption rate < %.3g "
-               "(95%% upper bound)\n", r.iterations, r.rate_hi);
+               "(95%% upper bound)\n",
+               r.iterations, r.rate_hi);
     else
         printf("rate:        %lld of %lld iterations = %.3g per iteration, 95%% interval "
-               "[%.3g, %.3g]%s\n", r.corruptions, r.iterations, r.rate, r.rate_lo, r.rate_hi,
+               "[%.3g, %.3g]%s\n",
+               r.corruptions, r.iterations, r.rate, r.rate_lo, r.rate_hi,
                r.dispersion > 1.5 ? " (wide: the boots disagree, and iterations within a "
                                     "boot are not independent)"
                                   : "");

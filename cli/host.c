@@ -147,8 +147,8 @@ static void print_human(const struct config *cfg, const struct host_report *r)
         if (r->tools[i].path)
             printf("             %-12s %s\n", r->tools[i].name, r->tools[i].path);
         else
-            printf("             %-12s missing: apt-get install %s (for %s)\n",
-                   r->tools[i].name, r->tools[i].package, r->tools[i].use);
+            printf("             %-12s missing: apt-get install %s (for %s)\n", r->tools[i].name,
+                   r->tools[i].package, r->tools[i].use);
     }
     if (r->problem)
         printf("PROBLEM:     %s\n", r->problem);
@@ -174,8 +174,14 @@ int cmd_host(struct cli *c, int argc, char **argv)
         case 'j': c->json = 1; break;
         case 'r': reprobe = 1; break;
         case 'c': sv_push(&cpus, optarg); break;
-        case 'h': fputs(usage, stdout); rc = 0; goto out;
-        default: fputs(usage, stderr); rc = EXIT_USAGE; goto out;
+        case 'h':
+            fputs(usage, stdout);
+            rc = 0;
+            goto out;
+        default:
+            fputs(usage, stderr);
+            rc = EXIT_USAGE;
+            goto out;
         }
     }
     if (optind < argc) {

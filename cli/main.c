@@ -110,8 +110,10 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         rc = 0;
     } else {
-        fprintf(stderr, "pvlab: unknown command '%s'; commands: run, list, show, bisect, matrix, "
-                "nightly, report, serve, publish, worker, build, cache, host, trial, help\n", cmd);
+        fprintf(stderr,
+                "pvlab: unknown command '%s'; commands: run, list, show, bisect, matrix, "
+                "nightly, report, serve, publish, worker, build, cache, host, trial, help\n",
+                cmd);
         rc = EXIT_USAGE;
     }
     store_close(c.store);

@@ -56,8 +56,7 @@ static void on_stage(void *ctx, const char *stage, const char *detail)
 {
     struct mui *u = ctx;
     if (!strcmp(stage, "accel") || !strcmp(stage, "matrix"))
-        status_print(&u->st, "%s%s%s", !strcmp(stage, "matrix") ? "matrix " : "", detail,
-                     "");
+        status_print(&u->st, "%s%s%s", !strcmp(stage, "matrix") ? "matrix " : "", detail, "");
     else
         status_update(&u->st, stage, "%s", detail ? detail : "");
 }
@@ -71,13 +70,15 @@ static void on_progress(void *ctx, const struct matrix_progress *p)
         snprintf(eta, sizeof(eta), "%.0f min", p->eta_s / 60);
     if (p->last)
         status_print(&u->st, "%s", p->last);
-    status_update(&u->st, "matrix", "%ld done, %ld running, %ld queued, %ld infra retried; "
-                  "ETA %s", p->done, p->running, p->queued, p->infra_retries, eta);
+    status_update(&u->st, "matrix",
+                  "%ld done, %ld running, %ld queued, %ld infra retried; "
+                  "ETA %s",
+                  p->done, p->running, p->queued, p->infra_retries, eta);
 }
 
 /* Prints the report of id in format against another run (0 none, -1 previous). */
 static int show(struct cli *c, long long id, long long against, const char *format,
-               int *regressions_r)
+                int *regressions_r)
 {
     struct matrix_report rep;
     struct buf out = BUF_INIT;
@@ -174,8 +175,20 @@ static int exit_for(const struct err *e)
 /* `pvlab matrix SUB ...` and `pvlab nightly ...` (nightly = 1). */
 static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
 {
-    enum { O_JOBS = 256, O_SMP, O_HOSTS, O_REMOTE, O_SELF, O_CELLS, O_TIMEOUT, O_AGAINST,
-           O_FORMAT, O_JSON, O_REQUEST, O_TO };
+    enum {
+        O_JOBS = 256,
+        O_SMP,
+        O_HOSTS,
+        O_REMOTE,
+        O_SELF,
+        O_CELLS,
+        O_TIMEOUT,
+        O_AGAINST,
+        O_FORMAT,
+        O_JSON,
+        O_REQUEST,
+        O_TO
+    };
     static const struct option opts[] = {
         { "jobs", required_argument, NULL, O_JOBS },
         { "smp", required_argument, NULL, O_SMP },
@@ -247,7 +260,10 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
             }
             format = optarg;
             break;
-        case O_JSON: format = "json"; c->json = 1; break;
+        case O_JSON:
+            format = "json";
+            c->json = 1;
+            break;
         case O_REQUEST: request = 1; break;
         case O_TO: to = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
@@ -274,8 +290,8 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
             status_done(&u.st);
             cli_error(&e);
             if (id)
-                fprintf(stderr, "matrix %lld kept; continue with: pvlab matrix resume %lld\n",
-                        id, id);
+                fprintf(stderr, "matrix %lld kept; continue with: pvlab matrix resume %lld\n", id,
+                        id);
             return exit_for(&e);
         }
         status_done(&u.st);

@@ -69,8 +69,8 @@ static void on_trial(void *ctx, int idx, int total, const struct trial_progress 
     /* the stage is part of the key, so a log (not a TTY) gets a line per stage change */
     snprintf(stage, sizeof(stage), "trial %d/%d %s", idx, total, trial_stage_name(p->stage));
     if (p->stage == TRIAL_RUN && p->total > 0)
-        status_update(&u->st, stage, "%lld/%lld iterations, %lld evidence line%s, %.0f s",
-                      p->done, p->total, p->events, p->events == 1 ? "" : "s",
+        status_update(&u->st, stage, "%lld/%lld iterations, %lld evidence line%s, %.0f s", p->done,
+                      p->total, p->events, p->events == 1 ? "" : "s",
                       (double)p->elapsed_ms / 1000.0);
     else
         status_update(&u->st, stage, "%.0f s", (double)p->elapsed_ms / 1000.0);
@@ -115,8 +115,24 @@ out:
 
 int cmd_run(struct cli *c, int argc, char **argv)
 {
-    enum { O_XEN = 256, O_LINUX, O_REPRO, O_TRIALS, O_ITER, O_WORKERS, O_LAZY, O_SELFTEST,
-           O_SEED, O_DOM0ARGS, O_XENARGS, O_BOOTTO, O_TO, O_PRINT, O_JSON, O_JOBS };
+    enum {
+        O_XEN = 256,
+        O_LINUX,
+        O_REPRO,
+        O_TRIALS,
+        O_ITER,
+        O_WORKERS,
+        O_LAZY,
+        O_SELFTEST,
+        O_SEED,
+        O_DOM0ARGS,
+        O_XENARGS,
+        O_BOOTTO,
+        O_TO,
+        O_PRINT,
+        O_JSON,
+        O_JOBS
+    };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
         { "linux", required_argument, NULL, O_LINUX },
@@ -177,7 +193,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         case O_LAZY: over.lazy_fpu = 1; break;
         case O_SELFTEST:
             over.self_test_corrupt = strtod(optarg, &end);
-            if (*end || end == optarg || over.self_test_corrupt <= 0 || over.self_test_corrupt > 1) {
+            if (*end || end == optarg || over.self_test_corrupt <= 0 ||
+                over.self_test_corrupt > 1) {
                 err_set(&e, ERR_USAGE, "--self-test-corrupt expects a rate in (0, 1], got '%s'",
                         optarg);
                 goto usage_err;

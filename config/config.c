@@ -23,7 +23,10 @@ struct opt {
     int min, max;
 };
 
-#define O(sec, k, t, field, d, lo, hi) { sec, k, t, offsetof(struct config, field), d, lo, hi }
+#define O(sec, k, t, field, d, lo, hi)                                                             \
+    {                                                                                              \
+        sec, k, t, offsetof(struct config, field), d, lo, hi                                       \
+    }
 
 /* The table of keys: defaults here must match config/pvlab.conf (a unit test checks). */
 static const struct opt opts[] = {
@@ -163,9 +166,11 @@ int config_set(struct config *c, const char *section, const char *key, const cha
     if (known.len)
         err_set(e, ERR_CONFIG, "unknown key; keys of [%s] are: %s", section, known.data);
     else
-        err_set(e, ERR_CONFIG, "unknown section [%s]; sections are paths, qemu, xen, dom0, "
-                               "timeouts, limits, debian, run, bisect, reporter, repos, repo_web, "
-                               "repo_test", section);
+        err_set(e, ERR_CONFIG,
+                "unknown section [%s]; sections are paths, qemu, xen, dom0, "
+                "timeouts, limits, debian, run, bisect, reporter, repos, repo_web, "
+                "repo_test",
+                section);
 out:
     buf_release(&known);
     return rc;
@@ -223,8 +228,7 @@ int config_load_file(struct config *c, const char *path, int required, struct er
     line = ini_parse_file(f, on_ini_value, &lc);
     fclose(f);
     if (lc.failed) {
-        err_set(e, ERR_CONFIG, "%s:%d: [%s] %s: %s", path, line, lc.section, lc.key,
-                lc.err.msg);
+        err_set(e, ERR_CONFIG, "%s:%d: [%s] %s: %s", path, line, lc.section, lc.key, lc.err.msg);
         return -1;
     }
     if (line != 0) {

@@ -21,8 +21,8 @@ struct config {
     char *machine;
     char *cpu_tcg;
     char *cpu_kvm;
-    char *kvm_device;      /* the KVM device the probe opens (/dev/kvm; tests point it elsewhere) */
-    int probe_timeout_s;   /* deadline of the KVM probe guest */
+    char *kvm_device;    /* the KVM device the probe opens (/dev/kvm; tests point it elsewhere) */
+    int probe_timeout_s; /* deadline of the KVM probe guest */
     int memory_mb;
     int smp;
     char *xen_cmdline;
@@ -43,8 +43,8 @@ struct config {
     /* where results are posted (NULL url: nowhere, unless `pvlab report --to URL`) */
     char *reporter_url, *reporter_token, *reporter_lab;
     int reporter_timeout_s, reporter_retries;
-    struct repos *repos;   /* [repos], [repo_web], [repo_test] (config/repos.h); NULL: none */
-    char *loaded_files;    /* "a, b" for --verbose and `pvlab config` */
+    struct repos *repos; /* [repos], [repo_web], [repo_test] (config/repos.h); NULL: none */
+    char *loaded_files;  /* "a, b" for --verbose and `pvlab config` */
 };
 
 /* Fills c with the built-in defaults. */

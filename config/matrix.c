@@ -37,8 +37,7 @@ static int parse_long(const char *v, long lo, long hi, long *out, struct err *e)
 }
 
 /* "fpu-leak --lazy-fpu --iterations 3000" into r. */
-static int parse_repro(const char *label, const char *value, struct matrix_repro *r,
-                       struct err *e)
+static int parse_repro(const char *label, const char *value, struct matrix_repro *r, struct err *e)
 {
     struct sv w = SV_INIT;
     long n;
@@ -60,9 +59,11 @@ static int parse_repro(const char *label, const char *value, struct matrix_repro
         }
         if (strcmp(o, "--iterations") && strcmp(o, "--trials") && strcmp(o, "--workers") &&
             strcmp(o, "--self-test-corrupt") && strcmp(o, "--dom0-args")) {
-            err_set(e, ERR_CONFIG, "unknown reproducer option '%s' (known: --lazy-fpu, "
+            err_set(e, ERR_CONFIG,
+                    "unknown reproducer option '%s' (known: --lazy-fpu, "
                     "--iterations N, --trials N, --self-test-corrupt R, --dom0-args WORD, "
-                    "--workers N)", o);
+                    "--workers N)",
+                    o);
             goto out;
         }
         if (!arg) {
@@ -135,8 +136,8 @@ out:
 }
 
 /* Adds label = spec to an axis, refusing a label given twice. */
-static int add_axis(struct matrix_axis_entry **axis, size_t *n, const char *label,
-                    const char *spec, int line, struct err *e)
+static int add_axis(struct matrix_axis_entry **axis, size_t *n, const char *label, const char *spec,
+                    int line, struct err *e)
 {
     for (size_t i = 0; i < *n; i++)
         if (!strcmp((*axis)[i].label, label)) {
@@ -208,9 +209,9 @@ static int apply(struct parse_ctx *pc, const char *section, const char *key, con
         return 0;
     }
     if (!strcmp(section, "bisect")) {
-        char **slot = !strcmp(key, "xen") ? &m->bisect_xen : !strcmp(key, "linux")
-                                                                 ? &m->bisect_linux
-                                                                 : NULL;
+        char **slot = !strcmp(key, "xen")     ? &m->bisect_xen
+                      : !strcmp(key, "linux") ? &m->bisect_linux
+                                              : NULL;
         if (!slot) {
             err_set(e, ERR_CONFIG, "unknown key; keys of [bisect] are: xen, linux");
             return -1;
@@ -219,13 +220,14 @@ static int apply(struct parse_ctx *pc, const char *section, const char *key, con
         *slot = xstrdup(value);
         return 0;
     }
-    err_set(e, ERR_CONFIG, "unknown section [%s]; sections are matrix, xen, linux, repro, "
-            "exclude, bisect", section);
+    err_set(e, ERR_CONFIG,
+            "unknown section [%s]; sections are matrix, xen, linux, repro, "
+            "exclude, bisect",
+            section);
     return -1;
 }
 
-static int on_value(void *user, const char *section, const char *key, const char *value,
-                    int lineno)
+static int on_value(void *user, const char *section, const char *key, const char *value, int lineno)
 {
     struct parse_ctx *pc = user;
 
@@ -294,13 +296,11 @@ int matrix_load(const char *path, struct matrix_def *m, struct err *e)
     lr.line = &lc.line;
     r = ini_parse_stream(read_line, &lr, on_value_counted, &lc);
     if (pc.failed) {
-        err_set(e, ERR_CONFIG, "%s:%d: [%s] %s: %s", path, pc.line, pc.section, pc.key,
-                pc.err.msg);
+        err_set(e, ERR_CONFIG, "%s:%d: [%s] %s: %s", path, pc.line, pc.section, pc.key, pc.err.msg);
         goto out;
     }
     if (r != 0) {
-        err_set(e, ERR_CONFIG, "%s:%d: syntax error (expected [section] or key = value)", path,
-                r);
+        err_set(e, ERR_CONFIG, "%s:%d: syntax error (expected [section] or key = value)", path, r);
         goto out;
     }
     if (!m->name) {
@@ -311,8 +311,10 @@ int matrix_load(const char *path, struct matrix_def *m, struct err *e)
             *dot = '\0';
     }
     if (!m->nxen || !m->nlinux || !m->nrepro) {
-        err_set(e, ERR_CONFIG, "%s: a matrix needs at least one entry in each of [xen], [linux] "
-                "and [repro] (it has %zu, %zu and %zu)", path, m->nxen, m->nlinux, m->nrepro);
+        err_set(e, ERR_CONFIG,
+                "%s: a matrix needs at least one entry in each of [xen], [linux] "
+                "and [repro] (it has %zu, %zu and %zu)",
+                path, m->nxen, m->nlinux, m->nrepro);
         goto out;
     }
     rc = 0;
@@ -382,14 +384,14 @@ int matrix_cells(const struct matrix_def *m, struct matrix_cell **cells_r, size_
                 v[n].linux_ = &m->linux_[l];
                 v[n].repro = &m->repro[r];
                 v[n].trials = m->repro[r].trials ? m->repro[r].trials : m->trials;
-                v[n].iterations = m->repro[r].iterations ? m->repro[r].iterations
-                                                         : m->iterations;
+                v[n].iterations = m->repro[r].iterations ? m->repro[r].iterations : m->iterations;
                 n++;
             }
     if (n == 0) {
-        err_set(e, ERR_CONFIG, "%s: the matrix is empty: its %zu exclusion%s remove every one "
-                "of its %zu cells", m->path, m->nexcl, m->nexcl == 1 ? "" : "s",
-                m->nxen * m->nlinux * m->nrepro);
+        err_set(e, ERR_CONFIG,
+                "%s: the matrix is empty: its %zu exclusion%s remove every one "
+                "of its %zu cells",
+                m->path, m->nexcl, m->nexcl == 1 ? "" : "s", m->nxen * m->nlinux * m->nrepro);
         free(v);
         return -1;
     }

@@ -35,13 +35,13 @@ struct matrix_axis_entry {
 
 struct matrix_repro {
     char *label;
-    char *name;               /* fpu-leak */
+    char *name; /* fpu-leak */
     int lazy_fpu;
-    long iterations;          /* 0 = the matrix's */
-    int trials;               /* 0 = the matrix's */
+    long iterations; /* 0 = the matrix's */
+    int trials;      /* 0 = the matrix's */
     double self_test_corrupt;
     int workers;
-    char *dom0_args;          /* NULL = none */
+    char *dom0_args; /* NULL = none */
     int line;
 };
 

@@ -81,8 +81,8 @@ int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e)
                 p->self_test_corrupt);
         return -1;
     }
-    buf_addf(out, " pvlab.repro=%s pvlab.iterations=%ld pvlab.workers=%d", p->repro,
-             p->iterations, p->workers);
+    buf_addf(out, " pvlab.repro=%s pvlab.iterations=%ld pvlab.workers=%d", p->repro, p->iterations,
+             p->workers);
     buf_addf(out, " pvlab.self_test_corrupt=%.9g pvlab.seed=%lu", p->self_test_corrupt, p->seed);
     return 0;
 }
@@ -147,20 +147,25 @@ static int inputs_check(struct input *in, char key[SHA256_HEX_LEN + 1], struct e
         if (st < 0 && i != IN_BUSYBOX && e && e->code == ERR_NOTFOUND) {
             err_set(e, ERR_NOTFOUND,
                     "guest program %s not found; run `make` to build the guest programs (or "
-                    "set PVLAB_GUEST_DIR to their directory)", in[i].src);
+                    "set PVLAB_GUEST_DIR to their directory)",
+                    in[i].src);
             goto out;
         }
         if (st < 0 && i == IN_BUSYBOX && e && e->code == ERR_NOTFOUND) {
-            err_set(e, ERR_TOOL, "busybox not found at %s; the initramfs needs a static one: "
-                    "apt-get install busybox-static (or set PVLAB_BUSYBOX)", in[i].src);
+            err_set(e, ERR_TOOL,
+                    "busybox not found at %s; the initramfs needs a static one: "
+                    "apt-get install busybox-static (or set PVLAB_BUSYBOX)",
+                    in[i].src);
             goto out;
         }
         if (st < 0)
             goto out;
         if (st == 0) {
             err_set(e, ERR_TOOL, "%s is dynamically linked but the initramfs has no libc; %s",
-                    in[i].src, i == IN_BUSYBOX ? "apt-get install busybox-static" :
-                    "rebuild the guest programs with `make` (they are linked -static)");
+                    in[i].src,
+                    i == IN_BUSYBOX
+                        ? "apt-get install busybox-static"
+                        : "rebuild the guest programs with `make` (they are linked -static)");
             goto out;
         }
         if (sha256_file_hex(in[i].src, in[i].sha, e) < 0)
@@ -245,8 +250,8 @@ static int publish_archive(const struct input *in, const char *path, const char 
     return fs_write_atomic(side, rec, strlen(rec), e);
 }
 
-int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox,
-                  char **path_r, char **sha256_r, struct err *e)
+int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox, char **path_r,
+                  char **sha256_r, struct err *e)
 {
     struct input in[NINPUTS] = {
         [IN_INIT] = { "init", NULL, "" },

@@ -54,10 +54,10 @@ int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e);
  * <cache_dir>/initramfs/<sha256 of inputs and format version>.cpio.gz, so unchanged inputs
  * reuse the file, with the archive's own sha256 in <that name>.sha256: an archive whose bytes
  * no longer match it (truncated by a crash or a full disk) or without that record is rebuilt,
- * with a warning. Concurrent callers are serialised by <cache_dir>/initramfs/.lock. Guest binaries come from $PVLAB_GUEST_DIR, else the build's guest directory;
- * busybox from $PVLAB_BUSYBOX, else /bin/busybox or /usr/bin/busybox.
- * On success *path_r and *sha256_r (hex sha256 of the archive) are malloc'd, caller frees.
- * Blocks on file I/O (a build takes well under a second).
+ * with a warning. Concurrent callers are serialised by <cache_dir>/initramfs/.lock. Guest binaries
+ * come from $PVLAB_GUEST_DIR, else the build's guest directory; busybox from $PVLAB_BUSYBOX, else
+ * /bin/busybox or /usr/bin/busybox. On success *path_r and *sha256_r (hex sha256 of the archive)
+ * are malloc'd, caller frees. Blocks on file I/O (a build takes well under a second).
  */
 int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e);
 

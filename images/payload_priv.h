@@ -11,8 +11,8 @@
 #define PAYLOAD_SHA_SUFFIX ".sha256"
 
 /* payload_initramfs with explicit inputs (no environment lookups). */
-int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox,
-                  char **path_r, char **sha256_r, struct err *e);
+int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox, char **path_r,
+                  char **sha256_r, struct err *e);
 /* 1 when path is an ELF executable without a program interpreter (statically linked), 0 when
  * it is dynamic; -1 with e set when it is not an ELF file or cannot be read. */
 int payload_elf_is_static(const char *path, struct err *e);

@@ -166,11 +166,11 @@ static void lin_segments(struct bisect *b)
     for (j = 0; j < b->npts; j++)
         suffix += b->pts[j].npass;
     for (j = 0; j < b->npts && b->pts[j].idx < b->hi; j++) {
-        b->segs[ns++] = (struct seg){.lo = start, .hi = b->pts[j].idx, .nb = suffix};
+        b->segs[ns++] = (struct seg){ .lo = start, .hi = b->pts[j].idx, .nb = suffix };
         start = b->pts[j].idx + 1;
         suffix -= b->pts[j].npass;
     }
-    b->segs[ns++] = (struct seg){.lo = start, .hi = b->hi, .nb = suffix};
+    b->segs[ns++] = (struct seg){ .lo = start, .hi = b->hi, .nb = suffix };
     b->nsegs = ns;
 }
 
@@ -396,7 +396,7 @@ static void lin_add_pass(struct bisect *b, size_t idx)
     }
     b->pts = xrealloc(b->pts, (b->npts + 1) * sizeof(*b->pts));
     memmove(b->pts + lo + 1, b->pts + lo, (b->npts - lo) * sizeof(*b->pts));
-    b->pts[lo] = (struct tpoint){idx, 1};
+    b->pts[lo] = (struct tpoint){ idx, 1 };
     b->npts++;
 }
 
@@ -465,7 +465,7 @@ void bisect_mark_built(struct bisect *b, size_t idx)
 struct bisect *bisect_new(const struct bisect_dag *dag, size_t n, const struct bisect_opts *o,
                           struct err *e)
 {
-    struct bisect_opts def = {0, 0.95, 0, 0, 0};
+    struct bisect_opts def = { 0, 0.95, 0, 0, 0 };
     struct bisect *b = NULL;
     size_t i, ne;
 

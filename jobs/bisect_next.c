@@ -162,7 +162,8 @@ static size_t lin_pick(struct bisect *b, double *gain_r)
             t0 = lo;
         if (t0 > b->hi - 1)
             t0 = b->hi - 1;
-        if (t0 > lo && gain_q(bisect_lin_mass(b, t0 - 1), b->pc) >= gain_q(bisect_lin_mass(b, t0), b->pc))
+        if (t0 > lo &&
+            gain_q(bisect_lin_mass(b, t0 - 1), b->pc) >= gain_q(bisect_lin_mass(b, t0), b->pc))
             t0--;
     }
     if (!b->skipped[t0]) {
@@ -403,4 +404,3 @@ size_t bisect_next(struct bisect *b, size_t *out, size_t k)
         m = b->linear ? lin_more(b, out, m, k) : dag_more(b, out, m, k);
     return m;
 }
-

@@ -203,8 +203,8 @@ int bisect_log(struct store *st, long long id, struct buf *out, struct err *e)
     oldt = fix ? "broken" : "good";
     newt = fix ? "fixed" : "bad";
     sv_split(&goods, b.good, ",");
-    buf_addf(out, "# pvlab bisection %lld (%s) in %s; replay with: git bisect replay FILE\n",
-             b.id, fix ? "fix" : "regression", b.repo);
+    buf_addf(out, "# pvlab bisection %lld (%s) in %s; replay with: git bisect replay FILE\n", b.id,
+             fix ? "fix" : "regression", b.repo);
     /* in fix mode b.bad is the old (broken) end and the goods are new (fixed) */
     if (fix)
         buf_addf(out, "git bisect start '--term-old=broken' '--term-new=fixed' '%s' '%s'\n",

@@ -118,13 +118,13 @@ static int params_parse(struct bctx *c, const char *json, struct err *e)
 
     if (json_flat_parse(json, &j, e) < 0)
         return -1;
-#define S(field, key)                                                                           \
-    do {                                                                                        \
-        const char *v_ = json_flat_str(&j, key);                                                \
-        if (v_) {                                                                               \
-            sv_push(&c->owned, v_);                                                             \
-            rq->field = c->owned.v[c->owned.n - 1];                                             \
-        }                                                                                       \
+#define S(field, key)                                                                              \
+    do {                                                                                           \
+        const char *v_ = json_flat_str(&j, key);                                                   \
+        if (v_) {                                                                                  \
+            sv_push(&c->owned, v_);                                                                \
+            rq->field = c->owned.v[c->owned.n - 1];                                                \
+        }                                                                                          \
     } while (0)
     S(alias, "alias");
     S(test_cmd, "test_cmd");
@@ -167,13 +167,16 @@ static int setup(struct bctx *c, struct err *e)
             return -1;
         if (!r) {
             if (c->rq.find_fix)
-                err_set(e, ERR_USAGE, "with --find fix the bad commit must be an ancestor of the "
-                                      "good one, and %.12s is not an ancestor of %.12s (drop "
-                                      "--find fix to look for a regression)", old_end, new_end);
+                err_set(e, ERR_USAGE,
+                        "with --find fix the bad commit must be an ancestor of the "
+                        "good one, and %.12s is not an ancestor of %.12s (drop "
+                        "--find fix to look for a regression)",
+                        old_end, new_end);
             else
-                err_set(e, ERR_USAGE, "good %.12s is not an ancestor of bad %.12s; if the bug "
-                                      "disappeared between them, use --find fix", old_end,
-                        new_end);
+                err_set(e, ERR_USAGE,
+                        "good %.12s is not an ancestor of bad %.12s; if the bug "
+                        "disappeared between them, use --find fix",
+                        old_end, new_end);
             return -1;
         }
     }
@@ -290,13 +293,16 @@ static int check_ends(struct bctx *c, const struct bisect_trial_rec *t, size_t n
     if (count_recorded(t, nt, "check-bad", c->bad_sha, 0, VERDICT_FAIL) == 0) {
         int before = count_recorded(t, nt, "check-bad", c->bad_sha, 1, VERDICT_PASS);
         bctx_status(c, "checking that the bad end %.12s fails", c->bad_sha);
-        seen = run_until(c, "check-bad", c->bad_sha, VERDICT_FAIL, c->rq.check_bad_max - before,
-                         e);
+        seen = run_until(c, "check-bad", c->bad_sha, VERDICT_FAIL, c->rq.check_bad_max - before, e);
         if (seen < 0)
             return -1;
         if (!seen)
-            return bisect_finish(c, "bad-end-passes", "the bad end never failed: raise "
-                                 "--check-bad or check the reproducer", e) < 0 ? -1 : 1;
+            return bisect_finish(c, "bad-end-passes",
+                                 "the bad end never failed: raise "
+                                 "--check-bad or check the reproducer",
+                                 e) < 0
+                       ? -1
+                       : 1;
     }
     for (size_t g = 0; g < c->good_sha.n; g++) {
         const char *sha = c->good_sha.v[g];
@@ -312,8 +318,10 @@ static int check_ends(struct bctx *c, const struct bisect_trial_rec *t, size_t n
             if (run_one(c, "check-good", sha, &o, e) < 0)
                 return -1;
             if (o == VERDICT_FAIL)
-                return bisect_finish(c, "good-end-fails", "the good end fails too: the bug is "
-                                     "older than the good commit, or the test is broken", e) < 0
+                return bisect_finish(c, "good-end-fails",
+                                     "the good end fails too: the bug is "
+                                     "older than the good commit, or the test is broken",
+                                     e) < 0
                            ? -1
                            : 1;
         }
@@ -385,8 +393,10 @@ static int drive(struct bctx *c, const struct bisect_trial_rec *t, size_t nt, st
     }
     best = bisect_best(c->eng, &prob);
     if (best == BISECT_NONE)
-        return bisect_finish(c, "contradiction", "the observations contradict the model (a "
-                             "commit passed after one of its ancestors failed with p = 1?)", e);
+        return bisect_finish(c, "contradiction",
+                             "the observations contradict the model (a "
+                             "commit passed after one of its ancestors failed with p = 1?)",
+                             e);
     if (c->rq.verify && count_recorded(t, nt, "verify", NULL, 1, VERDICT_PASS) == 0 &&
         verify(c, bctx_answer(c, best), e) < 0)
         return -1;
@@ -396,10 +406,14 @@ static int drive(struct bctx *c, const struct bisect_trial_rec *t, size_t nt, st
     if (prob >= c->rq.confidence)
         return bisect_finish(c, "found", NULL, e);
     if (c->rq.max_trials && c->trials >= c->rq.max_trials)
-        return bisect_finish(c, "budget", "the trial budget is spent: the answer is the "
-                             "credible set", e);
-    return bisect_finish(c, "credible-set", "untestable commits around the answer (or nothing "
-                         "left to test): the answer is the credible set", e);
+        return bisect_finish(c, "budget",
+                             "the trial budget is spent: the answer is the "
+                             "credible set",
+                             e);
+    return bisect_finish(c, "credible-set",
+                         "untestable commits around the answer (or nothing "
+                         "left to test): the answer is the credible set",
+                         e);
 }
 
 static void bctx_free(struct bctx *c)
@@ -418,8 +432,7 @@ static void bctx_free(struct bctx *c)
 }
 
 /* Runs (or continues) a bisection whose context is set up; marks the outcome in the store. */
-static int run_and_close(struct bctx *c, const struct bisect_trial_rec *t, size_t nt,
-                         struct err *e)
+static int run_and_close(struct bctx *c, const struct bisect_trial_rec *t, size_t nt, struct err *e)
 {
     int rc;
 
@@ -429,10 +442,9 @@ static int run_and_close(struct bctx *c, const struct bisect_trial_rec *t, size_
     rc = drive(c, t, nt, e);
     if (rc < 0) {
         struct err e2 = ERR_INIT;
-        store_bisect_set_status(c->st, c->id,
-                                e->code == ERR_INTERRUPTED || proc_interrupted() ? "interrupted"
-                                                                                 : "error",
-                                NULL, &e2);
+        store_bisect_set_status(
+            c->st, c->id,
+            e->code == ERR_INTERRUPTED || proc_interrupted() ? "interrupted" : "error", NULL, &e2);
     }
     return rc;
 }
@@ -444,8 +456,9 @@ static int run_and_close(struct bctx *c, const struct bisect_trial_rec *t, size_
  */
 static int check_test_cmd(const char *repo, const char *cmd, struct err *e)
 {
-    const char *argv[] = { "sh", "-c", "command -v -- \"$1\" >/dev/null", "pvlab-check", NULL,
-                           NULL };
+    const char *argv[] = {
+        "sh", "-c", "command -v -- \"$1\" >/dev/null", "pvlab-check", NULL, NULL
+    };
     struct proc_spec spec = { 0 };
     char *word = NULL;
     size_t n;
@@ -455,9 +468,10 @@ static int check_test_cmd(const char *repo, const char *cmd, struct err *e)
         cmd += strspn(cmd, " \t");
         n = strcspn(cmd, " \t\n;|&<>()$`'\"");
         /* NAME=value words set the environment; the command is the word after them */
-        if (n && memchr(cmd, '=', n) && strspn(cmd, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
-                                                  "rstuvwxyz0123456789_") ==
-                                             (size_t)((const char *)memchr(cmd, '=', n) - cmd)) {
+        if (n && memchr(cmd, '=', n) &&
+            strspn(cmd,
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+                   "rstuvwxyz0123456789_") == (size_t)((const char *)memchr(cmd, '=', n) - cmd)) {
             cmd += n;
             continue;
         }
@@ -470,9 +484,10 @@ static int check_test_cmd(const char *repo, const char *cmd, struct err *e)
     spec.argv = argv;
     spec.cwd = repo;
     if (proc_run(&spec, NULL) < 0) {
-        err_set(e, ERR_USAGE, "test command '%s' not found (neither in PATH nor relative to %s) "
-                "or not executable; give its path, e.g. --test-cmd '%s%s'", word, repo,
-                strchr(word, '/') ? "" : "./", word);
+        err_set(e, ERR_USAGE,
+                "test command '%s' not found (neither in PATH nor relative to %s) "
+                "or not executable; give its path, e.g. --test-cmd '%s%s'",
+                word, repo, strchr(word, '/') ? "" : "./", word);
         goto out;
     }
     rc = 0;
@@ -482,8 +497,8 @@ out:
 }
 
 int bisect_start(const struct config *cfg, const char *config_path, struct store *st,
-                 const struct bisect_request *rq, const struct bisect_events *ev,
-                 long long *id_r, struct err *e)
+                 const struct bisect_request *rq, const struct bisect_events *ev, long long *id_r,
+                 struct err *e)
 {
     struct bctx c;
     struct bisect_info b = { 0 };
@@ -498,8 +513,9 @@ int bisect_start(const struct config *cfg, const char *config_path, struct store
     c.st = st;
     c.ev = ev;
     if (!rq->test_cmd && !rq->axis) {
-        err_set(e, ERR_USAGE, "say what a trial is: --test-cmd CMD, or --axis linux|xen (boot "
-                              "trials of the commit with the other axis fixed)");
+        err_set(e, ERR_USAGE,
+                "say what a trial is: --test-cmd CMD, or --axis linux|xen (boot "
+                "trials of the commit with the other axis fixed)");
         goto out;
     }
     if (rq->good.n == 0 || !rq->bad) {
@@ -548,8 +564,8 @@ out:
     return rc;
 }
 
-int bisect_resume(const struct config *cfg, const char *config_path, struct store *st,
-                  long long id, const struct bisect_events *ev, struct err *e)
+int bisect_resume(const struct config *cfg, const char *config_path, struct store *st, long long id,
+                  const struct bisect_events *ev, struct err *e)
 {
     struct bctx c;
     struct bisect_rec b = { 0 };

@@ -34,28 +34,28 @@
 
 struct bisect_request {
     const char *repo;
-    const char *alias;        /* the repository's [repos] alias, if it has one (commit links) */
-    long long request_id;     /* the dashboard request it answers, 0 = none */
-    struct sv good;           /* revisions as given */
+    const char *alias;    /* the repository's [repos] alias, if it has one (commit links) */
+    long long request_id; /* the dashboard request it answers, 0 = none */
+    struct sv good;       /* revisions as given */
     const char *bad;
-    int find_fix;             /* 0: regression (good older), 1: fix (bad older) */
-    const char *test_cmd;     /* test-command mode */
-    const char *axis;         /* boot mode: "linux" | "xen" */
-    const char *build_cmd;    /* boot mode: prints the artifact path; NULL = pvlab's builder */
+    int find_fix;          /* 0: regression (good older), 1: fix (bad older) */
+    const char *test_cmd;  /* test-command mode */
+    const char *axis;      /* boot mode: "linux" | "xen" */
+    const char *build_cmd; /* boot mode: prints the artifact path; NULL = pvlab's builder */
     const char *xen_spec, *linux_spec; /* the fixed axis (and defaults) */
     const char *repro;
     long iterations;
     int lazy_fpu;
     const char *dom0_args;
     double self_test_corrupt;
-    double p;                 /* 0 = estimate */
+    double p; /* 0 = estimate */
     double confidence;
     int workers;
-    long max_trials;          /* 0 = none */
-    int check_good;           /* trials at the good end ([bisect] check_good) */
-    int check_bad_max;        /* trials at most at the bad end waiting for a fail */
-    int verify;               /* re-test the answer and its parent (default on) */
-    int trial_timeout_s;      /* test-command timeout, 0 = none */
+    long max_trials;     /* 0 = none */
+    int check_good;      /* trials at the good end ([bisect] check_good) */
+    int check_bad_max;   /* trials at most at the bad end waiting for a fail */
+    int verify;          /* re-test the answer and its parent (default on) */
+    int trial_timeout_s; /* test-command timeout, 0 = none */
 };
 
 struct bisect_events {
@@ -76,15 +76,15 @@ void bisect_request_defaults(const struct config *cfg, struct bisect_request *rq
  * to trial children.
  */
 int bisect_start(const struct config *cfg, const char *config_path, struct store *st,
-                 const struct bisect_request *rq, const struct bisect_events *ev,
-                 long long *id_r, struct err *e);
+                 const struct bisect_request *rq, const struct bisect_events *ev, long long *id_r,
+                 struct err *e);
 /*
  * Continues a stored bisection (interrupted, or stopped) from its recorded trials: claims it
  * atomically (a second resume at once gets ERR_BUSY), kills the trial processes a dead owner
  * left, replays the trials into the engine and goes on where they stop.
  */
-int bisect_resume(const struct config *cfg, const char *config_path, struct store *st,
-                  long long id, const struct bisect_events *ev, struct err *e);
+int bisect_resume(const struct config *cfg, const char *config_path, struct store *st, long long id,
+                  const struct bisect_events *ev, struct err *e);
 /*
  * Stops a running bisection: signals its owner when it runs on this host (a pid recorded by
  * another host is never signalled: ERR_BUSY names the host) and marks it stopped.

@@ -17,15 +17,15 @@
 
 /* A worktree a trial runs in (test commands and build commands); one per concurrent trial. */
 struct lane {
-    char *dir;     /* <state>/bisect/<id>/worktree-<i> */
-    char sha[64];  /* what it has checked out ("" = nothing yet) */
+    char *dir;    /* <state>/bisect/<id>/worktree-<i> */
+    char sha[64]; /* what it has checked out ("" = nothing yet) */
     int busy;
 };
 
 /* One bisection in memory: request, DAG, engine, and the map between both index spaces. */
 struct bctx {
     const struct config *cfg;
-    const char *config_path;  /* --config, passed on to trial children */
+    const char *config_path; /* --config, passed on to trial children */
     struct store *st;
     const struct bisect_events *ev;
     struct bisect_request rq; /* strings point into owned (resume) or the caller's request */
@@ -39,14 +39,14 @@ struct bctx {
     const char **eng_sha;
     const char *fix_after_last; /* fix mode: the commit after eng_sha[0] in time (good end) */
     struct bisect *eng;
-    int *infra;               /* infra count per engine index */
-    int seq;                  /* trials recorded */
-    int attempt;              /* trials started (names their logs) */
-    char *dir;                /* <state>/bisect/<id> */
+    int *infra;                  /* infra count per engine index */
+    int seq;                     /* trials recorded */
+    int attempt;                 /* trials started (names their logs) */
+    char *dir;                   /* <state>/bisect/<id> */
     struct sv art_sha, art_hash; /* artifacts built so far: commit -> sha256 */
     struct lane lanes[BISECT_MAX_WORKERS];
-    long trials;              /* informative trials (pass or fail) */
-    int guest_started;        /* a boot trial of this bisection started a guest */
+    long trials;       /* informative trials (pass or fail) */
+    int guest_started; /* a boot trial of this bisection started a guest */
 };
 
 /* "linux" / "xen" boot trials, or a test command. */

@@ -16,11 +16,11 @@
 /* One trial in flight. */
 struct pending {
     const char *sha;
-    long idx;        /* engine index or -1 */
-    size_t pos;      /* in the batch */
-    int lane;        /* worktree (and slot number in the store) */
-    char *log;       /* test command: its output */
-    char *spec;      /* boot: the commit's spec for its axis */
+    long idx;   /* engine index or -1 */
+    size_t pos; /* in the batch */
+    int lane;   /* worktree (and slot number in the store) */
+    char *log;  /* test command: its output */
+    char *spec; /* boot: the commit's spec for its axis */
 };
 
 struct batch_ctx {
@@ -222,9 +222,11 @@ static int record(struct bctx *c, const char *phase, const struct pending *p,
         return -1;
     if (c->ev && c->ev->trial)
         c->ev->trial(c->ev->ctx, phase, p->sha, r->out.verdict, r->out.reason);
-    bctx_status(c, "trial %d (%s %.12s: %s); best %.12s p=%.3f; credible set %lld of %lld; "
-                "p~%.3g", t.seq, phase, p->sha, verdict_name(r->out.verdict),
-                t.best_sha ? t.best_sha : "-", prob, t.cset, t.candidates, t.p_est);
+    bctx_status(c,
+                "trial %d (%s %.12s: %s); best %.12s p=%.3f; credible set %lld of %lld; "
+                "p~%.3g",
+                t.seq, phase, p->sha, verdict_name(r->out.verdict), t.best_sha ? t.best_sha : "-",
+                prob, t.cset, t.candidates, t.p_est);
     return 0;
 }
 
@@ -237,13 +239,17 @@ static int stops(struct bctx *c, const struct pending *p, const struct pool_resu
         return 1;
     }
     if (bctx_boots(c) && r->out.host_failure && !c->guest_started) {
-        err_set(e, ERR_HOST, "the trial at %.12s: QEMU cannot start a guest on this host: %s; "
-                "`pvlab host` shows the host stack", p->sha, r->out.reason ? r->out.reason : "?");
+        err_set(e, ERR_HOST,
+                "the trial at %.12s: QEMU cannot start a guest on this host: %s; "
+                "`pvlab host` shows the host stack",
+                p->sha, r->out.reason ? r->out.reason : "?");
         return 1;
     }
     if (r->out.stop) {
-        err_set(e, ERR_PROC, "the trial at %.12s asked to stop the bisection (exit >= 128, like "
-                "git bisect run): %s", p->sha, r->out.reason ? r->out.reason : "?");
+        err_set(e, ERR_PROC,
+                "the trial at %.12s asked to stop the bisection (exit >= 128, like "
+                "git bisect run): %s",
+                p->sha, r->out.reason ? r->out.reason : "?");
         return 1;
     }
     return 0;
@@ -258,8 +264,9 @@ static void on_tick(void *ctx)
 int bisect_run_batch(struct bctx *c, const char *phase, const char **shas, size_t m,
                      enum verdict_kind *outcomes_r, struct err *e)
 {
-    int k = c->rq.workers < 1 ? 1 : c->rq.workers > BISECT_MAX_WORKERS ? BISECT_MAX_WORKERS
-                                                                       : c->rq.workers;
+    int k = c->rq.workers < 1                    ? 1
+            : c->rq.workers > BISECT_MAX_WORKERS ? BISECT_MAX_WORKERS
+                                                 : c->rq.workers;
     struct pending *pend = xcalloc(m ? m : 1, sizeof(*pend));
     struct batch_ctx bc = { c, pend };
     struct pool_events pev = { on_started, NULL, NULL, 0, &bc };

@@ -28,8 +28,10 @@ int git_check_repo(const char *repo, struct err *e)
         if (ge.code == ERR_TOOL)
             err_set(e, ERR_TOOL, "git is not installed (apt-get install git)");
         else
-            err_set(e, ERR_USAGE, "%s is not a git repository (run pvlab bisect inside a clone, "
-                                  "or pass --repo)", repo);
+            err_set(e, ERR_USAGE,
+                    "%s is not a git repository (run pvlab bisect inside a clone, "
+                    "or pass --repo)",
+                    repo);
         return -1;
     }
     return 0;
@@ -112,8 +114,8 @@ int gitdag_load(const char *repo, const char *bad, const struct sv *goods, int f
     int rc = -1;
 
     memset(d, 0, sizeof(*d));
-    sv_pushv(&args, (const char *const[]){ "rev-list", "--topo-order", "--reverse", "--parents",
-                                           NULL });
+    sv_pushv(&args,
+             (const char *const[]){ "rev-list", "--topo-order", "--reverse", "--parents", NULL });
     if (first_parent)
         sv_push(&args, "--first-parent");
     sv_push(&revs, bad);

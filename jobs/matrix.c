@@ -38,15 +38,15 @@ struct mctx {
     long long id;
     struct matrix_cell_rec *cells;
     size_t ncells;
-    struct run_plan *plans;     /* one per cell */
+    struct run_plan *plans; /* one per cell */
     struct host_stack host;
     char *initramfs, *initramfs_sha256;
-    struct shared_art **arts;   /* each its own allocation: pointers into it stay valid */
+    struct shared_art **arts; /* each its own allocation: pointers into it stay valid */
     size_t narts;
     int jobs, smp;
     int guest_started;
-    long finished;              /* trials recorded (this session) */
-    long long wall_ms;          /* their wall time, for the ETA */
+    long finished;     /* trials recorded (this session) */
+    long long wall_ms; /* their wall time, for the ETA */
     long infra_retries;
 };
 
@@ -223,8 +223,7 @@ static int load_cells(struct mctx *m, struct matrix_def *def, struct err *e)
         }
     for (size_t i = 0; i < def->nrepro; i++)
         if (!repro_lookup(def->repro[i].name, e)) {
-            err_prefix(e, "%s:%d: [repro] %s", def->path, def->repro[i].line,
-                       def->repro[i].label);
+            err_prefix(e, "%s:%d: [repro] %s", def->path, def->repro[i].line, def->repro[i].label);
             goto out;
         }
     m->cells = xcalloc(n, sizeof(*m->cells));
@@ -311,11 +310,10 @@ static int start_next(struct mctx *m, struct pool *pool, struct err *e)
     for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell; f->cell++)
         ;
     p = &m->plans[f->cell];
-    f->log = job.infra_retries
-                 ? xasprintf("%s/runs/%lld/trial-%d.retry%d.log", m->cfg->state_dir,
-                             m->cells[f->cell].run_id, job.idx, job.infra_retries)
-                 : xasprintf("%s/runs/%lld/trial-%d.log", m->cfg->state_dir,
-                             m->cells[f->cell].run_id, job.idx);
+    f->log = job.infra_retries ? xasprintf("%s/runs/%lld/trial-%d.retry%d.log", m->cfg->state_dir,
+                                           m->cells[f->cell].run_id, job.idx, job.infra_retries)
+                               : xasprintf("%s/runs/%lld/trial-%d.log", m->cfg->state_dir,
+                                           m->cells[f->cell].run_id, job.idx);
     {
         char *dir = fs_dirname(f->log);
         r = fs_mkdirs(dir, e);
@@ -327,9 +325,9 @@ static int start_next(struct mctx *m, struct pool *pool, struct err *e)
     t.kind = POOL_TRIAL;
     t.job = &tj;
     t.tag = f;
-    t.timeout_s = m->rq->trial_timeout_s > 0 ? m->rq->trial_timeout_s
-                                             : p->boot_timeout_s + p->run_timeout_s +
-                                                   m->cfg->shutdown_s + 60;
+    t.timeout_s = m->rq->trial_timeout_s > 0
+                      ? m->rq->trial_timeout_s
+                      : p->boot_timeout_s + p->run_timeout_s + m->cfg->shutdown_s + 60;
     if (pool_start(pool, &t, e) < 0)
         goto fail;
     return 1;
@@ -350,12 +348,16 @@ static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e)
     int stop = 0, rc = -1;
 
     if (o->host_failure && !m->guest_started) {
-        err_set(e, ERR_HOST, "QEMU cannot start a guest on this host: %s; `pvlab host` shows "
-                "the host stack", o->reason ? o->reason : "?");
+        err_set(e, ERR_HOST,
+                "QEMU cannot start a guest on this host: %s; `pvlab host` shows "
+                "the host stack",
+                o->reason ? o->reason : "?");
         stop = 1;
     } else if (r->interrupted || proc_interrupted()) {
-        err_set(e, ERR_INTERRUPTED, "interrupted; the trials finished so far are stored, "
-                "continue with: pvlab matrix resume %lld", m->id);
+        err_set(e, ERR_INTERRUPTED,
+                "interrupted; the trials finished so far are stored, "
+                "continue with: pvlab matrix resume %lld",
+                m->id);
         stop = 1;
     } else if (o->stop) {
         err_set(e, ERR_HOST, "a trial could not run: %s", o->reason ? o->reason : "?");
@@ -366,8 +368,8 @@ static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e)
         goto out;
     }
     m->guest_started |= !o->host_failure;
-    snprintf(last, sizeof(last), "%s x %s %s #%d: %s%s", c->xen, c->linux_, c->repro,
-             f->job.idx, verdict_name(o->verdict),
+    snprintf(last, sizeof(last), "%s x %s %s #%d: %s%s", c->xen, c->linux_, c->repro, f->job.idx,
+             verdict_name(o->verdict),
              o->verdict == VERDICT_INFRA && f->job.infra_retries < MATRIX_INFRA_RETRIES
                  ? " (retried)"
                  : "");
@@ -457,8 +459,7 @@ static int execute_remote(struct mctx *m, struct err *e)
             }
             f = xcalloc(1, sizeof(*f));
             f->job = job;
-            for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell;
-                 f->cell++)
+            for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell; f->cell++)
                 ;
             f->log = xasprintf("%s/runs/%lld/trial-%d.%s%d.log", m->cfg->state_dir,
                                m->cells[f->cell].run_id, job.idx, "try", job.infra_retries);
@@ -598,9 +599,9 @@ static int run_and_close(struct mctx *m, struct err *e)
 {
     int rc = m->rq->hosts_file ? execute_remote(m, e) : execute(m, e);
     struct err e2 = ERR_INIT;
-    const char *status = rc == 0                                               ? "done"
+    const char *status = rc == 0                                            ? "done"
                          : e->code == ERR_INTERRUPTED || proc_interrupted() ? "interrupted"
-                                                                               : "error";
+                                                                            : "error";
 
     if (store_matrix_finish(m->st, m->id, status, &e2) < 0 && rc == 0) {
         *e = e2;
@@ -634,8 +635,8 @@ static char *matrix_params(const struct mctx *m, const struct matrix_def *def)
 }
 
 int matrix_start(const struct config *cfg, const char *config_path, struct store *st,
-                 const struct matrix_request *rq, const struct matrix_events *ev,
-                 long long *id_r, struct err *e)
+                 const struct matrix_request *rq, const struct matrix_events *ev, long long *id_r,
+                 struct err *e)
 {
     struct mctx m;
     struct matrix_def def;
@@ -698,9 +699,8 @@ out:
     return rc;
 }
 
-int matrix_resume(const struct config *cfg, const char *config_path, struct store *st,
-                  long long id, const struct matrix_request *rq, const struct matrix_events *ev,
-                  struct err *e)
+int matrix_resume(const struct config *cfg, const char *config_path, struct store *st, long long id,
+                  const struct matrix_request *rq, const struct matrix_events *ev, struct err *e)
 {
     struct mctx m;
     struct matrix_rec r;

@@ -36,22 +36,21 @@ struct matrix_request {
 struct matrix_progress {
     long long id;
     long done, running, queued, infra_retries;
-    double eta_s;                /* NaN until a trial has finished */
-    const char *last;            /* the trial that just ended: "4.17 x 6.1 fpu-leak #2: pass" */
+    double eta_s;     /* NaN until a trial has finished */
+    const char *last; /* the trial that just ended: "4.17 x 6.1 fpu-leak #2: pass" */
 };
 
-struct matrix_events {           /* every member may be NULL */
+struct matrix_events { /* every member may be NULL */
     void (*stage)(void *ctx, const char *stage, const char *detail);
     void (*progress)(void *ctx, const struct matrix_progress *p);
     void *ctx;
 };
 
 int matrix_start(const struct config *cfg, const char *config_path, struct store *st,
-                 const struct matrix_request *rq, const struct matrix_events *ev,
-                 long long *id_r, struct err *e);
-int matrix_resume(const struct config *cfg, const char *config_path, struct store *st,
-                  long long id, const struct matrix_request *rq, const struct matrix_events *ev,
-                  struct err *e);
+                 const struct matrix_request *rq, const struct matrix_events *ev, long long *id_r,
+                 struct err *e);
+int matrix_resume(const struct config *cfg, const char *config_path, struct store *st, long long id,
+                  const struct matrix_request *rq, const struct matrix_events *ev, struct err *e);
 /* The default number of trials at once and guest vCPUs for this host (cores / smp). */
 void matrix_default_jobs(int *jobs, int *smp);
 

@@ -180,7 +180,8 @@ static void cell_cause(const struct cell_report *cr, const struct run_rec *p,
     if (lin)
         add_change(&b, "linux", p->linux_version, c->linux_version);
     if (init)
-        buf_adds(&b, b.len ? "; initramfs (the reproducer) changed" : "initramfs (the reproducer) changed");
+        buf_adds(&b, b.len ? "; initramfs (the reproducer) changed"
+                           : "initramfs (the reproducer) changed");
     if (!same(p->qemu_version, c->qemu_version))
         add_change(&b, "qemu", p->qemu_version, c->qemu_version);
     if (!same(p->accel, c->accel))
@@ -195,10 +196,10 @@ static void cell_cause(const struct cell_report *cr, const struct run_rec *p,
     const char *axis = xen ? "xen" : "linux";
     const char *repo = json_flat_str(params, xen ? "bisect_xen" : "bisect_linux");
     char old[96], new_[96];
-    if (!repo || debian_upstream_rev(axis, xen ? p->xen_version : p->linux_version, old,
-                                     sizeof(old)) < 0 ||
-        debian_upstream_rev(axis, xen ? c->xen_version : c->linux_version, new_,
-                            sizeof(new_)) < 0 ||
+    if (!repo ||
+        debian_upstream_rev(axis, xen ? p->xen_version : p->linux_version, old, sizeof(old)) < 0 ||
+        debian_upstream_rev(axis, xen ? c->xen_version : c->linux_version, new_, sizeof(new_)) <
+            0 ||
         !strcmp(old, new_))
         return;
     out->axis = xstrdup(axis);
@@ -300,8 +301,9 @@ static size_t labels(const struct matrix_report *rep, int which, const char **ou
     size_t n = 0;
 
     for (size_t i = 0; i < rep->ncells; i++) {
-        const char *l = which == 0 ? rep->cells[i].xen : which == 1 ? rep->cells[i].linux_
-                                                                    : rep->cells[i].repro;
+        const char *l = which == 0   ? rep->cells[i].xen
+                        : which == 1 ? rep->cells[i].linux_
+                                     : rep->cells[i].repro;
         size_t k;
         for (k = 0; k < n && strcmp(out[k], l); k++)
             ;
@@ -311,8 +313,8 @@ static size_t labels(const struct matrix_report *rep, int which, const char **ou
     return n;
 }
 
-static const struct cell_report *find(const struct matrix_report *rep, const char *x,
-                                      const char *l, const char *r)
+static const struct cell_report *find(const struct matrix_report *rep, const char *x, const char *l,
+                                      const char *r)
 {
     for (size_t i = 0; i < rep->ncells; i++)
         if (!strcmp(rep->cr[i].c.xen, x) && !strcmp(rep->cr[i].c.linux_, l) &&
@@ -382,11 +384,12 @@ void cell_bisect_cmd(const struct cell_report *c, struct buf *out)
     struct json_flat o = { 0 };
 
     json_flat_parse(c->c.options_json ? c->c.options_json : "{}", &o, NULL);
-    buf_addf(out, "pvlab bisect start --repo %s --axis %s --find %s --good %s --bad %s --%s %s "
-                  "--repro %s --iterations %ld",
+    buf_addf(out,
+             "pvlab bisect start --repo %s --axis %s --find %s --good %s --bad %s --%s %s "
+             "--repro %s --iterations %ld",
              c->cause.repo, c->cause.axis, c->cause.find, c->cause.good, c->cause.bad,
-             !strcmp(c->cause.axis, "xen") ? "linux" : "xen", c->cause.other_spec,
-             c->c.repro_name, c->c.iterations);
+             !strcmp(c->cause.axis, "xen") ? "linux" : "xen", c->cause.other_spec, c->c.repro_name,
+             c->c.iterations);
     const struct json_field *f = json_flat_get(&o, "lazy_fpu");
     if (f && f->type == JF_BOOL && f->num)
         buf_adds(out, " --lazy-fpu");
@@ -401,15 +404,15 @@ static void changes(const struct matrix_report *rep, struct buf *out, int md)
         if (c->change != CHANGE_REGRESSION && c->change != CHANGE_FIXED &&
             c->change != CHANGE_HEISENBUG && c->change != CHANGE_COULD_NOT_TEST)
             continue;
-        buf_addf(out, "%s%-14s Xen %s x Linux %s %s: now %ld of %ld boots, %lld of %lld "
-                      "iterations (run %lld)",
-                 md ? "- " : "", cell_change_name(c->change), c->c.xen, c->c.linux_,
-                 c->c.repro, c->r.boots_corrupt, c->r.boots, c->r.corruptions,
-                 c->r.iterations, c->c.run_id);
+        buf_addf(out,
+                 "%s%-14s Xen %s x Linux %s %s: now %ld of %ld boots, %lld of %lld "
+                 "iterations (run %lld)",
+                 md ? "- " : "", cell_change_name(c->change), c->c.xen, c->c.linux_, c->c.repro,
+                 c->r.boots_corrupt, c->r.boots, c->r.corruptions, c->r.iterations, c->c.run_id);
         if (c->has_prev)
             buf_addf(out, "; before %ld of %ld boots, %lld of %lld iterations (run %lld)",
-                     c->prev.boots_corrupt, c->prev.boots, c->prev.corruptions,
-                     c->prev.iterations, c->prev_run_id);
+                     c->prev.boots_corrupt, c->prev.boots, c->prev.corruptions, c->prev.iterations,
+                     c->prev_run_id);
         buf_adds(out, "\n");
         if (c->cause.changed)
             buf_addf(out, "%s  changed: %s\n", md ? " " : "",
@@ -435,8 +438,9 @@ void matrix_report_text(const struct matrix_report *rep, struct buf *out)
     buf_adds(out, "\n");
     tables(rep, out, 0);
     if (rep->against) {
-        buf_addf(out, "\nchanges: %ld REGRESSION, %ld FIXED, %ld heisenbug, %ld never-pass, "
-                      "%ld could-not-test, %ld pass\n",
+        buf_addf(out,
+                 "\nchanges: %ld REGRESSION, %ld FIXED, %ld heisenbug, %ld never-pass, "
+                 "%ld could-not-test, %ld pass\n",
                  rep->changes[CHANGE_REGRESSION], rep->changes[CHANGE_FIXED],
                  rep->changes[CHANGE_HEISENBUG], rep->changes[CHANGE_NEVER_PASS],
                  rep->changes[CHANGE_COULD_NOT_TEST], rep->changes[CHANGE_PASS]);

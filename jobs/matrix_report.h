@@ -43,29 +43,29 @@ enum cell_change {
  * Debian versions (debian_upstream_rev).
  */
 struct cell_cause {
-    char *changed;        /* "linux 6.1.192-3 -> 6.1.195-1; qemu 7.2.0 -> 7.2.1"; "" = nothing */
-    char *axis, *repo;    /* the bisection, or all NULL */
+    char *changed;     /* "linux 6.1.192-3 -> 6.1.195-1; qemu 7.2.0 -> 7.2.1"; "" = nothing */
+    char *axis, *repo; /* the bisection, or all NULL */
     char *good, *bad;
-    const char *find;     /* "regression" | "fix" */
-    char *other_spec;     /* the other axis' spec, kept fixed */
+    const char *find; /* "regression" | "fix" */
+    char *other_spec; /* the other axis' spec, kept fixed */
 };
 
 struct cell_report {
-    struct matrix_cell_rec c;  /* borrowed from the report's cells */
+    struct matrix_cell_rec c; /* borrowed from the report's cells */
     struct run_rates r;
     enum cell_state state;
-    long infra, planned;       /* infra trials recorded; trials planned */
+    long infra, planned; /* infra trials recorded; trials planned */
     int has_prev;
     struct run_rates prev;
     enum cell_state prev_state;
     long long prev_run_id;
     enum cell_change change;
-    struct cell_cause cause;   /* REGRESSION and FIXED cells */
+    struct cell_cause cause; /* REGRESSION and FIXED cells */
 };
 
 struct matrix_report {
     struct matrix_rec m;
-    long long against;         /* the run compared with, 0 = none */
+    long long against; /* the run compared with, 0 = none */
     struct matrix_cell_rec *cells;
     size_t ncells;
     struct cell_report *cr;

@@ -25,11 +25,11 @@ struct slot {
     int busy;
     enum pool_kind kind;
     struct proc p;
-    int rfd;         /* POOL_TRIAL: read end of the child's record pipe (its fd 3), or -1 */
-    struct buf out;  /* POOL_TRIAL: the child's records */
-    size_t scanned;  /* bytes of out already split into records */
-    char *result;    /* the last "result" record's JSON */
-    char *log_path;  /* POOL_COMMAND */
+    int rfd;        /* POOL_TRIAL: read end of the child's record pipe (its fd 3), or -1 */
+    struct buf out; /* POOL_TRIAL: the child's records */
+    size_t scanned; /* bytes of out already split into records */
+    char *result;   /* the last "result" record's JSON */
+    char *log_path; /* POOL_COMMAND */
     int timeout_s;
     void *tag;
 };
@@ -328,8 +328,8 @@ static void finish(struct pool *p, struct slot *s, struct pool_result *r)
         o->verdict = pool_command_verdict(r->exit_code, &o->stop);
         if (o->stop) {
             char *tail = s->log_path ? file_tail(s->log_path) : xstrdup(r->stderr_tail);
-            o->reason = xasprintf("exit %d%s%s", r->exit_code, *tail ? "; its last output:\n" : "",
-                                  tail);
+            o->reason =
+                xasprintf("exit %d%s%s", r->exit_code, *tail ? "; its last output:\n" : "", tail);
             free(tail);
         } else {
             o->reason = xasprintf("exit %d", r->exit_code);

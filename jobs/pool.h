@@ -29,28 +29,28 @@
 
 enum pool_kind { POOL_TRIAL, POOL_COMMAND };
 
-struct pool_task {                 /* everything borrowed until pool_start returns */
+struct pool_task { /* everything borrowed until pool_start returns */
     enum pool_kind kind;
-    const struct trial_job *job;   /* POOL_TRIAL */
-    const char *command;           /* POOL_COMMAND: the user's command line */
-    const char *const *args;       /* POOL_COMMAND: "$1"... (NULL-terminated, may be NULL) */
-    const char *const *env;        /* extra NAME=value entries (NULL-terminated, may be NULL) */
-    const char *cwd;               /* NULL = inherit */
-    const char *log_path;          /* POOL_COMMAND: its stdout and stderr; NULL = none */
-    int timeout_s;                 /* 0 = none */
-    void *tag;                     /* the caller's, given back with the result */
+    const struct trial_job *job; /* POOL_TRIAL */
+    const char *command;         /* POOL_COMMAND: the user's command line */
+    const char *const *args;     /* POOL_COMMAND: "$1"... (NULL-terminated, may be NULL) */
+    const char *const *env;      /* extra NAME=value entries (NULL-terminated, may be NULL) */
+    const char *cwd;             /* NULL = inherit */
+    const char *log_path;        /* POOL_COMMAND: its stdout and stderr; NULL = none */
+    int timeout_s;               /* 0 = none */
+    void *tag;                   /* the caller's, given back with the result */
 };
 
 struct pool_result {
     void *tag;
-    struct trial_outcome out;      /* verdict, reason, counts...; out.stop: stop everything */
-    int exit_code;                 /* the child's: 0-255, 128 + signal, -1 unknown */
+    struct trial_outcome out; /* verdict, reason, counts...; out.stop: stop everything */
+    int exit_code;            /* the child's: 0-255, 128 + signal, -1 unknown */
     int timed_out, interrupted;
     long long wall_ms;
-    char *stderr_tail;             /* the end of the child's stderr (malloc'd, may be empty) */
+    char *stderr_tail; /* the end of the child's stderr (malloc'd, may be empty) */
 };
 
-struct pool_events {               /* every member may be NULL */
+struct pool_events { /* every member may be NULL */
     /* a task's child started: pgid is its process group (a bisection records it) */
     void (*started)(void *ctx, void *tag, pid_t pgid);
     /* progress of a POOL_TRIAL task: stage, iterations done, evidence lines so far */

@@ -19,19 +19,19 @@
 /* A trial in flight: its key and the word parallel runs it with (the joblog names the word). */
 struct flight {
     char *key, *word;
-    char *result;   /* the latest "result" record its output carried */
+    char *result; /* the latest "result" record its output carried */
 };
 
 struct remote {
-    struct proc p;            /* parallel */
+    struct proc p; /* parallel */
     struct proc_loop *loop;
-    int in_fd;                /* its stdin: job lines */
-    int log_fd;               /* its --joblog (our pipe at its fd 3): a line as each job ends */
+    int in_fd;  /* its stdin: job lines */
+    int log_fd; /* its --joblog (our pipe at its fd 3): a line as each job ends */
     struct buf out, joblog;
     size_t out_scanned, log_scanned;
     struct flight *f;
     size_t nf;
-    char *hosts;              /* the filtered hosts file */
+    char *hosts; /* the filtered hosts file */
 };
 
 /* "4/ssh -p 22 u@h" -> slots 4, *login_r "ssh -p 22 u@h" and its words; ":" -> local. */
@@ -81,8 +81,7 @@ static int reachable(const struct sv *words, int timeout_s, char **why_r)
 
 /* Writes the reachable hosts of the file to r->hosts; warns about the others. */
 static int filter_hosts(struct remote *r, const struct remote_opts *o,
-                        void (*warn)(void *, const char *), void *ctx, int *slots_r,
-                        struct err *e)
+                        void (*warn)(void *, const char *), void *ctx, int *slots_r, struct err *e)
 {
     struct buf in = BUF_INIT, outf = BUF_INIT;
     struct sv lines = SV_INIT;
@@ -116,8 +115,10 @@ static int filter_hosts(struct remote *r, const struct remote_opts *o,
         sv_clear(&words);
     }
     if (!total) {
-        err_set(e, ERR_HOST, "no host of %s can be reached (ssh in batch mode: keys, not "
-                "passwords); check them with ssh HOST true", o->hosts_file);
+        err_set(e, ERR_HOST,
+                "no host of %s can be reached (ssh in batch mode: keys, not "
+                "passwords); check them with ssh HOST true",
+                o->hosts_file);
         goto out;
     }
     r->hosts = xasprintf("%s/hosts", o->workdir);
@@ -148,8 +149,8 @@ static int on_joblog(struct proc_loop *l, int fd, short revents, void *ctx, stru
     return 0;
 }
 
-int remote_start(const struct remote_opts *o, void (*warn)(void *ctx, const char *line),
-                 void *ctx, struct remote **r_r, int *slots_r, struct err *e)
+int remote_start(const struct remote_opts *o, void (*warn)(void *ctx, const char *line), void *ctx,
+                 struct remote **r_r, int *slots_r, struct err *e)
 {
     struct remote *r = xcalloc(1, sizeof(*r));
     struct sv argv = SV_INIT;
@@ -168,10 +169,9 @@ int remote_start(const struct remote_opts *o, void (*warn)(void *ctx, const char
         err_sys(e, errno, "cannot create pipes for GNU parallel");
         goto out;
     }
-    sv_pushv(&argv, (const char *const[]){ "parallel", "--sshloginfile", r->hosts, "--retries",
-                                           "3", "--line-buffer", "--tagstring", "{1}",
-                                           "--colsep", " ", "--joblog", "/dev/fd/3",
-                                           "--halt", "never", NULL });
+    sv_pushv(&argv, (const char *const[]){ "parallel", "--sshloginfile", r->hosts, "--retries", "3",
+                                           "--line-buffer", "--tagstring", "{1}", "--colsep", " ",
+                                           "--joblog", "/dev/fd/3", "--halt", "never", NULL });
     for (size_t i = 0; o->basefiles && o->basefiles[i]; i++) {
         sv_push(&argv, "--basefile");
         sv_push(&argv, o->basefiles[i]);
@@ -299,7 +299,7 @@ static char *login_name(const char *login)
     for (size_t i = 0; i + 1 < w.n; i++)
         if (!strcmp(w.v[i], "-p"))
             port = w.v[i + 1];
-    r = !w.n ? xstrdup(login)
+    r = !w.n   ? xstrdup(login)
         : port ? xasprintf("%s:%s", w.v[w.n - 1], port)
                : xstrdup(w.v[w.n - 1]);
     sv_clear(&w);
@@ -363,8 +363,8 @@ int remote_wait(struct remote *r, char **key_r, struct trial_outcome *o, struct 
                 o->boot_ms = -1;
                 o->hostname = xstrdup(who);
                 o->reason = xasprintf("the trial was lost on every host it tried (%d attempts; "
-                                      "last: %s, exit %d)%s%s", RETRIES, who, exitval,
-                                      pe.msg[0] ? ": " : "", pe.msg);
+                                      "last: %s, exit %d)%s%s",
+                                      RETRIES, who, exitval, pe.msg[0] ? ": " : "", pe.msg);
             }
             free(who);
             *key_r = f->key;
@@ -378,8 +378,10 @@ int remote_wait(struct remote *r, char **key_r, struct trial_outcome *o, struct 
         if (r->nf == 0)
             return 0;
         if (r->p.end != PROC_RUNNING) {
-            err_set(e, ERR_PROC, "GNU parallel ended with %d trial%s in flight (see "
-                    "parallel.log in the matrix's directory)", (int)r->nf, r->nf == 1 ? "" : "s");
+            err_set(e, ERR_PROC,
+                    "GNU parallel ended with %d trial%s in flight (see "
+                    "parallel.log in the matrix's directory)",
+                    (int)r->nf, r->nf == 1 ? "" : "s");
             return -1;
         }
         /* one poll for parallel's output, its job log, its end and an interrupt */

@@ -26,10 +26,10 @@ struct remote;
 
 struct remote_opts {
     const char *hosts_file;
-    const char *remote_pvlab;       /* NULL: "pvlab" */
-    const char *const *basefiles;   /* files every trial needs on every host (NULL-terminated) */
-    const char *workdir;            /* where the filtered hosts file and the job log are kept */
-    int connect_timeout_s;          /* for the start-up reachability check; 0 = 10 */
+    const char *remote_pvlab;     /* NULL: "pvlab" */
+    const char *const *basefiles; /* files every trial needs on every host (NULL-terminated) */
+    const char *workdir;          /* where the filtered hosts file and the job log are kept */
+    int connect_timeout_s;        /* for the start-up reachability check; 0 = 10 */
 };
 
 /*
@@ -37,8 +37,8 @@ struct remote_opts {
  * warn (may be NULL), and starts parallel on the reachable ones. *slots_r gets how many trials
  * may run at once (the sum of the hosts' N/ prefixes, 1 for a host without one).
  */
-int remote_start(const struct remote_opts *o, void (*warn)(void *ctx, const char *line),
-                 void *ctx, struct remote **r_r, int *slots_r, struct err *e);
+int remote_start(const struct remote_opts *o, void (*warn)(void *ctx, const char *line), void *ctx,
+                 struct remote **r_r, int *slots_r, struct err *e);
 /* Hands a prepared trial to parallel under key (a short word without spaces). */
 int remote_submit(struct remote *r, const char *key, const struct trial_job *j, struct err *e);
 /* No more trials: parallel runs what it has and exits (it sees a trial end only while it is

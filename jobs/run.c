@@ -137,8 +137,8 @@ static char *qemu_cmd_line(const struct run_plan *plan)
     return buf_detach(&cmd, NULL);
 }
 
-int run_plan_init(const struct config *cfg, const struct run_request *req,
-                  struct run_plan *plan, struct err *e)
+int run_plan_init(const struct config *cfg, const struct run_request *req, struct run_plan *plan,
+                  struct err *e)
 {
     memset(plan, 0, sizeof(*plan));
     plan->cfg = cfg;
@@ -328,8 +328,10 @@ static void on_pool_progress(void *ctx, void *tag, const struct trial_progress *
 static int trial_stops_run(const struct pool_result *r, int guest_started, struct err *e)
 {
     if (r->out.host_failure && !guest_started) {
-        err_set(e, ERR_HOST, "QEMU cannot start a guest on this host: %s; `pvlab host` shows "
-                "the host stack", r->out.reason ? r->out.reason : "?");
+        err_set(e, ERR_HOST,
+                "QEMU cannot start a guest on this host: %s; `pvlab host` shows "
+                "the host stack",
+                r->out.reason ? r->out.reason : "?");
         return 1;
     }
     if (r->interrupted || proc_interrupted()) {
@@ -405,8 +407,12 @@ int run_execute(struct run_plan *plan, struct store *st, const char *config_path
 out_finish:
     if (proc_interrupted() && rc < 0 && e && e->code != ERR_INTERRUPTED)
         err_set(e, ERR_INTERRUPTED, "interrupted; the trials finished so far are stored");
-    if (store_run_finish(st, id, rc == 0 ? "done" : proc_interrupted() ? "interrupted" : "error",
-                         &e2) < 0 && rc == 0) {
+    if (store_run_finish(st, id,
+                         rc == 0              ? "done"
+                         : proc_interrupted() ? "interrupted"
+                                              : "error",
+                         &e2) < 0 &&
+        rc == 0) {
         if (e)
             *e = e2;
         rc = -1;

@@ -21,20 +21,20 @@
 #include "util/err.h"
 
 struct run_request {
-    const char *xen_spec;       /* "4.17", "file:/boot/xen.gz" */
-    const char *linux_spec;     /* "6.1", "file:./bzImage" */
-    const char *repro;          /* "fpu-leak" */
-    int trials;                 /* >= 1 */
-    long iterations;            /* per trial */
-    int workers;                /* 0 = guest decides (2 x vCPUs + 1) */
-    int lazy_fpu;               /* add eagerfpu=off to dom0 (Linux 3.7-4.1) */
-    double self_test_corrupt;   /* detector self-test rate, 0 = off */
-    unsigned long seed;         /* 0 = pick one */
-    const char *dom0_args;      /* extra dom0 command-line words, may be NULL */
-    const char *xen_args;       /* extra Xen command-line words, may be NULL */
-    int boot_timeout_s;         /* 0 = config */
-    int run_timeout_s;          /* 0 = config (scaled by iterations) */
-    int jobs;                   /* trials at once (>= 1) */
+    const char *xen_spec;     /* "4.17", "file:/boot/xen.gz" */
+    const char *linux_spec;   /* "6.1", "file:./bzImage" */
+    const char *repro;        /* "fpu-leak" */
+    int trials;               /* >= 1 */
+    long iterations;          /* per trial */
+    int workers;              /* 0 = guest decides (2 x vCPUs + 1) */
+    int lazy_fpu;             /* add eagerfpu=off to dom0 (Linux 3.7-4.1) */
+    double self_test_corrupt; /* detector self-test rate, 0 = off */
+    unsigned long seed;       /* 0 = pick one */
+    const char *dom0_args;    /* extra dom0 command-line words, may be NULL */
+    const char *xen_args;     /* extra Xen command-line words, may be NULL */
+    int boot_timeout_s;       /* 0 = config */
+    int run_timeout_s;        /* 0 = config (scaled by iterations) */
+    int jobs;                 /* trials at once (>= 1) */
 };
 
 /* A request with the configuration's [run] defaults (strings borrowed from cfg). */
@@ -62,8 +62,8 @@ struct run_plan {
     char *xen_cmdline;
     char *dom0_cmdline;
     int boot_timeout_s, run_timeout_s;
-    char *params_json;          /* the request's parameters, as the store keeps them */
-    char *qemu_cmd;             /* a trial's QEMU command line, shell-quoted */
+    char *params_json; /* the request's parameters, as the store keeps them */
+    char *qemu_cmd;    /* a trial's QEMU command line, shell-quoted */
 };
 
 /*
@@ -71,8 +71,8 @@ struct run_plan {
  * limits into a fresh plan. run_plan_finish records its parameters and QEMU command line once
  * the host and the artifacts are filled in. Tests build plans from a fake host this way.
  */
-int run_plan_init(const struct config *cfg, const struct run_request *req,
-                  struct run_plan *plan, struct err *e);
+int run_plan_init(const struct config *cfg, const struct run_request *req, struct run_plan *plan,
+                  struct err *e);
 void run_plan_finish(struct run_plan *plan);
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e);

@@ -139,4 +139,3 @@ void run_json(const struct run_rec *r, const struct trial_rec *t, size_t nt, siz
     jw_end(&w);
     jw_end(&w);
 }
-

@@ -85,22 +85,22 @@ struct run_rec {
 /* One trial (one boot + one reproducer run) going in. */
 struct trial_info {
     long long run_id;
-    int idx;                    /* 1-based, unique within the run */
+    int idx; /* 1-based, unique within the run */
     enum verdict_kind verdict;
-    const char *reason;         /* "no PVLAB-RESULT line", "3 corruption events" */
+    const char *reason; /* "no PVLAB-RESULT line", "3 corruption events" */
     long long iterations, corruptions, mismatches, deaths, klog_faults;
-    const char *evidence_json;  /* JSON array of evidence lines (NULL = none) */
+    const char *evidence_json;      /* JSON array of evidence lines (NULL = none) */
     const char *started, *finished; /* ISO-8601 */
-    long long wall_ms, boot_ms; /* boot_ms: until PVLAB-BEGIN */
+    long long wall_ms, boot_ms;     /* boot_ms: until PVLAB-BEGIN */
     const char *log_path;
-    const char *host;           /* the host the trial ran on (a matrix fans out); NULL = here */
+    const char *host; /* the host the trial ran on (a matrix fans out); NULL = here */
 };
 
 /* A trial read back (strings owned). */
 struct trial_rec {
     long long run_id;
     int idx;
-    char *verdict;              /* pass|fail|infra|skip */
+    char *verdict; /* pass|fail|infra|skip */
     char *reason;
     long long iterations, corruptions, mismatches, deaths, klog_faults;
     char *evidence_json;
@@ -178,7 +178,7 @@ struct bisect_info {
 struct bisect_rec {
     long long id;
     char *created, *finished;
-    char *status;      /* running | done | interrupted | error | stopped */
+    char *status; /* running | done | interrupted | error | stopped */
     char *repo, *axis, *find, *good, *bad, *params_json;
     char *result_json; /* the final report (NULL until done) */
     char *owner_host;  /* the process that runs (or ran) it */
@@ -187,19 +187,19 @@ struct bisect_rec {
 
 struct bisect_trial_info {
     long long bisection_id;
-    int seq;                   /* 1-based order of observation */
-    const char *phase;         /* check-good | check-bad | bisect | verify */
+    int seq;           /* 1-based order of observation */
+    const char *phase; /* check-good | check-bad | bisect | verify */
     const char *commit_sha;
     enum verdict_kind outcome;
-    long long run_id;          /* the pvlab run that produced it, 0 = none (test command) */
-    const char *detail;        /* reason, exit status */
+    long long run_id;   /* the pvlab run that produced it, 0 = none (test command) */
+    const char *detail; /* reason, exit status */
     long long wall_ms;
-    const char *log_path;      /* the trial's output (test commands), NULL = in its run */
+    const char *log_path; /* the trial's output (test commands), NULL = in its run */
     /* posterior snapshot after this trial */
-    const char *best_sha;      /* NULL while the posterior is flat */
+    const char *best_sha; /* NULL while the posterior is flat */
     double best_prob, p_est;
-    long long cset;            /* size of the credible set at the requested confidence */
-    long long candidates;      /* commits that can still be the answer */
+    long long cset;       /* size of the credible set at the requested confidence */
+    long long candidates; /* commits that can still be the answer */
 };
 
 struct bisect_trial_rec {
@@ -211,7 +211,7 @@ struct bisect_trial_rec {
     char *detail;
     long long wall_ms;
     char *log_path;
-    char *created;             /* set by the store */
+    char *created; /* set by the store */
     char *best_sha;
     double best_prob, p_est;
     long long cset, candidates; /* cset < 0: not recorded (rows older than schema 4) */
@@ -269,13 +269,13 @@ struct matrix_info {
 };
 
 struct matrix_cell_info {
-    int cell;                  /* 0-based, unique in the matrix */
-    const char *xen, *linux_, *repro;                 /* labels */
+    int cell;                         /* 0-based, unique in the matrix */
+    const char *xen, *linux_, *repro; /* labels */
     const char *xen_spec, *linux_spec, *repro_name;
-    const char *options_json;  /* the reproducer's options */
+    const char *options_json; /* the reproducer's options */
     int trials;
     long iterations;
-    long long run_id;          /* the cell's run */
+    long long run_id; /* the cell's run */
 };
 
 struct matrix_rec {
@@ -290,7 +290,7 @@ struct matrix_cell_rec {
     int trials;
     long iterations;
     long long run_id;
-    long infra_retries;        /* infra results retried over the cell's jobs */
+    long infra_retries; /* infra results retried over the cell's jobs */
 };
 
 struct matrix_job {

@@ -123,8 +123,9 @@ int store_bisect_set_status(struct store *s, long long id, const char *status,
     return rc;
 }
 
-#define BISECT_COLS "id, created, finished, status, repo, axis, find, good, bad, params_json, " \
-                    "result_json, owner_host, owner_pid"
+#define BISECT_COLS                                                                                \
+    "id, created, finished, status, repo, axis, find, good, bad, params_json, "                    \
+    "result_json, owner_host, owner_pid"
 
 static void read_bisect(sqlite3_stmt *st, struct bisect_rec *b)
 {

@@ -123,7 +123,6 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " PRIMARY KEY (kind, local_id));",
 };
 
-
 /* Turns a SQLite failure into an error that names the database and says what to do. */
 void store_db_fail(const struct store *s, struct err *e, int rc, const char *what)
 {
@@ -166,9 +165,7 @@ void store_db_fail(const struct store *s, struct err *e, int rc, const char *wha
         err_set(e, ERR_IO, "I/O error on database %s while %s: %s; check the disk and retry",
                 s->path, what, msg);
         break;
-    default:
-        err_set(e, ERR_DB, "database %s: %s failed: %s", s->path, what, msg);
-        break;
+    default: err_set(e, ERR_DB, "database %s: %s failed: %s", s->path, what, msg); break;
     }
 }
 
@@ -245,7 +242,6 @@ int store_db_int(struct store *s, const char *sql, const char *what, long long *
     }
     return 0;
 }
-
 
 /*
  * State and start time (clock ticks after boot) of pid from /proc/<pid>/stat. The start time tells
@@ -370,7 +366,7 @@ static int configure(struct store *s, struct err *e)
         goto out;
     }
     if (store_db_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
-                "setting up the connection", e) < 0)
+                      "setting up the connection", e) < 0)
         goto out;
     rc = 0;
 out:
@@ -449,7 +445,6 @@ const char *store_path(const struct store *s)
 {
     return s->path;
 }
-
 
 void store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {

@@ -27,8 +27,7 @@ int store_db_step_done(struct store *s, sqlite3_stmt *st, const char *what, stru
 int store_tx_begin(struct store *s, const char *what, struct err *e);
 int store_tx_commit(struct store *s, const char *what, struct err *e);
 void store_tx_rollback(struct store *s);
-int store_db_int(struct store *s, const char *sql, const char *what, long long *v_r,
-                 struct err *e);
+int store_db_int(struct store *s, const char *sql, const char *what, long long *v_r, struct err *e);
 /* Binds v (NULL: SQL NULL) at parameter i, copied. */
 void store_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Column i as a malloc'd string (SQL NULL: NULL). */

@@ -12,8 +12,7 @@
 #include "util/xalloc.h"
 
 /* Runs one statement with an id parameter (and optional more binds by the caller). */
-static int exec_id(struct store *s, const char *sql, long long id, const char *what,
-                   struct err *e)
+static int exec_id(struct store *s, const char *sql, long long id, const char *what, struct err *e)
 {
     sqlite3_stmt *st = store_db_prepare(s, sql, what, e);
 
@@ -190,8 +189,10 @@ static int job_update(struct store *s, long long id, const struct matrix_job *jo
     if (store_db_step_done(s, st, "updating a matrix trial", e) < 0)
         return -1;
     if (sqlite3_changes(s->db) != 1) {
-        err_set(e, ERR_DB, "trial %d of cell %d of matrix %lld is not leased (done already?) "
-                "in %s; nothing was written", job->idx, job->cell, id, s->path);
+        err_set(e, ERR_DB,
+                "trial %d of cell %d of matrix %lld is not leased (done already?) "
+                "in %s; nothing was written",
+                job->idx, job->cell, id, s->path);
         return -1;
     }
     return 0;
@@ -213,8 +214,8 @@ out:
     return rc;
 }
 
-static int requeue(struct store *s, long long id, const struct matrix_job *job,
-                   const char *reason, int add_retry, struct err *e)
+static int requeue(struct store *s, long long id, const struct matrix_job *job, const char *reason,
+                   int add_retry, struct err *e)
 {
     int rc = -1;
 
@@ -235,8 +236,7 @@ int store_matrix_retry(struct store *s, long long id, const struct matrix_job *j
     return requeue(s, id, job, reason, 1, e);
 }
 
-int store_matrix_release(struct store *s, long long id, const struct matrix_job *job,
-                         struct err *e)
+int store_matrix_release(struct store *s, long long id, const struct matrix_job *job, struct err *e)
 {
     return requeue(s, id, job, NULL, 0, e);
 }
@@ -264,8 +264,7 @@ int store_matrix_finish(struct store *s, long long id, const char *status, struc
         goto out;
     for (size_t i = 0; i < n; i++)
         if (cells[i].run_id > 0 &&
-            store_run_finish(s, cells[i].run_id, !strcmp(status, "done") ? "done" : status, e) <
-                0)
+            store_run_finish(s, cells[i].run_id, !strcmp(status, "done") ? "done" : status, e) < 0)
             goto out;
     st = store_db_prepare(s, "UPDATE matrices SET status = ?, finished = ? WHERE id = ?",
                           "finishing a matrix", e);
@@ -284,10 +283,10 @@ out:
     return rc;
 }
 
-#define MATRIX_COLS                                                                             \
-    "id, name, file, file_sha256, params_json, created, finished, status, "                   \
-    "(SELECT count(*) FROM matrix_jobs j WHERE j.matrix_id = m.id AND state = 'queued'), "     \
-    "(SELECT count(*) FROM matrix_jobs j WHERE j.matrix_id = m.id AND state = 'leased'), "     \
+#define MATRIX_COLS                                                                                \
+    "id, name, file, file_sha256, params_json, created, finished, status, "                        \
+    "(SELECT count(*) FROM matrix_jobs j WHERE j.matrix_id = m.id AND state = 'queued'), "         \
+    "(SELECT count(*) FROM matrix_jobs j WHERE j.matrix_id = m.id AND state = 'leased'), "         \
     "(SELECT count(*) FROM matrix_jobs j WHERE j.matrix_id = m.id AND state = 'done')"
 
 static void read_matrix(sqlite3_stmt *st, struct matrix_rec *m)
@@ -306,8 +305,8 @@ static void read_matrix(sqlite3_stmt *st, struct matrix_rec *m)
     m->done = (long)sqlite3_column_int64(st, 10);
 }
 
-static int read_cells(struct store *s, long long id, struct matrix_cell_rec **cells_r,
-                      size_t *n_r, struct err *e)
+static int read_cells(struct store *s, long long id, struct matrix_cell_rec **cells_r, size_t *n_r,
+                      struct err *e)
 {
     sqlite3_stmt *st = store_db_prepare(s,
                                         "SELECT cell, xen, linux, repro, xen_spec, linux_spec, "

@@ -41,7 +41,7 @@ int store_owner_here(const struct store *s, const char *host)
 
 /* Whether the process that began a run is gone (so the run can never finish). */
 int store_owner_gone(const struct store *s, const char *host, const char *boot_id, long pid,
-                      long long start)
+                     long long start)
 {
     char state;
     long long now_start;
@@ -74,7 +74,8 @@ int store_stale_ids(struct store *s, const char *table, long long **ids_r, size_
 
     snprintf(sql, sizeof(sql),
              "SELECT id, owner_host, owner_boot_id, owner_pid, owner_start FROM %s "
-             "WHERE status = 'running'", table);
+             "WHERE status = 'running'",
+             table);
     st = store_db_prepare(s, sql, "looking for stale runs", e);
     if (!st)
         return -1;
@@ -97,7 +98,6 @@ int store_stale_ids(struct store *s, const char *table, long long **ids_r, size_
     return 0;
 }
 
-
 int store_row_claim(struct store *s, const char *table, const char *what, long long id,
                     const char *release_sql, struct err *e)
 {
@@ -110,8 +110,10 @@ int store_row_claim(struct store *s, const char *table, const char *what, long l
      * the other's commit and then sees a live owner */
     if (store_tx_begin(s, "claiming", e) < 0)
         return -1;
-    snprintf(sql, sizeof(sql), "SELECT owner_host, owner_boot_id, owner_pid, owner_start, "
-             "status FROM %s WHERE id = ?", table);
+    snprintf(sql, sizeof(sql),
+             "SELECT owner_host, owner_boot_id, owner_pid, owner_start, "
+             "status FROM %s WHERE id = ?",
+             table);
     if (!(st = store_db_prepare(s, sql, "claiming", e)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
@@ -135,8 +137,10 @@ int store_row_claim(struct store *s, const char *table, const char *what, long l
     sqlite3_finalize(st);
     st = NULL;
     if (alive && store_owner_here(s, host)) {
-        err_set(e, ERR_BUSY, "%s %lld is running in pvlab process %lld; wait for it (or stop "
-                "that process)", what, id, pid);
+        err_set(e, ERR_BUSY,
+                "%s %lld is running in pvlab process %lld; wait for it (or stop "
+                "that process)",
+                what, id, pid);
         goto out;
     }
     if (alive) {
@@ -157,8 +161,10 @@ int store_row_claim(struct store *s, const char *table, const char *what, long l
         if (r < 0)
             goto out;
     }
-    snprintf(sql, sizeof(sql), "UPDATE %s SET status = 'running', finished = NULL, owner_host = "
-             "?, owner_boot_id = ?, owner_pid = ?, owner_start = ? WHERE id = ?", table);
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s SET status = 'running', finished = NULL, owner_host = "
+             "?, owner_boot_id = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
+             table);
     if (!(st = store_db_prepare(s, sql, "claiming", e)))
         goto out;
     store_bind_owner(s, st, 1);

@@ -98,12 +98,9 @@ static int bind_col(sqlite3_stmt *st, int i, const struct col *c, const void *re
     case T_VERDICT:
         return sqlite3_bind_text(st, i, verdict_name(*(const enum verdict_kind *)p), -1,
                                  SQLITE_STATIC);
-    case T_INT:
-        return sqlite3_bind_int64(st, i, *(const int *)p);
-    case T_LONG:
-        return sqlite3_bind_int64(st, i, *(const long *)p);
-    case T_LL:
-        return sqlite3_bind_int64(st, i, *(const long long *)p);
+    case T_INT: return sqlite3_bind_int64(st, i, *(const int *)p);
+    case T_LONG: return sqlite3_bind_int64(st, i, *(const long *)p);
+    case T_LL: return sqlite3_bind_int64(st, i, *(const long long *)p);
     case T_REAL:
         d = *(const double *)p;
         return isfinite(d) ? sqlite3_bind_double(st, i, d) : sqlite3_bind_null(st, i);
@@ -122,18 +119,10 @@ static void read_cols(sqlite3_stmt *st, const struct col *c, size_t n, void *rec
         case T_VERDICT: /* owned records keep the verdict as text */
             *(char **)p = null ? NULL : xstrdup((const char *)sqlite3_column_text(st, (int)i));
             break;
-        case T_INT:
-            *(int *)p = sqlite3_column_int(st, (int)i);
-            break;
-        case T_LONG:
-            *(long *)p = (long)sqlite3_column_int64(st, (int)i);
-            break;
-        case T_LL:
-            *(long long *)p = sqlite3_column_int64(st, (int)i);
-            break;
-        case T_REAL:
-            *(double *)p = null ? NAN : sqlite3_column_double(st, (int)i);
-            break;
+        case T_INT: *(int *)p = sqlite3_column_int(st, (int)i); break;
+        case T_LONG: *(long *)p = (long)sqlite3_column_int64(st, (int)i); break;
+        case T_LL: *(long long *)p = sqlite3_column_int64(st, (int)i); break;
+        case T_REAL: *(double *)p = null ? NAN : sqlite3_column_double(st, (int)i); break;
         }
     }
 }
@@ -258,9 +247,9 @@ static int run_close(struct store *s, long long id, const char *status, const ch
                      const char *finished, struct err *e)
 {
     sqlite3_stmt *st = store_db_prepare(s,
-                                  "UPDATE runs SET status = ?, verdict = ?,"
-                                  " finished = coalesce(?, finished) WHERE id = ?",
-                                  "closing a run", e);
+                                        "UPDATE runs SET status = ?, verdict = ?,"
+                                        " finished = coalesce(?, finished) WHERE id = ?",
+                                        "closing a run", e);
 
     if (!st)
         return -1;

@@ -27,7 +27,10 @@ struct job_opt {
     size_t off;
 };
 
-#define J(name, kind, field) { name, kind, offsetof(struct trial_job, field) }
+#define J(name, kind, field)                                                                       \
+    {                                                                                              \
+        name, kind, offsetof(struct trial_job, field)                                              \
+    }
 static const struct job_opt job_opts[] = {
     J("xen", K_STR, xen_spec),
     J("linux", K_STR, linux_spec),
@@ -145,24 +148,12 @@ static int set_opt(struct trial_job *j, const struct job_opt *o, char *v, struct
 
     errno = 0;
     switch (o->kind) {
-    case K_STR:
-        *(const char **)p = v;
-        return 0;
-    case K_FLAG:
-        *(int *)p = 1;
-        return 0;
-    case K_INT:
-        *(int *)p = (int)strtol(v, &end, 10);
-        break;
-    case K_LONG:
-        *(long *)p = strtol(v, &end, 10);
-        break;
-    case K_ULONG:
-        *(unsigned long *)p = strtoul(v, &end, 10);
-        break;
-    case K_DBL:
-        *(double *)p = strtod(v, &end);
-        break;
+    case K_STR: *(const char **)p = v; return 0;
+    case K_FLAG: *(int *)p = 1; return 0;
+    case K_INT: *(int *)p = (int)strtol(v, &end, 10); break;
+    case K_LONG: *(long *)p = strtol(v, &end, 10); break;
+    case K_ULONG: *(unsigned long *)p = strtoul(v, &end, 10); break;
+    case K_DBL: *(double *)p = strtod(v, &end); break;
     }
     if (!*v || *end || errno) {
         err_set(e, ERR_USAGE, "--%s expects a number, got '%s'", o->name, v);
@@ -190,8 +181,7 @@ int trial_job_parse(int argc, char **argv, struct trial_job *j, int *result_fd_r
             char *end;
             long fd = strtol(optarg, &end, 10);
             if (*end || fd < 1 || fd > 1024) {
-                err_set(e, ERR_USAGE, "--result-fd expects a descriptor number, got '%s'",
-                        optarg);
+                err_set(e, ERR_USAGE, "--result-fd expects a descriptor number, got '%s'", optarg);
                 return -1;
             }
             *result_fd_r = (int)fd;
@@ -212,8 +202,9 @@ int trial_job_parse(int argc, char **argv, struct trial_job *j, int *result_fd_r
         return -1;
     }
     if (j->xen_image && (!j->kernel_image || !j->initramfs || !j->accel || !j->cpu_model)) {
-        err_set(e, ERR_USAGE, "a prepared trial (--xen-image) also needs --kernel-image, "
-                              "--initramfs, --accel and --cpu-model");
+        err_set(e, ERR_USAGE,
+                "a prepared trial (--xen-image) also needs --kernel-image, "
+                "--initramfs, --accel and --cpu-model");
         return -1;
     }
     return 0;
@@ -221,11 +212,11 @@ int trial_job_parse(int argc, char **argv, struct trial_job *j, int *result_fd_r
 
 void trial_outcome_free(struct trial_outcome *o)
 {
-    char **strs[] = { &o->reason, &o->evidence_json, &o->started, &o->finished, &o->log_path,
-                      &o->params_json, &o->xen_version, &o->xen_package, &o->xen_sha256,
-                      &o->linux_version, &o->linux_package, &o->linux_sha256,
-                      &o->initramfs_sha256, &o->qemu_version, &o->accel, &o->cpu_model,
-                      &o->l0_kernel, &o->hostname, &o->qemu_cmd, &o->accel_note,
+    char **strs[] = { &o->reason,           &o->evidence_json, &o->started,       &o->finished,
+                      &o->log_path,         &o->params_json,   &o->xen_version,   &o->xen_package,
+                      &o->xen_sha256,       &o->linux_version, &o->linux_package, &o->linux_sha256,
+                      &o->initramfs_sha256, &o->qemu_version,  &o->accel,         &o->cpu_model,
+                      &o->l0_kernel,        &o->hostname,      &o->qemu_cmd,      &o->accel_note,
                       &o->artifact_sha256 };
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -286,12 +277,13 @@ static int build_step(const struct trial_job *j, char **path_r, char **why_r, st
     {
         const char *nl = strrchr(out.data, '\n');
         const char *line = nl ? nl + 1 : out.data;
-        last = *line == '/' || !j->build_dir ? xstrdup(line)
-                                             : xasprintf("%s/%s", j->build_dir, line);
+        last =
+            *line == '/' || !j->build_dir ? xstrdup(line) : xasprintf("%s/%s", j->build_dir, line);
     }
     if (!*out.data || !fs_exists(last)) {
         *why_r = xasprintf("the build command printed no artifact path as its last line "
-                           "(got '%s'; its output is in %s)", out.data, log);
+                           "(got '%s'; its output is in %s)",
+                           out.data, log);
         rc = 1;
         goto out;
     }
@@ -437,7 +429,8 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
                 o->stop = 1;
                 o->reason = xasprintf("%s is missing or not the image the coordinator prepared "
                                       "(sha256 %.16s expected): share the cache or let the "
-                                      "matrix send it", files[i][0], files[i][1]);
+                                      "matrix send it",
+                                      files[i][0], files[i][1]);
                 goto done;
             }
         }

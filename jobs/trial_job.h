@@ -25,15 +25,15 @@
 #include "util/err.h"
 #include "util/sv.h"
 
-struct trial_job {               /* all strings borrowed */
+struct trial_job { /* all strings borrowed */
     /* spec level */
     const char *xen_spec, *linux_spec;
     const char *repro;
     long iterations;
-    int workers;                 /* 0 = the guest decides */
+    int workers; /* 0 = the guest decides */
     int lazy_fpu;
     double self_test_corrupt;
-    unsigned long seed;          /* 0 = pick one */
+    unsigned long seed; /* 0 = pick one */
     const char *dom0_args, *xen_args;
     /* the user's build step (spec level): command, the axis it builds, where it runs, the commit */
     const char *build_cmd, *build_axis, *build_dir, *commit;
@@ -46,27 +46,27 @@ struct trial_job {               /* all strings borrowed */
     const char *xen_sha256, *kernel_sha256, *initramfs_sha256;
     /* both */
     int boot_timeout_s, run_timeout_s; /* 0 = from the configuration */
-    const char *log_path;        /* the console log of this trial (required) */
+    const char *log_path;              /* the console log of this trial (required) */
 };
 
 /* What one trial gave, as the child reports it. All strings owned (trial_outcome_free). */
 struct trial_outcome {
     enum verdict_kind verdict;
-    int stop;                    /* a setup error: nothing was tested and the caller must stop
-                                    (bad input, missing tool, a host that cannot run guests) */
-    int host_failure;            /* QEMU failed before the guest printed a byte */
+    int stop;         /* a setup error: nothing was tested and the caller must stop
+                         (bad input, missing tool, a host that cannot run guests) */
+    int host_failure; /* QEMU failed before the guest printed a byte */
     char *reason;
     long long iterations, corruptions, mismatches, deaths, klog_faults;
-    char *evidence_json;         /* JSON array of evidence lines */
-    char *started, *finished;    /* ISO-8601 */
-    long long wall_ms, boot_ms;  /* boot_ms < 0: the reproducer never started */
+    char *evidence_json;        /* JSON array of evidence lines */
+    char *started, *finished;   /* ISO-8601 */
+    long long wall_ms, boot_ms; /* boot_ms < 0: the reproducer never started */
     char *log_path;
     char *params_json;
     /* what booted and where (spec level; NULL at the prepared level) */
     char *xen_version, *xen_package, *xen_sha256;
     char *linux_version, *linux_package, *linux_sha256, *initramfs_sha256;
     char *qemu_version, *accel, *cpu_model, *l0_kernel, *hostname, *qemu_cmd, *accel_note;
-    char *artifact_sha256;       /* what the build step produced (NULL without one) */
+    char *artifact_sha256; /* what the build step produced (NULL without one) */
 };
 
 /* Appends the options that describe j to argv, for `pvlab trial` (argv[0] not included). */

@@ -25,8 +25,8 @@
 
 void build_key(const struct build_key_in *in, char out[65])
 {
-    const char *parts[] = { BUILD_KEY_FORMAT, in->kind, in->source, in->config, in->toolchain,
-                            in->fixes };
+    const char *parts[] = { BUILD_KEY_FORMAT, in->kind,      in->source,
+                            in->config,       in->toolchain, in->fixes };
     struct sha256_ctx c;
 
     sha256_init(&c);
@@ -138,7 +138,8 @@ static int source_identify(struct bctx *b, struct err *e)
     int n = !!r->repo + !!r->tarball + !!r->srcdir;
 
     if (n != 1) {
-        err_set(e, ERR_USAGE, "give exactly one source: a git tree (--repo), a tarball "
+        err_set(e, ERR_USAGE,
+                "give exactly one source: a git tree (--repo), a tarball "
                 "(--tarball) or a source directory (--srcdir)");
         return -1;
     }
@@ -238,8 +239,10 @@ static int clean_for_o(const char *tree, struct err *e)
     for (size_t i = 0; junk[i] && rc == 0; i++) {
         char *p = xasprintf("%s/%s", tree, junk[i]);
         if (fs_exists(p)) {
-            log_info("build", "removing %s from the build's copy of the tree (O= needs a "
-                     "clean source tree)", p);
+            log_info("build",
+                     "removing %s from the build's copy of the tree (O= needs a "
+                     "clean source tree)",
+                     p);
             rc = fs_rmtree(p, e);
         }
         free(p);
@@ -258,8 +261,8 @@ static int prepare_tree(struct bctx *b, struct err *e)
             return -1;
     }
     if (!b->xen) {
-        b->obj = xasprintf("%s/build/obj/linux-%s-%s", b->r->ko->cache_dir, b->tree_id,
-                           b->tc.profile);
+        b->obj =
+            xasprintf("%s/build/obj/linux-%s-%s", b->r->ko->cache_dir, b->tree_id, b->tc.profile);
         /* kbuild refuses O= builds from a tree with a .config ("not clean, run make
            mrproper"); some trees commit one. Ours is a worktree or an unpacked copy. */
         if (!b->r->srcdir && clean_for_o(b->tree, e) < 0)
@@ -416,8 +419,8 @@ static int debsrc_suite_check(const char *spec, const char *suite, struct err *e
 }
 
 /* The checks of a build spec that need no cache, no network and no build. */
-static int build_spec_check(const struct build_spec *bs, enum artifact_kind kind,
-                            const char *spec, struct err *e)
+static int build_spec_check(const struct build_spec *bs, enum artifact_kind kind, const char *spec,
+                            struct err *e)
 {
     if (bs->form == BSPEC_DEBSRC)
         return debsrc_suite_check(spec, bs->suite ? bs->suite : "bookworm", e);
@@ -430,8 +433,7 @@ static int build_spec_check(const struct build_spec *bs, enum artifact_kind kind
     {
         struct kver ver;
         char *abs = NULL, *commit = NULL;
-        int rc = git_source_check(bs->path, bs->rev, kind == ARTIFACT_XEN, &abs, &commit, &ver,
-                                  e);
+        int rc = git_source_check(bs->path, bs->rev, kind == ARTIFACT_XEN, &abs, &commit, &ver, e);
         free(abs);
         free(commit);
         return rc;

@@ -41,25 +41,28 @@ enum build_role { BUILD_DOM0, BUILD_DOMU };
 
 /* What happened, for the CLI and the bisect engine; strings owned, freed by build_result_free. */
 struct build_result {
-    int cache_hit;     /* 1: the artifact was in the cache, make did not run */
-    int make_runs;     /* make invocations of this call (0 on a cache hit) */
-    long long ms;      /* wall time of this call */
-    char *key;         /* cache key */
-    char *commit;      /* resolved commit id (git) or source sha256 (tarball) */
-    char *src_version; /* "6.1.158", "4.17.5" from the tree's Makefile */
-    char *toolchain;   /* "host gcc (Debian 12.2.0-14) 12.2.0" */
-    char *fixes;       /* applied fix ids, comma-separated, "" for none */
+    int cache_hit;       /* 1: the artifact was in the cache, make did not run */
+    int make_runs;       /* make invocations of this call (0 on a cache hit) */
+    long long ms;        /* wall time of this call */
+    char *key;           /* cache key */
+    char *commit;        /* resolved commit id (git) or source sha256 (tarball) */
+    char *src_version;   /* "6.1.158", "4.17.5" from the tree's Makefile */
+    char *toolchain;     /* "host gcc (Debian 12.2.0-14) 12.2.0" */
+    char *fixes;         /* applied fix ids, comma-separated, "" for none */
     char *config_sha256; /* of the resolved .config (Linux) / xen/.config */
-    char *log_path;    /* the build log (appended per build of that key) */
+    char *log_path;      /* the build log (appended per build of that key) */
 };
 
-#define BUILD_RESULT_INIT { 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+#define BUILD_RESULT_INIT                                                                          \
+    {                                                                                              \
+        0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL                                          \
+    }
 
 struct build_req {
     const struct kernels_opts *ko; /* required: cache_dir, mirrors, progress */
     enum artifact_kind kind;
     /* exactly one source: */
-    const char *repo;    /* git tree (path); rev defaults to HEAD */
+    const char *repo; /* git tree (path); rev defaults to HEAD */
     const char *rev;
     const char *tarball; /* .tar / .tar.xz / .tar.gz of a source tree */
     const char *srcdir;  /* an unpacked tree, used in place (Xen builds write into it) */
@@ -68,14 +71,14 @@ struct build_req {
     enum build_role role;
     const char *config_base; /* "tinyconfig" (NULL) | "defconfig" | a .config file */
     /* Xen */
-    int debug;           /* CONFIG_DEBUG=y */
+    int debug; /* CONFIG_DEBUG=y */
     /* toolchain: NULL = by version from the table; "host"; a table profile name;
        "chroot:PATH" an existing chroot with a compiler */
     const char *toolchain;
-    const char *archive_mirror; /* for profiles of suites only on Debian's archive */
-    const char *data_dir;       /* NULL = $PVLAB_DATA_DIR or <source>/kernels/data */
-    int jobs;                   /* make -j; 0 = 2 */
-    int timeout_s;              /* per make step; 0 = 3 hours */
+    const char *archive_mirror;  /* for profiles of suites only on Debian's archive */
+    const char *data_dir;        /* NULL = $PVLAB_DATA_DIR or <source>/kernels/data */
+    int jobs;                    /* make -j; 0 = 2 */
+    int timeout_s;               /* per make step; 0 = 3 hours */
     struct build_result *result; /* filled when non-NULL (caller frees) */
 };
 

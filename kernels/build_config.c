@@ -88,12 +88,14 @@ static int merge_and_check(struct bctx *b, const char *cfg_path, struct err *e)
         struct buf msg = BUF_INIT;
         for (size_t i = 0; i < bad.n; i++) {
             char *name = xstrndup(bad.v[i], strcspn(bad.v[i], "="));
-            buf_addf(&msg, "\n  %s: %s", bad.v[i], kconfig_defines(b->tree, name)
-                     ? "its dependencies are off in this config"
-                     : "unknown to this kernel (wrong era in the fragment?)");
+            buf_addf(&msg, "\n  %s: %s", bad.v[i],
+                     kconfig_defines(b->tree, name)
+                         ? "its dependencies are off in this config"
+                         : "unknown to this kernel (wrong era in the fragment?)");
             free(name);
         }
-        err_set(e, ERR_BUILD, "%s %s (%s): options of the %s fragment did not survive `make "
+        err_set(e, ERR_BUILD,
+                "%s %s (%s): options of the %s fragment did not survive `make "
                 "olddefconfig`:%s\nadd what they depend on to the fragment (or mark them '?')",
                 b->kind, b->commit, cfg_path, b->xen ? "Xen" : "PV", msg.data);
         buf_release(&msg);

@@ -18,22 +18,22 @@
 struct bctx {
     const struct build_req *r;
     struct build_result *res;
-    const char *kind;        /* "linux" / "xen" */
+    const char *kind; /* "linux" / "xen" */
     int xen;
     char *data_dir;
-    char *source;            /* "git <commit>" / "tarball <sha>" / "srcdir <id>" */
-    char *commit;            /* commit or sha256 */
-    char *tree;              /* source tree to build (worktree / unpacked / srcdir) */
-    char *tree_id;           /* names the persistent build dir */
-    char *obj;               /* Linux O= dir */
+    char *source;  /* "git <commit>" / "tarball <sha>" / "srcdir <id>" */
+    char *commit;  /* commit or sha256 */
+    char *tree;    /* source tree to build (worktree / unpacked / srcdir) */
+    char *tree_id; /* names the persistent build dir */
+    char *obj;     /* Linux O= dir */
     char *log;
     struct kver ver;
     struct toolchain tc;
     struct frag frag;
-    struct sv fixes;         /* in-range ids (key) */
+    struct sv fixes; /* in-range ids (key) */
     struct sv applied;
     struct fix_table fixtab;
-    char *config_in;         /* key input: base + fragment */
+    char *config_in; /* key input: base + fragment */
     char *config_sha;
     char key[65];
 };

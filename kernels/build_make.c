@@ -98,15 +98,17 @@ int build_run_make(struct bctx *b, const char *const *targets, struct err *e)
         }
     }
     b->res->make_runs++;
-    rc = toolchain_run(&b->tc, (const char *const *)sv_argv(&av), b->tree, b->obj, b->log,
-                       timeout, e);
+    rc = toolchain_run(&b->tc, (const char *const *)sv_argv(&av), b->tree, b->obj, b->log, timeout,
+                       e);
     sv_clear(&av);
     if (rc < 0 && e &&
         (e->code == ERR_PROC || e->code == ERR_TIMEOUT || e->code == ERR_INTERRUPTED)) {
         char *tail = build_log_errors(b->log, 15);
         if (strstr(tail, "No space left on device") || build_disk_full(b)) {
-            err_set(e, ERR_NOSPACE, "disk full while building %s (log %s): free space in the "
-                    "cache ('pvlab cache gc --keep SIZE')", b->kind, b->log);
+            err_set(e, ERR_NOSPACE,
+                    "disk full while building %s (log %s): free space in the "
+                    "cache ('pvlab cache gc --keep SIZE')",
+                    b->kind, b->log);
         } else if (e->code != ERR_PROC || proc_interrupted()) {
             err_prefix(e, "make %s", targets[0]); /* infra, not the commit's fault */
         } else {
@@ -177,8 +179,8 @@ out:
 int build_publish(struct bctx *b, enum artifact_kind kind, struct artifact *a, struct err *e)
 {
     const struct build_req *r = b->r;
-    char *built = b->xen ? xasprintf("%s/xen/xen", b->tree)
-                         : xasprintf("%s/arch/x86/boot/bzImage", b->obj);
+    char *built =
+        b->xen ? xasprintf("%s/xen/xen", b->tree) : xasprintf("%s/arch/x86/boot/bzImage", b->obj);
     char *cfg = b->xen ? xasprintf("%s/xen/.config", b->tree) : xasprintf("%s/.config", b->obj);
     struct fill_ctx x = { b, built, cfg };
     int rc = -1;

@@ -59,12 +59,12 @@ int frag_check(const char *config, const struct frag *f, struct sv *bad);
 
 /* ---- toolchain.c: toolchain profiles ---- */
 struct tc_rule {
-    char *kind;     /* "linux" / "xen" */
-    char *range;    /* versions */
-    char *profile;  /* "host" or a suite profile name */
-    char *suite;    /* Debian suite ("-" for host) */
-    char *cc;       /* compiler command: "gcc", "gcc-10" */
-    int archive;    /* the suite lives only on Debian's archive mirror */
+    char *kind;    /* "linux" / "xen" */
+    char *range;   /* versions */
+    char *profile; /* "host" or a suite profile name */
+    char *suite;   /* Debian suite ("-" for host) */
+    char *cc;      /* compiler command: "gcc", "gcc-10" */
+    int archive;   /* the suite lives only on Debian's archive mirror */
 };
 struct tc_table {
     struct tc_rule *v;
@@ -77,15 +77,18 @@ const struct tc_rule *tc_choose(const struct tc_table *t, const char *kind, cons
 
 /* A toolchain ready to run make: host, or a chroot (paths inside it differ). */
 struct toolchain {
-    char *profile;   /* "host", "bullseye", "chroot" */
-    char *root;      /* chroot directory; NULL for the host */
-    char *cc;        /* "gcc-10" */
-    char *cc_version;/* first line of `cc --version` */
+    char *profile;    /* "host", "bullseye", "chroot" */
+    char *root;       /* chroot directory; NULL for the host */
+    char *cc;         /* "gcc-10" */
+    char *cc_version; /* first line of `cc --version` */
     int cc_major;
-    int ccache;      /* ccache available in this toolchain */
-    char *ccache_dir;/* outside path */
+    int ccache;       /* ccache available in this toolchain */
+    char *ccache_dir; /* outside path */
 };
-#define TOOLCHAIN_INIT { NULL, NULL, NULL, NULL, 0, 0, NULL }
+#define TOOLCHAIN_INIT                                                                             \
+    {                                                                                              \
+        NULL, NULL, NULL, NULL, 0, 0, NULL                                                         \
+    }
 /*
  * Prepares the toolchain named by r->toolchain, or chosen for (kind, v) by the table in
  * data_dir: creates the chroot profile with debootstrap when missing (minutes, once).
@@ -103,10 +106,10 @@ int toolchain_run(const struct toolchain *tc, const char *const *argv, const cha
 /* ---- fixes.c: the build-fix table ---- */
 struct fix {
     char *id;
-    char *kind;   /* linux / xen */
-    char *range;  /* source versions */
-    int min_cc;   /* compiler major from which it is needed; 0 = any */
-    char *op;     /* "copy" SRC DST | "append" FILE TEXT (if TEXT's key is absent) */
+    char *kind;  /* linux / xen */
+    char *range; /* source versions */
+    int min_cc;  /* compiler major from which it is needed; 0 = any */
+    char *op;    /* "copy" SRC DST | "append" FILE TEXT (if TEXT's key is absent) */
     char *arg1, *arg2;
     char *reason;
 };

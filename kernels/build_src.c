@@ -43,8 +43,10 @@ int src_git_resolve(const char *repo, const char *rev, const char *makefile, cha
         if (e && e->code == ERR_NOTFOUND)
             err_set(e, ERR_NOTFOUND, "git tree %s does not exist", repo);
         else if (e && e->code == ERR_USAGE)
-            err_set(e, ERR_USAGE, "%s is not a git repository (for a plain source tree use "
-                    "--tarball or --srcdir)", repo);
+            err_set(e, ERR_USAGE,
+                    "%s is not a git repository (for a plain source tree use "
+                    "--tarball or --srcdir)",
+                    repo);
         goto out;
     }
     if (git_rev_commit(repo, rev, commit_r, e) < 0)
@@ -116,8 +118,10 @@ static char *only_subdir(const char *dir)
 int src_tarball_check(const char *tarball, struct err *e)
 {
     if (!fs_exists(tarball)) {
-        err_set(e, ERR_NOTFOUND, "source tarball %s not found (Debian's linux-source-6.1 "
-                "package installs /usr/src/linux-source-6.1.tar.xz)", tarball);
+        err_set(e, ERR_NOTFOUND,
+                "source tarball %s not found (Debian's linux-source-6.1 "
+                "package installs /usr/src/linux-source-6.1.tar.xz)",
+                tarball);
         return -1;
     }
     if (fs_is_dir(tarball) || access(tarball, R_OK) < 0) {
@@ -178,9 +182,13 @@ out:
 static char *debsrc_apt_state(const char *cache_dir, const char *suite, const char *mirror,
                               const char *security, struct err *e)
 {
-    static const char *const sub[] = { "etc/apt.conf.d", "etc/sources.list.d",
-                                       "etc/preferences.d", "etc/trusted.gpg.d",
-                                       "state/lists/partial", "cache/archives/partial", "log",
+    static const char *const sub[] = { "etc/apt.conf.d",
+                                       "etc/sources.list.d",
+                                       "etc/preferences.d",
+                                       "etc/trusted.gpg.d",
+                                       "state/lists/partial",
+                                       "cache/archives/partial",
+                                       "log",
                                        NULL };
     char *dir = xasprintf("%s/apt/src-%s", cache_dir, suite), *conf = NULL, *p = NULL;
     struct buf src = BUF_INIT, c = BUF_INIT;
@@ -204,8 +212,7 @@ static char *debsrc_apt_state(const char *cache_dir, const char *suite, const ch
     if (fs_write_atomic(p, src.data, src.len, e) < 0)
         goto out;
     buf_addf(&c, "Dir::Etc \"%s/etc/\";\nDir::State \"%s/state/\";\n", dir, dir);
-    buf_addf(&c, "Dir::State::status \"%s/state/status\";\nDir::Cache \"%s/cache/\";\n", dir,
-             dir);
+    buf_addf(&c, "Dir::State::status \"%s/state/status\";\nDir::Cache \"%s/cache/\";\n", dir, dir);
     buf_addf(&c, "Dir::Log \"%s/log/\";\n", dir);
     buf_adds(&c, "Debug::NoLocking \"true\";\nAPT::Sandbox::User \"root\";\n"
                  "Acquire::Languages \"none\";\n");
@@ -226,8 +233,8 @@ out:
 }
 
 /* Runs an apt tool with APT_CONFIG=conf in cwd; stdout into out when non-NULL. */
-static int apt_src_run(const char *conf, const char *const *argv, const char *cwd,
-                       struct buf *out, const char *log, struct err *e)
+static int apt_src_run(const char *conf, const char *const *argv, const char *cwd, struct buf *out,
+                       const char *log, struct err *e)
 {
     char *env0 = xasprintf("APT_CONFIG=%s", conf);
     const char *env[] = { env0, NULL };
@@ -358,10 +365,11 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
         free(state);
     }
     stamp = xasprintf("%s/apt/src-%s/state/pvlab-updated", o->cache_dir, suite);
-    if (stat(stamp, &sb) < 0 || time(NULL) - sb.st_mtime > 3600L * (o->refresh_hours > 0
-                                                                     ? o->refresh_hours : 24)) {
-        const char *argv[] = { "apt-get", "-q", "-o", "APT::Update::Error-Mode=any", "update",
-                               NULL };
+    if (stat(stamp, &sb) < 0 ||
+        time(NULL) - sb.st_mtime > 3600L * (o->refresh_hours > 0 ? o->refresh_hours : 24)) {
+        const char *argv[] = {
+            "apt-get", "-q", "-o", "APT::Update::Error-Mode=any", "update", NULL
+        };
         if (apt_src_run(conf, argv, NULL, NULL, log, e) < 0 ||
             fs_write_atomic(stamp, "", 0, e) < 0) {
             if (e && (e->code == ERR_PROC || e->code == ERR_TIMEOUT))
@@ -391,8 +399,8 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
         if (!fs_is_dir(dir) && stat(miss, &sb) == 0 && stat(stamp, &sb2) == 0 &&
             sb.st_mtime >= sb2.st_mtime)
             skip = 1;
-        if (!skip && (fs_is_dir(dir) ||
-                      fetch_one(conf, base, package, vers.v[i], dir, log, e) == 0)) {
+        if (!skip &&
+            (fs_is_dir(dir) || fetch_one(conf, base, package, vers.v[i], dir, log, e) == 0)) {
             free(miss);
             err_clear(e);
             *dir_r = xstrdup(dir);
@@ -407,9 +415,10 @@ int build_debian_source(const struct kernels_opts *o, const char *package, const
         }
         free(miss);
     }
-    err_set(e, e && e->code == ERR_NOSPACE ? ERR_NOSPACE : ERR_NET, "no version of the source "
-            "package %s could be downloaded from %s (tried newest first; log %s)", package,
-            mirror, log);
+    err_set(e, e && e->code == ERR_NOSPACE ? ERR_NOSPACE : ERR_NET,
+            "no version of the source "
+            "package %s could be downloaded from %s (tried newest first; log %s)",
+            package, mirror, log);
 out:
     fs_unlock(lock_fd);
     fs_unlock(hold_fd);

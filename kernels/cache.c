@@ -202,8 +202,10 @@ int kernels_blame_disk(const char *path, struct err *e)
     if (!e)
         return 1;
     memcpy(old, e->msg, sizeof(old));
-    err_set(e, ERR_NOSPACE, "the disk holding %s is full (%lld MiB free): free space with "
+    err_set(e, ERR_NOSPACE,
+            "the disk holding %s is full (%lld MiB free): free space with "
             "`pvlab cache gc --keep SIZE` or elsewhere on it, or point cache_dir to another "
-            "disk (%s)", path, left >> 20, old);
+            "disk (%s)",
+            path, left >> 20, old);
     return 1;
 }

@@ -47,8 +47,7 @@ static long long du(const char *path)
     return n;
 }
 
-static void add(struct items *it, const char *kind, const char *path, const char *desc,
-                int kept)
+static void add(struct items *it, const char *kind, const char *path, const char *desc, int kept)
 {
     struct stat sb;
 
@@ -281,9 +280,10 @@ int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, si
         removed++;
     }
     if (total > keep_bytes)
-        log_warn("cache", "%s still holds %lld bytes, more than the %lld asked for: toolchains, "
-                 "ccache, initramfs images, build logs and entries in use are kept", cache_dir,
-                 total, keep_bytes);
+        log_warn("cache",
+                 "%s still holds %lld bytes, more than the %lld asked for: toolchains, "
+                 "ccache, initramfs images, build logs and entries in use are kept",
+                 cache_dir, total, keep_bytes);
     rc = 0;
 out:
     if (freed_r)

@@ -28,12 +28,12 @@
 
 /* One line of `pvlab cache ls`; strings owned, freed by cache_items_free. */
 struct cache_item {
-    char *kind;  /* see the table above */
+    char *kind; /* see the table above */
     char *path;
-    char *desc;  /* provider/version, suite, package file or directory name */
+    char *desc;      /* provider/version, suite, package file or directory name */
     long long bytes; /* disk usage (allocated blocks), recursive */
     long long mtime; /* last use */
-    int kept;    /* 1: cache_gc never removes this kind */
+    int kept;        /* 1: cache_gc never removes this kind */
 };
 
 /*

@@ -33,10 +33,10 @@
 /* One suite's private apt state. */
 struct apt_state {
     const char *suite;
-    char *dir;      /* <cache_dir>/apt/<suite> */
-    char *conf;     /* its apt.conf, passed as APT_CONFIG */
-    char *stamp;    /* touched after each successful update */
-    struct sv env;  /* APT_CONFIG=... plus the caller's proxy variables */
+    char *dir;     /* <cache_dir>/apt/<suite> */
+    char *conf;    /* its apt.conf, passed as APT_CONFIG */
+    char *stamp;   /* touched after each successful update */
+    struct sv env; /* APT_CONFIG=... plus the caller's proxy variables */
 };
 
 static void progress(const struct kernels_opts *o, const char *stage, const char *fmt, ...)
@@ -66,15 +66,19 @@ static void apt_state_release(struct apt_state *st)
 
 static int check_tools(struct err *e)
 {
-    static const struct { const char *tool, *pkg; } need[] = {
-        { "apt-get", "apt" }, { "apt-cache", "apt" }, { "apt-config", "apt" },
-        { "dpkg-deb", "dpkg" }, { "tar", "tar" }, { "sh", "dash" },
+    static const struct {
+        const char *tool, *pkg;
+    } need[] = {
+        { "apt-get", "apt" },   { "apt-cache", "apt" }, { "apt-config", "apt" },
+        { "dpkg-deb", "dpkg" }, { "tar", "tar" },       { "sh", "dash" },
     };
     for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
         char *p = fs_which(need[i].tool);
         if (!p) {
-            err_set(e, ERR_TOOL, "%s not found in PATH: the debian provider needs it (install "
-                    "the Debian package '%s', or use file:PATH)", need[i].tool, need[i].pkg);
+            err_set(e, ERR_TOOL,
+                    "%s not found in PATH: the debian provider needs it (install "
+                    "the Debian package '%s', or use file:PATH)",
+                    need[i].tool, need[i].pkg);
             return -1;
         }
         free(p);
@@ -136,9 +140,13 @@ out:
 /* The network settings of the system's apt (proxies, date checks, retries) and nothing else. */
 static void system_acquire_conf(struct buf *conf)
 {
-    static const char *const keep[] = { "Acquire::http", "Acquire::ftp", "Acquire::socks",
-                                        "Acquire::Check-", "Acquire::Retries",
-                                        "Acquire::ForceIPv", NULL };
+    static const char *const keep[] = { "Acquire::http",
+                                        "Acquire::ftp",
+                                        "Acquire::socks",
+                                        "Acquire::Check-",
+                                        "Acquire::Retries",
+                                        "Acquire::ForceIPv",
+                                        NULL };
     const char *argv[] = { "apt-config", "dump", NULL };
     struct proc_spec ps = { 0 };
     struct buf out = BUF_INIT;
@@ -162,8 +170,7 @@ static void system_acquire_conf(struct buf *conf)
 }
 
 /* Writes path only when its content differs; *changed_r set to 1 when it did. */
-static int write_if_changed(const char *path, const struct buf *want, int *changed_r,
-                            struct err *e)
+static int write_if_changed(const char *path, const struct buf *want, int *changed_r, struct err *e)
 {
     struct buf have = BUF_INIT;
     int same = buf_read_file(&have, path, NULL) == 0 && have.len == want->len &&
@@ -185,9 +192,13 @@ static int write_if_changed(const char *path, const struct buf *want, int *chang
 static int apt_setup(const struct kernels_opts *o, struct apt_state *st, const char *mirror,
                      const char *security, int *sources_changed_r, struct err *e)
 {
-    static const char *const sub[] = { "etc/apt.conf.d", "etc/sources.list.d",
-                                       "etc/preferences.d", "etc/trusted.gpg.d",
-                                       "state/lists/partial", "cache/archives/partial", "log",
+    static const char *const sub[] = { "etc/apt.conf.d",
+                                       "etc/sources.list.d",
+                                       "etc/preferences.d",
+                                       "etc/trusted.gpg.d",
+                                       "state/lists/partial",
+                                       "cache/archives/partial",
+                                       "log",
                                        NULL };
     struct buf src = BUF_INIT, conf = BUF_INIT;
     char *p = NULL;
@@ -199,7 +210,7 @@ static int apt_setup(const struct kernels_opts *o, struct apt_state *st, const c
     sv_pushf(&st->env, "APT_CONFIG=%s", st->conf);
     {
         static const char *const pass[] = { "http_proxy", "https_proxy", "ftp_proxy", "no_proxy",
-                                            "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", NULL };
+                                            "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",  NULL };
         for (size_t i = 0; pass[i]; i++)
             if (getenv(pass[i]))
                 sv_pushf(&st->env, "%s=%s", pass[i], getenv(pass[i]));
@@ -258,8 +269,7 @@ int debian_apt_unsigned(const char *apt_output)
 }
 
 /* Runs apt-get update unless the lists are fresh; stale lists are used when it fails. */
-static int apt_update(const struct kernels_opts *o, struct apt_state *st, int force,
-                      struct err *e)
+static int apt_update(const struct kernels_opts *o, struct apt_state *st, int force, struct err *e)
 {
     /* without Error-Mode=any a failed fetch still exits 0 ("old ones used instead") */
     const char *argv[] = { "apt-get", "-q", "-o", "APT::Update::Error-Mode=any", "update", NULL };
@@ -279,8 +289,10 @@ static int apt_update(const struct kernels_opts *o, struct apt_state *st, int fo
         goto out;
     }
     if (debian_apt_unsigned(out.data) || debian_apt_unsigned(errs.data)) {
-        err_set(e, ERR_CONFIG, "the Debian archive keyring (%s) cannot verify suite %s; install "
-                "a newer debian-archive-keyring: %s", KEYRING, st->suite, ue.msg);
+        err_set(e, ERR_CONFIG,
+                "the Debian archive keyring (%s) cannot verify suite %s; install "
+                "a newer debian-archive-keyring: %s",
+                KEYRING, st->suite, ue.msg);
         goto out;
     }
     if (have_lists && !force && ue.code != ERR_NOSPACE) {
@@ -290,11 +302,11 @@ static int apt_update(const struct kernels_opts *o, struct apt_state *st, int fo
         goto out;
     }
     if (ue.code == ERR_NOSPACE) {
-        err_set(e, ERR_NOSPACE, "cannot download the package lists of %s: %s", st->suite,
-                ue.msg);
+        err_set(e, ERR_NOSPACE, "cannot download the package lists of %s: %s", st->suite, ue.msg);
         goto out;
     }
-    err_set(e, ERR_NET, "cannot download the package lists of %s (is the package archive "
+    err_set(e, ERR_NET,
+            "cannot download the package lists of %s (is the package archive "
             "reachable? set `mirror` in the pvlab configuration to use another): %s",
             st->suite, ue.msg);
 out:
@@ -354,8 +366,10 @@ static int apt_show(struct apt_state *st, const char *pkg, const char *ver, char
 
     buf_init(&out, 1 << 20);
     if (apt_run(st, argv, NULL, &out, NULL, T_QUERY_MS, e) < 0 || !out.len) {
-        err_set(e, ERR_NOTFOUND, "package %s not found in suite %s (or %s-security); the package "
-                "lists are in %s", what, st->suite, st->suite, st->dir);
+        err_set(e, ERR_NOTFOUND,
+                "package %s not found in suite %s (or %s-security); the package "
+                "lists are in %s",
+                what, st->suite, st->suite, st->dir);
         goto out;
     }
     *record_r = buf_detach(&out, NULL);
@@ -488,8 +502,15 @@ static int extract_fill(void *vctx, const char *file, struct err *e)
     char *scratch = xasprintf("%s.x", file);
     char *got = xasprintf("%s/%s", scratch, x->member);
     /* dash has no pipefail: a dpkg-deb failure shows as tar missing the member */
-    const char *argv[] = { "sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -xf - -C \"$2\" "
-                           "\"$3\"", "sh", x->deb, scratch, x->member, NULL };
+    const char *argv[] = { "sh",
+                           "-c",
+                           "dpkg-deb --fsys-tarfile \"$1\" | tar -xf - -C \"$2\" "
+                           "\"$3\"",
+                           "sh",
+                           x->deb,
+                           scratch,
+                           x->member,
+                           NULL };
     struct proc_spec ps = { 0 };
     int rc = -1;
 
@@ -534,14 +555,14 @@ static int pick_mirrors(const struct kernels_opts *o, char **mirror_r, char **se
     *security_r = xstrdup(o->security_mirror ? o->security_mirror : s);
     if (!*security_r)
         log_warn("kernels", "no Debian security mirror found in the apt sources; security "
-                 "updates are not searched (set `security_mirror`)");
+                            "updates are not searched (set `security_mirror`)");
     free(m);
     free(s);
     return 0;
 }
 
-int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
-                   struct artifact *a, struct err *e)
+int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent, struct artifact *a,
+                   struct err *e)
 {
     struct apt_state st = { ent->suite, NULL, NULL, NULL, SV_INIT };
     char *mirror = NULL, *security = NULL, *meta = NULL, *rec = NULL;

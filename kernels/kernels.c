@@ -56,8 +56,8 @@ int kernels_parse_spec(enum artifact_kind kind, const char *spec, struct parsed_
     ps->arg = !strncmp(spec, "debian:", 7) ? spec + 7 : spec;
     ps->entry = debian_table_find(kind, ps->arg);
     if (!ps->entry) {
-        err_set(e, ERR_NOTFOUND, "unknown %s version '%s'; known: %s (or file:PATH)", what,
-                ps->arg, artifact_known(kind));
+        err_set(e, ERR_NOTFOUND, "unknown %s version '%s'; known: %s (or file:PATH)", what, ps->arg,
+                artifact_known(kind));
         return -1;
     }
     return 0;

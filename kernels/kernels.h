@@ -24,21 +24,24 @@
 
 enum artifact_kind { ARTIFACT_XEN, ARTIFACT_LINUX };
 
-struct artifact {         /* all strings owned, freed by artifact_free */
+struct artifact { /* all strings owned, freed by artifact_free */
     enum artifact_kind kind;
-    char *spec;           /* as the user gave it: "4.17", "file:/boot/xen.gz" */
-    char *provider;       /* "debian" | "file" */
-    char *path;           /* bootable file in the cache: Xen = gunzipped multiboot image;
-                             Linux = vmlinuz/bzImage */
-    char *version;        /* exact: Debian package version, or "file" */
-    char *package;        /* Debian binary package, e.g. linux-image-6.1.0-41-amd64;
-                             NULL for file: */
-    char *suite;          /* bookworm, bookworm-security, ...; NULL for file: */
-    char *sha256;         /* of path */
-    char *source_sha256;  /* of the downloaded .deb or of the given file */
+    char *spec;          /* as the user gave it: "4.17", "file:/boot/xen.gz" */
+    char *provider;      /* "debian" | "file" */
+    char *path;          /* bootable file in the cache: Xen = gunzipped multiboot image;
+                            Linux = vmlinuz/bzImage */
+    char *version;       /* exact: Debian package version, or "file" */
+    char *package;       /* Debian binary package, e.g. linux-image-6.1.0-41-amd64;
+                            NULL for file: */
+    char *suite;         /* bookworm, bookworm-security, ...; NULL for file: */
+    char *sha256;        /* of path */
+    char *source_sha256; /* of the downloaded .deb or of the given file */
 };
 
-#define ARTIFACT_INIT { ARTIFACT_XEN, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+#define ARTIFACT_INIT                                                                              \
+    {                                                                                              \
+        ARTIFACT_XEN, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL                               \
+    }
 
 struct kernels_opts {
     const char *cache_dir;       /* required */

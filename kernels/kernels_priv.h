@@ -24,7 +24,7 @@ const struct debian_entry *debian_table_find(enum artifact_kind kind, const char
 enum spec_provider { SPEC_DEBIAN, SPEC_FILE };
 struct parsed_spec {
     enum spec_provider provider;
-    const char *arg; /* points into the spec: version for debian, path for file */
+    const char *arg;                  /* points into the spec: version for debian, path for file */
     const struct debian_entry *entry; /* debian only */
 };
 /* Parses "4.17" / "debian:4.17" / "file:PATH". ERR_NOTFOUND lists the known versions. */
@@ -97,8 +97,8 @@ int image_check_xen(const char *path, struct err *e);
 int image_check_linux(const char *path, struct err *e);
 
 /* ---- debian.c: the debian provider ---- */
-int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
-                   struct artifact *a, struct err *e);
+int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent, struct artifact *a,
+                   struct err *e);
 /* 1 when apt-get's output (stdout or stderr) says a suite's signature cannot be verified. */
 int debian_apt_unsigned(const char *apt_output);
 /* Parses a field of the first record of `apt-cache show` output; malloc'd or NULL. */

@@ -22,8 +22,9 @@
 #define T_DEBOOTSTRAP_MS (60 * 60 * 1000)
 #define T_QUERY_MS (60 * 1000)
 /* build packages of a chroot profile, besides the compiler */
-#define PROFILE_PKGS "make,bc,bison,flex,libelf-dev,libssl-dev,python3,perl,xz-utils,cpio,kmod," \
-                     "libc6-dev,ccache"
+#define PROFILE_PKGS                                                                               \
+    "make,bc,bison,flex,libelf-dev,libssl-dev,python3,perl,xz-utils,cpio,kmod,"                    \
+    "libc6-dev,ccache"
 
 void tc_table_free(struct tc_table *t)
 {
@@ -56,16 +57,18 @@ int tc_table_parse(const char *text, struct tc_table *t, struct err *e)
         sv_split(&w, l, " \t");
         if (w.n != 6 || kver_in_range(&probe, w.v[1]) < 0 ||
             (strcmp(w.v[5], "-") && strcmp(w.v[5], "mirror") && strcmp(w.v[5], "archive"))) {
-            err_set(e, ERR_CONFIG, "toolchain table line '%s': want 'kind versions profile "
-                    "suite compiler -|mirror|archive'", l);
+            err_set(e, ERR_CONFIG,
+                    "toolchain table line '%s': want 'kind versions profile "
+                    "suite compiler -|mirror|archive'",
+                    l);
             sv_clear(&w);
             tc_table_free(t);
             goto out;
         }
         t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
-        t->v[t->n] = (struct tc_rule){ xstrdup(w.v[0]), xstrdup(w.v[1]), xstrdup(w.v[2]),
-                                       xstrdup(w.v[3]), xstrdup(w.v[4]),
-                                       !strcmp(w.v[5], "archive") };
+        t->v[t->n] =
+            (struct tc_rule){ xstrdup(w.v[0]), xstrdup(w.v[1]), xstrdup(w.v[2]),
+                              xstrdup(w.v[3]), xstrdup(w.v[4]), !strcmp(w.v[5], "archive") };
         t->n++;
         sv_clear(&w);
     }
@@ -175,7 +178,8 @@ static int probe_cc(struct toolchain *tc, struct err *e)
     ps.out = &out;
     ps.timeout_ms = T_QUERY_MS;
     if (proc_run(&ps, e) < 0) {
-        err_set(e, ERR_TOOL, "compiler '%s' not found in the %s toolchain: install it (Debian "
+        err_set(e, ERR_TOOL,
+                "compiler '%s' not found in the %s toolchain: install it (Debian "
                 "package '%s'), or choose another with --toolchain host|PROFILE|chroot:PATH",
                 tc->cc, tc->profile, tc->cc);
         goto out;
@@ -204,8 +208,7 @@ static int make_chroot(const struct build_req *r, const struct tc_rule *rule, co
     char *root = xasprintf("%s/root", dir), *tmp = xasprintf("%s/.tmp-root.%d", dir, getpid());
     char *lock = xasprintf("%s.lock", dir), *log = xasprintf("%s/debootstrap.log", dir);
     char *mirror = NULL, *sec = NULL, *pkgs = xasprintf("%s,%s", rule->cc, PROFILE_PKGS);
-    const char *argv[] = { "debootstrap", "--variant=minbase", NULL, rule->suite, tmp, NULL,
-                           NULL };
+    const char *argv[] = { "debootstrap", "--variant=minbase", NULL, rule->suite, tmp, NULL, NULL };
     char *inc = xasprintf("--include=%s", pkgs);
     struct proc_spec ps = { 0 };
     char *deb = NULL;
@@ -218,22 +221,27 @@ static int make_chroot(const struct build_req *r, const struct tc_rule *rule, co
         goto out;
     }
     if (!(deb = fs_which("debootstrap"))) {
-        err_set(e, ERR_TOOL, "the '%s' toolchain profile is a %s chroot made with debootstrap, "
+        err_set(e, ERR_TOOL,
+                "the '%s' toolchain profile is a %s chroot made with debootstrap, "
                 "which is not installed: apt-get install debootstrap (or use --toolchain "
-                "chroot:PATH with an existing chroot)", rule->profile, rule->suite);
+                "chroot:PATH with an existing chroot)",
+                rule->profile, rule->suite);
         goto out;
     }
     if (geteuid() != 0) {
-        err_set(e, ERR_TOOL, "making the '%s' toolchain chroot needs root (debootstrap, "
-                "chroot); run as root or pass --toolchain chroot:PATH", rule->profile);
+        err_set(e, ERR_TOOL,
+                "making the '%s' toolchain chroot needs root (debootstrap, "
+                "chroot); run as root or pass --toolchain chroot:PATH",
+                rule->profile);
         goto out;
     }
     if (rule->archive) {
         if (!r->archive_mirror) {
-            err_set(e, ERR_CONFIG, "toolchain profile '%s' needs Debian suite %s, which is "
+            err_set(e, ERR_CONFIG,
+                    "toolchain profile '%s' needs Debian suite %s, which is "
                     "only on Debian's archive mirror: pass --archive-mirror URL, or "
-                    "--toolchain chroot:PATH with your own %s chroot", rule->profile,
-                    rule->suite, rule->cc);
+                    "--toolchain chroot:PATH with your own %s chroot",
+                    rule->profile, rule->suite, rule->cc);
             goto out;
         }
         mirror = xstrdup(r->archive_mirror);
@@ -305,15 +313,19 @@ int toolchain_get(const struct build_req *r, const char *data_dir, const char *k
                 if (!strcmp(t.v[i].profile, r->toolchain))
                     rule = &t.v[i];
             if (!rule) {
-                err_set(e, ERR_NOTFOUND, "unknown toolchain profile '%s' (see %s; or use host "
-                        "or chroot:PATH)", r->toolchain, path);
+                err_set(e, ERR_NOTFOUND,
+                        "unknown toolchain profile '%s' (see %s; or use host "
+                        "or chroot:PATH)",
+                        r->toolchain, path);
                 goto out;
             }
         } else if (!r->toolchain) {
             rule = tc_choose(&t, kind, v);
             if (!rule) {
-                err_set(e, ERR_TOOL, "no toolchain profile for %s %s in %s: add a row, or pass "
-                        "--toolchain host|PROFILE|chroot:PATH", kind, vs, path);
+                err_set(e, ERR_TOOL,
+                        "no toolchain profile for %s %s in %s: add a row, or pass "
+                        "--toolchain host|PROFILE|chroot:PATH",
+                        kind, vs, path);
                 goto out;
             }
         }
@@ -331,9 +343,10 @@ int toolchain_get(const struct build_req *r, const char *data_dir, const char *k
     }
     if (!tc->root && !(cc = fs_which(tc->cc))) {
         /* Debian names its versioned compilers' packages after them (gcc-12, clang-16) */
-        err_set(e, ERR_TOOL, "%s %s builds with the host's %s, which is not installed: "
-                "apt-get install %s (or pass --toolchain PROFILE|chroot:PATH)", kind, vs,
-                tc->cc, !strcmp(tc->cc, "gcc") ? "build-essential" : tc->cc);
+        err_set(e, ERR_TOOL,
+                "%s %s builds with the host's %s, which is not installed: "
+                "apt-get install %s (or pass --toolchain PROFILE|chroot:PATH)",
+                kind, vs, tc->cc, !strcmp(tc->cc, "gcc") ? "build-essential" : tc->cc);
         goto out;
     }
     if (probe_cc(tc, e) < 0)

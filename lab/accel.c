@@ -26,8 +26,8 @@
 /* Deadline of the TCG probe: it is only a yardstick, and TCG on a loaded host is slow. */
 #define TCG_PROBE_DEADLINE_MS 60000
 
-static const char *const markers[] = { "PVLAB-PROBE-START", "PVLAB-PROBE-IRQ",
-                                       "PVLAB-PROBE-LONG", "PVLAB-PROBE-OK" };
+static const char *const markers[] = { "PVLAB-PROBE-START", "PVLAB-PROBE-IRQ", "PVLAB-PROBE-LONG",
+                                       "PVLAB-PROBE-OK" };
 static const char *const stage_names[] = { "start", "irq", "long", "ok" };
 /* What the guest was doing when it stopped after each marker (index: markers seen). */
 static const char *const stuck_at[] = {
@@ -91,8 +91,7 @@ int accel_probe_reason(const char *out, int timed_out, int deadline_ms, const ch
     if (p->ok)
         p->reason = NULL;
     else if (strstr(out, "PVLAB-PROBE-FAULT"))
-        p->reason = xasprintf("a probe guest took an unexpected exception (it %s)",
-                              stuck_at[seen]);
+        p->reason = xasprintf("a probe guest took an unexpected exception (it %s)", stuck_at[seen]);
     else if (timed_out)
         p->reason = xasprintf("a probe guest %s in %d s", stuck_at[seen], deadline_ms / 1000);
     else
@@ -144,8 +143,8 @@ int accel_probe_run(const char *qemu, const char *machine, const char *accel, co
         err_set(e, ERR_INTERRUPTED, "interrupted while probing the accelerator");
         goto out;
     }
-    log_debug("accel", "probe %s/%s: %s in %lld ms%s%s", accel, cpu, p->ok ? "ok" : "failed",
-              p->ms, p->reason ? ": " : "", p->reason ? p->reason : "");
+    log_debug("accel", "probe %s/%s: %s in %lld ms%s%s", accel, cpu, p->ok ? "ok" : "failed", p->ms,
+              p->reason ? ": " : "", p->reason ? p->reason : "");
     rc = 0;
 out:
     proc_kill(&pr);
@@ -196,14 +195,14 @@ int accel_decide(enum accel_policy policy, const char *device, const char *devic
     }
     if (policy == ACCEL_KVM || !tcg || !tcg->ok || tcg->ms < 0) {
         *accel_r = xstrdup("kvm");
-        *note_r = xasprintf("kvm: a probe guest ran in %.2f s under KVM; using kvm",
-                            secs(kvm->ms));
+        *note_r = xasprintf("kvm: a probe guest ran in %.2f s under KVM; using kvm", secs(kvm->ms));
         return 0;
     }
     if (kvm->ms > tcg->ms) {
         *accel_r = xstrdup("tcg");
         *note_r = xasprintf("kvm: a probe guest took %.2f s under KVM but %.2f s under TCG; "
-                            "using tcg", secs(kvm->ms), secs(tcg->ms));
+                            "using tcg",
+                            secs(kvm->ms), secs(tcg->ms));
         return 0;
     }
     *accel_r = xstrdup("kvm");

@@ -24,18 +24,18 @@
 
 /* One boot of the probe guest. */
 struct accel_probe {
-    int ok;            /* PVLAB-PROBE-OK seen and QEMU ended through the exit port */
-    long long ms;      /* QEMU start to exit (or to the deadline) */
-    char *reason;      /* when !ok: what happened, with QEMU's own message; malloc'd */
-    char *stage;       /* last marker seen: "none", "start", "irq", "long", "ok" */
+    int ok;       /* PVLAB-PROBE-OK seen and QEMU ended through the exit port */
+    long long ms; /* QEMU start to exit (or to the deadline) */
+    char *reason; /* when !ok: what happened, with QEMU's own message; malloc'd */
+    char *stage;  /* last marker seen: "none", "start", "irq", "long", "ok" */
 };
 
 struct accel_choice {
-    char *accel;       /* "kvm" | "tcg" */
-    char *cpu_model;   /* the configured model for that accelerator */
-    char *note;        /* one line: why ("kvm: /dev/kvm not present; using tcg") */
+    char *accel;                 /* "kvm" | "tcg" */
+    char *cpu_model;             /* the configured model for that accelerator */
+    char *note;                  /* one line: why ("kvm: /dev/kvm not present; using tcg") */
     struct accel_probe kvm, tcg; /* ms < 0 and stage NULL when not probed */
-    int cached;        /* the decision came from the cache */
+    int cached;                  /* the decision came from the cache */
 };
 
 /*

@@ -64,8 +64,7 @@ static int probe_stack(const struct config *c, int reprobe, struct host_stack *h
     h->accel = xstrdup(choice_r->accel);
     h->cpu_model = xstrdup(choice_r->cpu_model);
     nested = !strcmp(h->accel, "kvm") ? nested_note() : NULL;
-    h->accel_note = nested ? xasprintf("%s (%s)", choice_r->note, nested)
-                           : xstrdup(choice_r->note);
+    h->accel_note = nested ? xasprintf("%s (%s)", choice_r->note, nested) : xstrdup(choice_r->note);
     rc = 0;
 out:
     free(nested);
@@ -114,8 +113,8 @@ static long long meminfo_kb(const char *key)
     return v;
 }
 
-int host_report(const struct config *c, int reprobe, const char *const *cpus,
-                struct host_report *r, struct err *e)
+int host_report(const struct config *c, int reprobe, const char *const *cpus, struct host_report *r,
+                struct err *e)
 {
     struct err pe = ERR_INIT;
     size_t n = 0;
@@ -125,9 +124,8 @@ int host_report(const struct config *c, int reprobe, const char *const *cpus,
         r->problem = xstrdup(pe.msg);
     } else {
         /* the TCG yardstick, when the decision did not need one */
-        if (!r->accel.tcg.stage &&
-            accel_probe_run(r->stack.qemu_binary, c->machine, "tcg", c->cpu_tcg, 60000,
-                            &r->accel.tcg, e) < 0)
+        if (!r->accel.tcg.stage && accel_probe_run(r->stack.qemu_binary, c->machine, "tcg",
+                                                   c->cpu_tcg, 60000, &r->accel.tcg, e) < 0)
             return -1;
         for (; cpus && cpus[n]; n++)
             ;
@@ -146,8 +144,8 @@ int host_report(const struct config *c, int reprobe, const char *const *cpus,
             r->ncpus++;
         }
         if (!r->accel.tcg.ok)
-            r->problem = xasprintf("QEMU cannot run a guest even under TCG: %s",
-                                   r->accel.tcg.reason);
+            r->problem =
+                xasprintf("QEMU cannot run a guest even under TCG: %s", r->accel.tcg.reason);
     }
     r->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     r->mem_total_kb = meminfo_kb("MemTotal");

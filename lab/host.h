@@ -17,7 +17,7 @@ struct host_stack {
     char *accel;        /* "kvm" | "tcg" */
     char *accel_note;   /* why, one line: "kvm: /dev/kvm not present; using tcg" */
     char *cpu_model;
-    char *l0_kernel;    /* uname -r */
+    char *l0_kernel; /* uname -r */
     char *hostname;
 };
 
@@ -45,7 +45,7 @@ struct host_tool {
 
 struct host_report {
     struct host_stack stack;
-    struct accel_choice accel;  /* the decision with its KVM and TCG probes */
+    struct accel_choice accel;   /* the decision with its KVM and TCG probes */
     struct host_cpu_probe *cpus; /* extra CPU models probed under the chosen accelerator */
     size_t ncpus;
     int cores;
@@ -53,7 +53,7 @@ struct host_report {
     long long cache_free, state_free;     /* bytes, -1 when unknown */
     struct host_tool *tools;
     size_t ntools;
-    char *problem;              /* NULL, or why this host cannot run the lab's guests */
+    char *problem; /* NULL, or why this host cannot run the lab's guests */
 };
 
 /*
@@ -63,8 +63,8 @@ struct host_report {
  * run the probe guest is reported in r->problem, not as an error. Returns -1 only when a probe
  * cannot be attempted (probe image missing, interrupted). Blocks for the probes (seconds).
  */
-int host_report(const struct config *c, int reprobe, const char *const *cpus,
-                struct host_report *r, struct err *e);
+int host_report(const struct config *c, int reprobe, const char *const *cpus, struct host_report *r,
+                struct err *e);
 void host_report_free(struct host_report *r);
 
 #endif

@@ -21,7 +21,8 @@ static int check_path(const char *what, const char *path, struct err *e)
     if (strpbrk(path, " \t\n")) {
         err_set(e, ERR_USAGE,
                 "%s path '%s' contains whitespace, which QEMU's multiboot module list cannot "
-                "carry; move it (or set cache_dir) to a path without spaces", what, path);
+                "carry; move it (or set cache_dir) to a path without spaces",
+                what, path);
         return -1;
     }
     return 0;

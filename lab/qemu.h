@@ -11,18 +11,18 @@
 #include "util/sv.h"
 
 struct qemu_cfg {
-    const char *binary;       /* qemu-system-x86_64 */
-    const char *machine;      /* q35 */
-    const char *accel;        /* "kvm" or "tcg" */
-    const char *cpu;          /* max,-smap under TCG */
+    const char *binary;  /* qemu-system-x86_64 */
+    const char *machine; /* q35 */
+    const char *accel;   /* "kvm" or "tcg" */
+    const char *cpu;     /* max,-smap under TCG */
     int memory_mb;
     int smp;
-    const char *xen_path;     /* gunzipped multiboot Xen image */
+    const char *xen_path; /* gunzipped multiboot Xen image */
     const char *xen_cmdline;
-    const char *dom0_path;    /* dom0 kernel (multiboot module 1) */
+    const char *dom0_path; /* dom0 kernel (multiboot module 1) */
     const char *dom0_cmdline;
-    const char *initrd_path;  /* dom0 initramfs (multiboot module 2) */
-    const char *serial_log;   /* the L1 serial port (Xen + dom0 console) goes to this file */
+    const char *initrd_path; /* dom0 initramfs (multiboot module 2) */
+    const char *serial_log;  /* the L1 serial port (Xen + dom0 console) goes to this file */
 };
 
 /*

@@ -36,9 +36,9 @@ void trial_result_free(struct trial_result *r)
 
 struct watch {
     const struct trial_spec *t;
-    struct buf log;        /* console so far (capped) */
-    size_t scanned;        /* bytes of log already split into lines */
-    int fd;                /* serial log, opened once QEMU created it */
+    struct buf log; /* console so far (capped) */
+    size_t scanned; /* bytes of log already split into lines */
+    int fd;         /* serial log, opened once QEMU created it */
     enum trial_stage stage;
     long long start_ms, begin_ms, end_ms;
     struct trial_progress prog;
@@ -192,17 +192,10 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
             break;
         }
         switch (w.stage) {
-        case TRIAL_BOOT:
-            limit_ms = w.start_ms + (long long)t->boot_timeout_s * 1000;
-            break;
-        case TRIAL_RUN:
-            limit_ms = w.begin_ms + (long long)t->run_timeout_s * 1000;
-            break;
-        case TRIAL_SHUTDOWN:
-            limit_ms = w.end_ms + (long long)t->shutdown_s * 1000;
-            break;
-        case TRIAL_DONE:
-            break;
+        case TRIAL_BOOT: limit_ms = w.start_ms + (long long)t->boot_timeout_s * 1000; break;
+        case TRIAL_RUN: limit_ms = w.begin_ms + (long long)t->run_timeout_s * 1000; break;
+        case TRIAL_SHUTDOWN: limit_ms = w.end_ms + (long long)t->shutdown_s * 1000; break;
+        case TRIAL_DONE: break;
         }
         if (limit_ms && now >= limit_ms) {
             if (w.stage != TRIAL_SHUTDOWN) {

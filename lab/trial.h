@@ -28,11 +28,11 @@ struct trial_progress {
 };
 
 struct trial_spec {
-    struct qemu_cfg qemu;  /* qemu.serial_log is the console log */
+    struct qemu_cfg qemu; /* qemu.serial_log is the console log */
     int boot_timeout_s;
     int run_timeout_s;
     int shutdown_s;
-    size_t log_cap;        /* bytes of console kept; more stops the trial */
+    size_t log_cap; /* bytes of console kept; more stops the trial */
     void (*progress)(void *ctx, const struct trial_progress *p); /* may be NULL */
     void *progress_ctx;
 };
@@ -40,11 +40,11 @@ struct trial_spec {
 struct trial_result {
     struct verdict v;
     long long wall_ms;
-    long long boot_ms;     /* QEMU start until PVLAB-BEGIN, -1 if never */
-    int qemu_exit;         /* exit code, 128+signal, -1 */
-    int qemu_early_exit;   /* QEMU failed by itself before the guest printed a byte: the host
-                              cannot start guests (a setup error on a run's first trial) */
-    char *qemu_log;        /* QEMU's own stdout/stderr, next to the console log */
+    long long boot_ms;   /* QEMU start until PVLAB-BEGIN, -1 if never */
+    int qemu_exit;       /* exit code, 128+signal, -1 */
+    int qemu_early_exit; /* QEMU failed by itself before the guest printed a byte: the host
+                            cannot start guests (a setup error on a run's first trial) */
+    char *qemu_log;      /* QEMU's own stdout/stderr, next to the console log */
 };
 
 /*

@@ -45,8 +45,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-int reporter_http(const struct reporter *r, const char *method, const char *path,
-                  const char *body, long *status_r, struct buf *resp, struct err *e)
+int reporter_http(const struct reporter *r, const char *method, const char *path, const char *body,
+                  long *status_r, struct buf *resp, struct err *e)
 {
     struct buf sink = BUF_INIT, *out = resp ? resp : &sink;
     char *url = NULL, *auth = NULL;
@@ -111,8 +111,10 @@ int reporter_http(const struct reporter *r, const char *method, const char *path
         log_info("reporter", "%s %s: %s (attempt %d of %d)", method, url,
                  *errbuf ? errbuf : curl_easy_strerror(cr), attempt + 1, r->retries + 1);
     }
-    err_set(e, ERR_NET, "the dashboard at %s did not answer: %s; results wait in %s for the next "
-            "'pvlab report'", r->url, *errbuf ? errbuf : curl_easy_strerror(cr), r->spool_dir);
+    err_set(e, ERR_NET,
+            "the dashboard at %s did not answer: %s; results wait in %s for the next "
+            "'pvlab report'",
+            r->url, *errbuf ? errbuf : curl_easy_strerror(cr), r->spool_dir);
 out:
     buf_release(&sink);
     free(url);
@@ -157,8 +159,7 @@ int reporter_spool_add(const struct reporter *r, const char *kind, long long loc
     jw_key(&w, "doc");
     jw_raw(&w, doc_json);
     jw_end(&w);
-    path = xasprintf("%s/%08ld-%s-%lld.json", r->spool_dir, next_seq(r->spool_dir), kind,
-                     local_id);
+    path = xasprintf("%s/%08ld-%s-%lld.json", r->spool_dir, next_seq(r->spool_dir), kind, local_id);
     if (fs_write_atomic(path, env.data, env.len, e) < 0)
         goto out;
     rc = 0;
@@ -362,8 +363,7 @@ void reporter_bisect_request(const struct cell_report *c, struct buf *out)
 }
 
 int reporter_request_bisections(const struct reporter *r, const struct matrix_report *rep,
-                                void (*say)(void *ctx, const char *line), void *ctx,
-                                struct err *e)
+                                void (*say)(void *ctx, const char *line), void *ctx, struct err *e)
 {
     int queued = 0;
 
@@ -383,17 +383,20 @@ int reporter_request_bisections(const struct reporter *r, const struct matrix_re
         json_flat_parse(resp.data ? resp.data : "{}", &j, NULL);
         if (status == 201) {
             queued++;
-            buf_addf(&line, "%s Xen %s x Linux %s %s: bisection (%s..%s in %s) requested: "
-                            "request %.0f, %s/request/%.0f",
-                     cell_change_name(c->change), c->c.xen, c->c.linux_, c->c.repro,
-                     c->cause.good, c->cause.bad, c->cause.repo, json_flat_num(&j, "id", 0),
-                     r->url, json_flat_num(&j, "id", 0));
+            buf_addf(&line,
+                     "%s Xen %s x Linux %s %s: bisection (%s..%s in %s) requested: "
+                     "request %.0f, %s/request/%.0f",
+                     cell_change_name(c->change), c->c.xen, c->c.linux_, c->c.repro, c->cause.good,
+                     c->cause.bad, c->cause.repo, json_flat_num(&j, "id", 0), r->url,
+                     json_flat_num(&j, "id", 0));
         } else {
-            buf_addf(&line, "%s Xen %s x Linux %s %s: the dashboard refused the bisection "
-                            "request (HTTP %ld): %s",
+            buf_addf(&line,
+                     "%s Xen %s x Linux %s %s: the dashboard refused the bisection "
+                     "request (HTTP %ld): %s",
                      cell_change_name(c->change), c->c.xen, c->c.linux_, c->c.repro, status,
                      json_flat_str(&j, "error") ? json_flat_str(&j, "error")
-                                                : resp.data ? resp.data : "");
+                     : resp.data                ? resp.data
+                                                : "");
         }
         if (say)
             say(ctx, line.data);

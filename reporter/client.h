@@ -22,9 +22,9 @@
 #include "util/err.h"
 
 struct reporter {
-    const char *url;      /* http://host:port, no trailing path */
-    const char *token;    /* may be NULL (reads only) */
-    const char *lab;      /* the name results are posted under */
+    const char *url;   /* http://host:port, no trailing path */
+    const char *token; /* may be NULL (reads only) */
+    const char *lab;   /* the name results are posted under */
     int timeout_s, retries;
     const char *spool_dir;
 };
@@ -41,8 +41,8 @@ void reporter_init(const struct config *cfg, const char *url_override, char *lab
  * response body is appended to resp (may be NULL). Returns 0 when a response arrived (whatever
  * its status), -1 when none did (ERR_NET, with curl's reason).
  */
-int reporter_http(const struct reporter *r, const char *method, const char *path,
-                  const char *body, long *status_r, struct buf *resp, struct err *e);
+int reporter_http(const struct reporter *r, const char *method, const char *path, const char *body,
+                  long *status_r, struct buf *resp, struct err *e);
 
 /* Puts one result in the spool (the document is built by the caller). */
 int reporter_spool_add(const struct reporter *r, const char *kind, long long local_id,
@@ -72,7 +72,6 @@ void reporter_bisect_request(const struct cell_report *c, struct buf *out);
  * queued, or -1 when the dashboard cannot be reached (e set).
  */
 int reporter_request_bisections(const struct reporter *r, const struct matrix_report *rep,
-                                void (*say)(void *ctx, const char *line), void *ctx,
-                                struct err *e);
+                                void (*say)(void *ctx, const char *line), void *ctx, struct err *e);
 
 #endif

@@ -52,7 +52,8 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
     const char *good = jstr(req, "good_sha") ? jstr(req, "good_sha") : jstr(req, "good");
     const char *bad = jstr(req, "bad_sha") ? jstr(req, "bad_sha") : jstr(req, "bad");
     static const char *const fixed[] = { "xen", "linux", "repro" };
-    const json_t *opts = json_object_get(req, "options"), *conf = json_object_get(req, "confidence");
+    const json_t *opts = json_object_get(req, "options"),
+                 *conf = json_object_get(req, "confidence");
     const char *key;
     json_t *v;
 
@@ -60,9 +61,10 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
     if (!alias || !repos_alias_valid(alias) || !repos_path(cfg->repos, alias)) {
         struct buf names = BUF_INIT;
         repos_names(cfg->repos, &names);
-        err_set(e, ERR_USAGE, "this lab has no repository '%.64s' (add [repos] %.64s = PATH to "
-                "its configuration); it has: %s", alias ? alias : "", alias ? alias : "ALIAS",
-                names.data);
+        err_set(e, ERR_USAGE,
+                "this lab has no repository '%.64s' (add [repos] %.64s = PATH to "
+                "its configuration); it has: %s",
+                alias ? alias : "", alias ? alias : "ALIAS", names.data);
         buf_release(&names);
         return -1;
     }
@@ -86,8 +88,7 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
     } else if (axis && (!strcmp(axis, "linux") || !strcmp(axis, "xen"))) {
         rq->axis = axis;
     } else {
-        err_set(e, ERR_USAGE, "axis must be linux, xen or test-cmd, not '%.32s'",
-                axis ? axis : "");
+        err_set(e, ERR_USAGE, "axis must be linux, xen or test-cmd, not '%.32s'", axis ? axis : "");
         return -1;
     }
     for (size_t i = 0; i < 3; i++) {
@@ -95,8 +96,10 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
         if (!s)
             continue;
         if (!plain(s)) {
-            err_set(e, ERR_USAGE, "%s '%.64s' is not a plain version or reproducer name: a "
-                    "request cannot name files or sources of this lab", fixed[i], s);
+            err_set(e, ERR_USAGE,
+                    "%s '%.64s' is not a plain version or reproducer name: a "
+                    "request cannot name files or sources of this lab",
+                    fixed[i], s);
             return -1;
         }
         if (i == 0)
@@ -109,7 +112,8 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
     if (json_is_number(conf))
         rq->confidence = json_number_value(conf);
     if (json_is_object(opts))
-        json_object_foreach((json_t *)opts, key, v) {
+        json_object_foreach((json_t *)opts, key, v)
+        {
             double n = json_number_value(v);
             if (!strcmp(key, "iterations"))
                 rq->iterations = (long)n;
@@ -142,10 +146,10 @@ int worker_request(const struct config *cfg, const json_t *req, struct bisect_re
 }
 
 struct job {
-    const struct reporter *r;   /* retries 0: progress never holds a trial up */
+    const struct reporter *r; /* retries 0: progress never holds a trial up */
     const struct worker_events *ev;
     long long req_id;
-    long long bisect_id;        /* set by bisect_start once stored */
+    long long bisect_id; /* set by bisect_start once stored */
     int heartbeat_s;
     long long last_post_ms;
     long trials;
@@ -304,8 +308,8 @@ static int handle(const struct config *cfg, const char *config_path, struct stor
     j.heartbeat_s = o->heartbeat_s > 0 ? o->heartbeat_s : HEARTBEAT_S_DEFAULT;
     memset(&rq, 0, sizeof(rq));
     say(ev, "request %lld: %s %s..%s in %s (%s)", j.req_id,
-        jstr(req, "find") ? jstr(req, "find") : "regression", jstr(req, "good"),
-        jstr(req, "bad"), jstr(req, "alias"), jstr(req, "axis"));
+        jstr(req, "find") ? jstr(req, "find") : "regression", jstr(req, "good"), jstr(req, "bad"),
+        jstr(req, "alias"), jstr(req, "axis"));
     store_bisect_mark_stale(st, NULL);
     if (earlier > 0) {
         struct bisect_rec b;
@@ -369,8 +373,7 @@ report:
     outcome_of(st, j.bisect_id, &outcome, &reason);
     say(ev, "request %lld: %s%s%s", j.req_id, outcome.data, reason.len ? ": " : "",
         reason.len ? reason.data : "");
-    if (post_done(r, j.req_id, outcome.data, j.bisect_id, reason.len ? reason.data : NULL,
-                  &pe) < 0)
+    if (post_done(r, j.req_id, outcome.data, j.bisect_id, reason.len ? reason.data : NULL, &pe) < 0)
         say(ev, "request %lld: %s", j.req_id, pe.msg);
 out:
     sv_clear(&rq.good);
@@ -394,13 +397,15 @@ int worker_run(const struct config *cfg, const char *config_path, struct store *
     long handled = 0;
 
     if (!r->url || !*r->url) {
-        err_set(e, ERR_CONFIG, "no dashboard to take requests from: set [reporter] url or "
-                               "give --to URL");
+        err_set(e, ERR_CONFIG,
+                "no dashboard to take requests from: set [reporter] url or "
+                "give --to URL");
         return -1;
     }
     if (!r->token || !*r->token) {
-        err_set(e, ERR_CONFIG, "claiming requests needs a token: set [reporter] token (`pvlab "
-                               "serve --add-token NAME` on the dashboard prints one)");
+        err_set(e, ERR_CONFIG,
+                "claiming requests needs a token: set [reporter] token (`pvlab "
+                "serve --add-token NAME` on the dashboard prints one)");
         return -1;
     }
     say(ev, "worker: lab %s, dashboard %s", r->lab, r->url);
@@ -425,8 +430,10 @@ int worker_run(const struct config *cfg, const char *config_path, struct store *
             continue;
         }
         if (status == 401 || status == 403) {
-            err_set(e, ERR_CONFIG, "the dashboard refused this lab's token (HTTP %ld): check "
-                                   "[reporter] token", status);
+            err_set(e, ERR_CONFIG,
+                    "the dashboard refused this lab's token (HTTP %ld): check "
+                    "[reporter] token",
+                    status);
             buf_release(&resp);
             return -1;
         }

@@ -180,8 +180,8 @@ char *str_tail_lines(const char *s, size_t len, int lines, size_t max)
     size_t start = 0, i;
     int seen = 0;
 
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' ||
-                       s[len - 1] == '\r'))
+    while (len > 0 &&
+           (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
         len--;
     for (i = len; i > 0; i--)
         if (s[i - 1] == '\n' && ++seen == lines) {

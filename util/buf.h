@@ -21,7 +21,10 @@ struct buf {
     int truncated;
 };
 
-#define BUF_INIT { buf_empty, 0, 0, 0, 0 }
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        buf_empty, 0, 0, 0, 0                                                                      \
+    }
 
 /* Initialises an empty buffer holding at most cap bytes (0 = no cap). */
 void buf_init(struct buf *b, size_t cap);

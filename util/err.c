@@ -68,11 +68,21 @@ void err_prefix(struct err *e, const char *fmt, ...)
 const char *err_code_name(int code)
 {
     static const char *names[] = {
-        [ERR_OK] = "ok",         [ERR_USAGE] = "usage",   [ERR_CONFIG] = "config",
-        [ERR_NOTFOUND] = "not-found", [ERR_TOOL] = "missing-tool", [ERR_IO] = "io",
-        [ERR_NOSPACE] = "no-space", [ERR_PROC] = "process", [ERR_NET] = "network",
-        [ERR_DB] = "store",       [ERR_INTERNAL] = "internal", [ERR_HOST] = "host",
-        [ERR_BUSY] = "busy",      [ERR_TIMEOUT] = "timeout", [ERR_INTERRUPTED] = "interrupted",
+        [ERR_OK] = "ok",
+        [ERR_USAGE] = "usage",
+        [ERR_CONFIG] = "config",
+        [ERR_NOTFOUND] = "not-found",
+        [ERR_TOOL] = "missing-tool",
+        [ERR_IO] = "io",
+        [ERR_NOSPACE] = "no-space",
+        [ERR_PROC] = "process",
+        [ERR_NET] = "network",
+        [ERR_DB] = "store",
+        [ERR_INTERNAL] = "internal",
+        [ERR_HOST] = "host",
+        [ERR_BUSY] = "busy",
+        [ERR_TIMEOUT] = "timeout",
+        [ERR_INTERRUPTED] = "interrupted",
     };
     if (code == ERR_BUILD)
         return "build";

@@ -17,11 +17,11 @@ enum err_code {
     ERR_NET,      /* package archive unreachable */
     ERR_DB,       /* SQLite store failure */
     ERR_INTERNAL,
-    ERR_HOST,     /* this host cannot run the lab's guests (QEMU fails before any output) */
-    ERR_BUSY,     /* another live pvlab process owns it (a running bisection) */
-    ERR_TIMEOUT,  /* a child process was killed for its timeout */
+    ERR_HOST,        /* this host cannot run the lab's guests (QEMU fails before any output) */
+    ERR_BUSY,        /* another live pvlab process owns it (a running bisection) */
+    ERR_TIMEOUT,     /* a child process was killed for its timeout */
     ERR_INTERRUPTED, /* pvlab was interrupted (SIGINT/SIGTERM/SIGHUP): nothing is at fault */
-    ERR_BUILD = 64, /* the source does not build at that commit: an untestable commit (skip) */
+    ERR_BUILD = 64,  /* the source does not build at that commit: an untestable commit (skip) */
 };
 
 struct err {
@@ -29,7 +29,10 @@ struct err {
     char msg[2048];
 };
 
-#define ERR_INIT { ERR_OK, "" }
+#define ERR_INIT                                                                                   \
+    {                                                                                              \
+        ERR_OK, ""                                                                                 \
+    }
 
 void err_clear(struct err *e);
 /* Sets code and message (replacing any previous one). */

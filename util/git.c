@@ -58,9 +58,10 @@ int git_run_code(const struct git_cmd *c, int *code_r, struct err *e)
         goto out;
     if (p.end != PROC_EXITED) {
         what = proc_describe(&p);
-        err_set(e, p.end == PROC_TIMED_OUT       ? ERR_TIMEOUT
-                   : p.end == PROC_INTERRUPTED ? ERR_INTERRUPTED
-                                               : ERR_PROC,
+        err_set(e,
+                p.end == PROC_TIMED_OUT     ? ERR_TIMEOUT
+                : p.end == PROC_INTERRUPTED ? ERR_INTERRUPTED
+                                            : ERR_PROC,
                 "%s", what);
         goto out;
     }
@@ -124,8 +125,10 @@ int git_rev_commit(const char *repo, const char *rev, char **id_r, struct err *e
         if (ge.code == ERR_TOOL)
             err_set(e, ERR_TOOL, "git is not installed (apt-get install git)");
         else
-            err_set(e, ERR_NOTFOUND, "unknown revision '%s' in %s (a commit id, tag or branch "
-                    "that `git -C %s log` shows)", rev ? rev : "HEAD", repo, repo);
+            err_set(e, ERR_NOTFOUND,
+                    "unknown revision '%s' in %s (a commit id, tag or branch "
+                    "that `git -C %s log` shows)",
+                    rev ? rev : "HEAD", repo, repo);
         goto out;
     }
     *id_r = buf_detach(&out, NULL);
@@ -147,8 +150,10 @@ int git_rev_is_ancestor(const char *repo, const char *a, const char *b, struct e
         return -1;
     if (code == 0 || code == 1)
         return code == 0;
-    err_set(e, ERR_NOTFOUND, "git merge-base --is-ancestor %s %s failed in %s (exit %d): is "
-            "each a commit of that repository?", a, b, repo, code);
+    err_set(e, ERR_NOTFOUND,
+            "git merge-base --is-ancestor %s %s failed in %s (exit %d): is "
+            "each a commit of that repository?",
+            a, b, repo, code);
     return -1;
 }
 

@@ -22,14 +22,14 @@
 
 /* git -C repo ARGS... --end-of-options OPERANDS... */
 struct git_cmd {
-    const char *repo;             /* required: git -C repo */
-    const char *const *args;      /* subcommand and options, NULL-terminated: pvlab's own words */
-    const char *const *operands;  /* revisions and paths, NULL-terminated, after
-                                     --end-of-options; NULL = none (and no --end-of-options) */
-    const char *log_path;         /* stderr (and stdout unless captured) appended; NULL = none */
-    struct buf *out;              /* stdout captured here, trailing whitespace trimmed; NULL =
-                                     not captured */
-    int timeout_ms;               /* 0 = GIT_TIMEOUT_MS_DEFAULT */
+    const char *repo;            /* required: git -C repo */
+    const char *const *args;     /* subcommand and options, NULL-terminated: pvlab's own words */
+    const char *const *operands; /* revisions and paths, NULL-terminated, after
+                                    --end-of-options; NULL = none (and no --end-of-options) */
+    const char *log_path;        /* stderr (and stdout unless captured) appended; NULL = none */
+    struct buf *out;             /* stdout captured here, trailing whitespace trimmed; NULL =
+                                    not captured */
+    int timeout_ms;              /* 0 = GIT_TIMEOUT_MS_DEFAULT */
 };
 
 /* Runs the command; 0 when git exited 0, else -1 with e set. */

@@ -60,8 +60,14 @@ static void jw_open(struct jw *w, char c)
     w->closer[w->depth] = c == '{' ? '}' : ']';
 }
 
-void jw_obj(struct jw *w) { jw_open(w, '{'); }
-void jw_arr(struct jw *w) { jw_open(w, '['); }
+void jw_obj(struct jw *w)
+{
+    jw_open(w, '{');
+}
+void jw_arr(struct jw *w)
+{
+    jw_open(w, '[');
+}
 
 void jw_end(struct jw *w)
 {
@@ -79,10 +85,26 @@ void jw_key(struct jw *w, const char *key)
     w->after_key = 1;
 }
 
-void jw_s(struct jw *w, const char *s) { jw_sep(w); json_str(w->b, s); }
-void jw_int(struct jw *w, long long v) { jw_sep(w); buf_addf(w->b, "%lld", v); }
-void jw_bool(struct jw *w, int v) { jw_sep(w); buf_adds(w->b, v ? "true" : "false"); }
-void jw_null(struct jw *w) { jw_sep(w); buf_adds(w->b, "null"); }
+void jw_s(struct jw *w, const char *s)
+{
+    jw_sep(w);
+    json_str(w->b, s);
+}
+void jw_int(struct jw *w, long long v)
+{
+    jw_sep(w);
+    buf_addf(w->b, "%lld", v);
+}
+void jw_bool(struct jw *w, int v)
+{
+    jw_sep(w);
+    buf_adds(w->b, v ? "true" : "false");
+}
+void jw_null(struct jw *w)
+{
+    jw_sep(w);
+    buf_adds(w->b, "null");
+}
 void jw_raw(struct jw *w, const char *json)
 {
     jw_sep(w);
@@ -98,10 +120,26 @@ void jw_dbl(struct jw *w, double v)
         buf_adds(w->b, "null");
 }
 
-void jw_kv_s(struct jw *w, const char *k, const char *s) { jw_key(w, k); jw_s(w, s); }
-void jw_kv_int(struct jw *w, const char *k, long long v) { jw_key(w, k); jw_int(w, v); }
-void jw_kv_dbl(struct jw *w, const char *k, double v) { jw_key(w, k); jw_dbl(w, v); }
-void jw_kv_bool(struct jw *w, const char *k, int v) { jw_key(w, k); jw_bool(w, v); }
+void jw_kv_s(struct jw *w, const char *k, const char *s)
+{
+    jw_key(w, k);
+    jw_s(w, s);
+}
+void jw_kv_int(struct jw *w, const char *k, long long v)
+{
+    jw_key(w, k);
+    jw_int(w, v);
+}
+void jw_kv_dbl(struct jw *w, const char *k, double v)
+{
+    jw_key(w, k);
+    jw_dbl(w, v);
+}
+void jw_kv_bool(struct jw *w, const char *k, int v)
+{
+    jw_key(w, k);
+    jw_bool(w, v);
+}
 
 /* ---- parser ---- */
 

@@ -175,7 +175,7 @@ struct child_args {
     int pass_fd, pass_as;     /* pass_fd becomes pass_as (>= 3) in the child; pass_as 0: none */
     int in_fd;                /* > 0: the child's stdin; else /dev/null */
     pid_t parent;
-    long maxfd;               /* for the close_range fallback */
+    long maxfd; /* for the close_range fallback */
 };
 
 /* Moves fd to a number >= min (close-on-exec) unless it already is; -1 on failure. */
@@ -326,8 +326,10 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
         goto out;
     }
     if (spec->pass_fd_as && (spec->pass_fd_as < 3 || fcntl(spec->pass_fd, F_GETFD) < 0)) {
-        err_set(e, ERR_INTERNAL, "cannot pass descriptor %d to %s as %d (not open, or not "
-                "above 0/1/2)", spec->pass_fd, spec->argv[0], spec->pass_fd_as);
+        err_set(e, ERR_INTERNAL,
+                "cannot pass descriptor %d to %s as %d (not open, or not "
+                "above 0/1/2)",
+                spec->pass_fd, spec->argv[0], spec->pass_fd_as);
         goto out;
     }
     build_env(&env, spec);
@@ -344,10 +346,17 @@ int proc_start(const struct proc_spec *spec, struct proc *p, struct err *e)
         err_sys(e, errno, "cannot create a pipe to run %s", spec->argv[0]);
         goto out;
     }
-    ca = (struct child_args){ .exe = exe, .argv = sv_argv(&argv), .envp = sv_argv(&env),
-                              .cwd = spec->cwd, .out_w = out_pipe[1], .err_w = err_pipe[1],
-                              .log_fd = log_fd, .report_fd = report[1], .pass_fd = spec->pass_fd,
-                              .pass_as = spec->pass_fd_as, .in_fd = spec->stdin_fd,
+    ca = (struct child_args){ .exe = exe,
+                              .argv = sv_argv(&argv),
+                              .envp = sv_argv(&env),
+                              .cwd = spec->cwd,
+                              .out_w = out_pipe[1],
+                              .err_w = err_pipe[1],
+                              .log_fd = log_fd,
+                              .report_fd = report[1],
+                              .pass_fd = spec->pass_fd,
+                              .pass_as = spec->pass_fd_as,
+                              .in_fd = spec->stdin_fd,
                               .parent = getpid(),
                               .maxfd = sysconf(_SC_OPEN_MAX) };
     if (ca.maxfd < 0 || ca.maxfd > 65536)
@@ -472,12 +481,10 @@ char *proc_describe(const struct proc *p)
         if (p->pid <= 0)
             return xasprintf("%s was not started", name);
         return xasprintf("%s is still running", name);
-    case PROC_INTERRUPTED:
-        return xasprintf("%s was stopped because pvlab was interrupted", name);
+    case PROC_INTERRUPTED: return xasprintf("%s was stopped because pvlab was interrupted", name);
     case PROC_TIMED_OUT:
         return xasprintf("%s timed out after %lld s", name, (p->deadline_ms - p->start_ms) / 1000);
-    case PROC_EXITED:
-        return xasprintf("%s exited with status %d", name, p->code);
+    case PROC_EXITED: return xasprintf("%s exited with status %d", name, p->code);
     case PROC_SIGNALLED:
         return xasprintf("%s was killed by signal %d (%s)", name, p->sig, strsignal(p->sig));
     }

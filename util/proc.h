@@ -92,19 +92,22 @@ struct proc {
     enum proc_end killing; /* PROC_TIMED_OUT/PROC_INTERRUPTED once we signalled it for that */
     long long kill_ms;     /* 0 running; > 0 SIGTERM sent, SIGKILL due then; -1 SIGKILL sent */
     int grace_ms;
-    int out_fd;            /* stdout pipe when capturing, else -1 */
-    int err_fd;            /* stderr pipe when no log, else -1 */
+    int out_fd; /* stdout pipe when capturing, else -1 */
+    int err_fd; /* stderr pipe when no log, else -1 */
     struct buf *out;
-    char *err_ring;        /* the newest stderr bytes, a ring of PROC_ERR_TAIL; NULL until some */
-    size_t err_len;        /* bytes in the ring */
-    size_t err_head;       /* where the next byte goes */
+    char *err_ring;         /* the newest stderr bytes, a ring of PROC_ERR_TAIL; NULL until some */
+    size_t err_len;         /* bytes in the ring */
+    size_t err_head;        /* where the next byte goes */
     struct proc_loop *loop; /* the loop holding it, or NULL */
 };
 
 /* Bytes of stderr kept (the newest) when it is not sent to a log. */
 #define PROC_ERR_TAIL 8192
 
-#define PROC_INIT { .pid = -1, .code = -1, .pidfd = -1, .out_fd = -1, .err_fd = -1 }
+#define PROC_INIT                                                                                  \
+    {                                                                                              \
+        .pid = -1, .code = -1, .pidfd = -1, .out_fd = -1, .err_fd = -1                             \
+    }
 
 /*
  * Starts the process; p must be idle (PROC_INIT or released). Does not block on the child
@@ -164,8 +167,7 @@ int proc_run(const struct proc_spec *spec, struct err *e);
  * return -1 at once; events not yet dispatched come again on the next run (poll is level-
  * triggered).
  */
-typedef int proc_loop_fd_fn(struct proc_loop *l, int fd, short revents, void *ctx,
-                            struct err *e);
+typedef int proc_loop_fd_fn(struct proc_loop *l, int fd, short revents, void *ctx, struct err *e);
 
 /* A new, empty loop (malloc'd; free with proc_loop_free). */
 struct proc_loop *proc_loop_new(void);

@@ -217,8 +217,10 @@ static int reap(struct proc *p, struct err *e)
         return 0;
     if (r < 0) {
         if (errno == ECHILD)
-            err_set(e, ERR_INTERNAL, "cannot wait for %s (pid %d): it was reaped elsewhere "
-                    "(SIGCHLD ignored, or another waitpid)", p->name, (int)p->pid);
+            err_set(e, ERR_INTERNAL,
+                    "cannot wait for %s (pid %d): it was reaped elsewhere "
+                    "(SIGCHLD ignored, or another waitpid)",
+                    p->name, (int)p->pid);
         else
             err_sys(e, errno, "cannot wait for %s (pid %d)", p->name, (int)p->pid);
         return -1;

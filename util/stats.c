@@ -210,8 +210,8 @@ void stats_share(long k, long n, double conf, double *lo_r, double *hi_r)
         *hi_r = n > 0 ? stats_binom_upper(k, n, side) : NAN;
 }
 
-void stats_rate_boots(const long long *c, const long long *n, size_t m, double conf,
-                      double *est_r, double *lo_r, double *hi_r, double *phi_r)
+void stats_rate_boots(const long long *c, const long long *n, size_t m, double conf, double *est_r,
+                      double *lo_r, double *hi_r, double *phi_r)
 {
     long long sc = 0, sn = 0;
     double p, phi = 1, chi2 = 0;

@@ -40,8 +40,8 @@ void stats_binom_tails(long k, long n, double p, double *le_r, double *gt_r);
  * round(c / phi) in round(n / phi) (Kish's effective sample size). *est_r is sum c / sum n.
  * Any output may be NULL; no iteration gives NaN for all of them.
  */
-void stats_rate_boots(const long long *c, const long long *n, size_t m, double conf,
-                      double *est_r, double *lo_r, double *hi_r, double *phi_r);
+void stats_rate_boots(const long long *c, const long long *n, size_t m, double conf, double *est_r,
+                      double *lo_r, double *hi_r, double *phi_r);
 /* Two-sided Clopper-Pearson interval (conf overall) for k of n: the share of boots that saw
  * corruption. */
 void stats_share(long k, long n, double conf, double *lo_r, double *hi_r);

@@ -128,11 +128,11 @@ static void test_decide_explicit_kvm(void **state)
     struct err e = ERR_INIT;
 
     assert_int_equal(accel_decide(ACCEL_KVM, "/dev/kvm", "/dev/kvm not present", &none, &none,
-                                  &accel, &note, &e), -1);
+                                  &accel, &note, &e),
+                     -1);
     assert_int_equal(e.code, ERR_USAGE);
     assert_non_null(strstr(e.msg, "accel = tcg"));
-    assert_int_equal(accel_decide(ACCEL_KVM, "/dev/kvm", NULL, &bad, &none, &accel, &note, &e),
-                     -1);
+    assert_int_equal(accel_decide(ACCEL_KVM, "/dev/kvm", NULL, &bad, &none, &accel, &note, &e), -1);
     assert_non_null(strstr(e.msg, "printed nothing in 5 s"));
     assert_non_null(strstr(e.msg, "set accel = tcg"));
     assert_null(accel);
@@ -154,8 +154,8 @@ static void test_probe_boots_under_tcg(void **state)
 
     if (!have_qemu())
         skip();
-    assert_int_equal(accel_probe_run("qemu-system-x86_64", "q35", "tcg", "max,-smap", 60000, &p,
-                                     &e), 0);
+    assert_int_equal(
+        accel_probe_run("qemu-system-x86_64", "q35", "tcg", "max,-smap", 60000, &p, &e), 0);
     if (!p.ok)
         fail_msg("probe under TCG failed: %s", p.reason);
     assert_string_equal(p.stage, "ok");
@@ -171,8 +171,8 @@ static void test_probe_bad_cpu(void **state)
 
     if (!have_qemu())
         skip();
-    assert_int_equal(accel_probe_run("qemu-system-x86_64", "q35", "tcg", "no-such-cpu", 60000,
-                                     &p, &e), 0);
+    assert_int_equal(
+        accel_probe_run("qemu-system-x86_64", "q35", "tcg", "no-such-cpu", 60000, &p, &e), 0);
     assert_false(p.ok);
     assert_string_equal(p.stage, "none");
     if (!strstr(p.reason, "no-such-cpu"))

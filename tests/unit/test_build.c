@@ -61,14 +61,14 @@ static void write_file(const char *path, const char *text)
     assert_int_equal(fs_write_atomic(path, text, strlen(text), NULL), 0);
 }
 
-static struct kver V(const char *s)
-{
+static struct kver V(const char *s) {
     struct kver v;
     assert_int_equal(kver_parse(s, &v), 0);
     return v;
 }
 
-static void test_versions(void **state)
+static void
+test_versions(void **state)
 {
     struct kver v = V("v4.1.5"), w;
 
@@ -82,7 +82,7 @@ static void test_versions(void **state)
     assert_int_equal(w.v[2], -1);
     assert_int_equal(kver_parse("latest", &w), -1);
     assert_true(kver_cmp(&(struct kver){ { 2, 6, 26 } }, &(struct kver){ { 2, 6, 3 } }) > 0);
-    assert_int_equal(kver_in_range(&v, "4.1"), 1);          /* 4.1 holds 4.1.5 */
+    assert_int_equal(kver_in_range(&v, "4.1"), 1); /* 4.1 holds 4.1.5 */
     assert_int_equal(kver_in_range(&v, "3.18-4.1"), 1);
     assert_int_equal(kver_in_range(&v, "4.2-"), 0);
     assert_int_equal(kver_in_range(&v, "-4.0"), 0);
@@ -92,7 +92,9 @@ static void test_versions(void **state)
     assert_int_equal(kver_of_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 158\n", 0, &w), 0);
     assert_int_equal(w.v[2], 158);
     assert_int_equal(kver_of_text("export XEN_VERSION       = 4\nexport XEN_SUBVERSION    = 17\n"
-                                  "export XEN_EXTRAVERSION ?= .5$(XEN_VENDORVERSION)\n", 1, &w), 0);
+                                  "export XEN_EXTRAVERSION ?= .5$(XEN_VENDORVERSION)\n",
+                                  1, &w),
+                     0);
     assert_int_equal(w.v[0], 4);
     assert_int_equal(w.v[1], 17);
     assert_int_equal(w.v[2], 5);
@@ -101,7 +103,9 @@ static void test_versions(void **state)
 /* The shipped table picks a profile for every era from 2.6.26 to 6.12. */
 static void test_toolchain_choice(void **state)
 {
-    static const struct { const char *kind, *ver, *profile, *cc; } want[] = {
+    static const struct {
+        const char *kind, *ver, *profile, *cc;
+    } want[] = {
         { "linux", "2.6.26", "squeeze", "gcc-4.4" }, { "linux", "2.6.32", "squeeze", "gcc-4.4" },
         { "linux", "3.1.10", "squeeze", "gcc-4.4" }, { "linux", "3.2", "jessie", "gcc-4.9" },
         { "linux", "3.11", "jessie", "gcc-4.9" },    { "linux", "3.19.8", "jessie", "gcc-4.9" },
@@ -157,7 +161,7 @@ static void test_fix_ranges(void **state)
         v = V("4.1.5");
         assert_int_equal(fix_in_range(f, "linux", &v, 10), 1); /* both apply to 4.1.5/gcc-10 */
         assert_int_equal(fix_in_range(f, "xen", &v, 10), 0);
-        assert_int_equal(fix_in_range(f, "linux", &v, 5), 0);  /* not needed with gcc 5 */
+        assert_int_equal(fix_in_range(f, "linux", &v, 5), 0); /* not needed with gcc 5 */
         v = V("6.1");
         assert_int_equal(fix_in_range(f, "linux", &v, 12), 0);
         v = V("4.9");
@@ -166,8 +170,7 @@ static void test_fix_ranges(void **state)
     v = V("3.17");
     n_in = 0;
     for (size_t i = 0; i < t.n; i++)
-        n_in += fix_in_range(&t.v[i], "linux", &v, 10) &&
-                !strcmp(t.v[i].id, "compiler-gcc-copy");
+        n_in += fix_in_range(&t.v[i], "linux", &v, 10) && !strcmp(t.v[i].id, "compiler-gcc-copy");
     assert_int_equal(n_in, 0); /* compiler-gcc5.h appeared in 3.18 */
     {
         char *x = fix_expand("include/linux/compiler-gcc${cc_major}.h", 10);
@@ -291,7 +294,9 @@ static void test_fragment_merge_check(void **state)
     assert_string_equal(bad.v[0], "CONFIG_XEN_DOM0=y (absent)");
     sv_clear(&bad);
     assert_int_equal(frag_check("# CONFIG_XEN is not set\nCONFIG_XEN_DOM0=y\n"
-                                "CONFIG_CMDLINE=\"quiet x\"\n", &f, &bad), 1);
+                                "CONFIG_CMDLINE=\"quiet x\"\n",
+                                &f, &bad),
+                     1);
     assert_string_equal(bad.v[0], "CONFIG_XEN=y (got n)");
     sv_clear(&bad);
     frag_free(&f);
@@ -361,7 +366,8 @@ static void req_init(struct build_req *r, struct kernels_opts *ko, const char *c
 static void git_commit_all(const char *dir, const char *msg)
 {
     char *cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add -A "
-                          "&& git -c user.email=t@t -c user.name=t commit -qm '%s'", dir, msg);
+                          "&& git -c user.email=t@t -c user.name=t commit -qm '%s'",
+                          dir, msg);
 
     assert_int_equal(system(cmd), 0);
     free(cmd);
@@ -374,19 +380,22 @@ static char *fake_tree(const char *name, const char *olddef_extra, const char *b
     struct buf t = BUF_INIT;
 
     assert_int_equal(fs_mkdirs(src, NULL), 0);
-    buf_addf(&t, "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 99\n"
-                 "tinyconfig:\n"
-                 "\tprintf 'CONFIG_64BIT=y\\n# CONFIG_PCI is not set\\n' > $(O)/.config\n"
-                 "olddefconfig:\n\t@echo olddefconfig >> $(O)/make-runs\n%s\n"
-                 "bzImage:\n\tmkdir -p $(O)/arch/x86/boot\n%s\n", olddef_extra, bz_cmd);
+    buf_addf(&t,
+             "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 99\n"
+             "tinyconfig:\n"
+             "\tprintf 'CONFIG_64BIT=y\\n# CONFIG_PCI is not set\\n' > $(O)/.config\n"
+             "olddefconfig:\n\t@echo olddefconfig >> $(O)/make-runs\n%s\n"
+             "bzImage:\n\tmkdir -p $(O)/arch/x86/boot\n%s\n",
+             olddef_extra, bz_cmd);
     write_file(mk, t.data);
     buf_release(&t);
     free(mk);
     return src;
 }
 
-#define MAKE_BZIMAGE                                                                              \
-    "\t{ head -c 514 /dev/zero; printf HdrS; head -c 2000 /dev/zero; } > $(O)/arch/x86/boot/bzImage"
+#define MAKE_BZIMAGE                                                                               \
+    "\t{ head -c 514 /dev/zero; printf HdrS; head -c 2000 /dev/zero; } > "                         \
+    "$(O)/arch/x86/boot/bzImage"
 
 static void test_pipeline_fake_tree(void **state)
 {
@@ -436,8 +445,7 @@ static void test_pipeline_fake_tree(void **state)
 static void test_pipeline_failures(void **state)
 {
     char *cache = xasprintf("%s/cache2", tmpdir);
-    char *broken = fake_tree("broken", "",
-                             "\t@echo 'kernel/fork.c:12:1: error: boom' >&2; exit 2");
+    char *broken = fake_tree("broken", "", "\t@echo 'kernel/fork.c:12:1: error: boom' >&2; exit 2");
     char *dropper = fake_tree("dropper", "\tsed -i '/XEN_DOM0/d' $(O)/.config", MAKE_BZIMAGE);
     char *notgit = xasprintf("%s/notgit", tmpdir);
     struct kernels_opts ko;
@@ -458,7 +466,7 @@ static void test_pipeline_failures(void **state)
     assert_int_equal(e.code, ERR_BUILD);
     assert_non_null(strstr(e.msg, "CONFIG_XEN_DOM0"));
     assert_non_null(strstr(e.msg, "unknown to this kernel")); /* no Kconfig defines it */
-    { /* nothing half-published */
+    {                                                         /* nothing half-published */
         struct cache_item *v = NULL;
         size_t n = 0, arts = 0;
         assert_int_equal(cache_list(cache, &v, &n, NULL), 0);

@@ -61,7 +61,8 @@ static int setup(void **state)
        GIT_ID);
     sh("echo two > Makefile && %s commit -qam two", GIT_ID);
     sh("git checkout -q -b side HEAD~1 && echo side > f && git add f && %s commit -qm side && "
-       "git checkout -q main", GIT_ID);
+       "git checkout -q main",
+       GIT_ID);
     c1 = rev_of("main~1");
     c2 = rev_of("main");
     side = rev_of("side");
@@ -185,7 +186,7 @@ static void test_repo_check(void **state)
     assert_non_null(strstr(e.msg, "is not a git repository"));
     assert_int_equal(git_repo_check(missing, 0, &e), -1);
     assert_int_equal(e.code, ERR_NOTFOUND);
-    assert_int_equal(git_repo_check(gitdir, 0, &e), 0); /* a git directory */
+    assert_int_equal(git_repo_check(gitdir, 0, &e), 0);  /* a git directory */
     assert_int_equal(git_repo_check(gitdir, 1, &e), -1); /* but not a work tree */
     assert_int_equal(e.code, ERR_USAGE);
     free(missing);

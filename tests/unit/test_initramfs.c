@@ -352,8 +352,9 @@ static void test_system_cpio_agrees(void **state)
     while (fgets(line, sizeof(line), p))
         buf_adds(&got, line);
     assert_int_equal(pclose(p), 0);
-    assert_string_equal(got.data, "bin\ntmp\ndev/console\ninit\npad0\npad1\npad2\npad3\npad4\npad5\n"
-                                  "bin/sh\n");
+    assert_string_equal(got.data,
+                        "bin\ntmp\ndev/console\ninit\npad0\npad1\npad2\npad3\npad4\npad5\n"
+                        "bin/sh\n");
     buf_release(&got);
     free(cmd);
     free(tool);
@@ -499,10 +500,10 @@ static void test_payload_layout(void **state)
     assert_non_null(en);
     assert_int_equal(en->mode, 0100755);
     assert_non_null(memmem(en->data, en->size, "init-v1", 7));
-    assert_non_null(memmem(find(&a, "bin/fpu-probe")->data, find(&a, "bin/fpu-probe")->size,
-                           "fpu-v1", 6));
-    assert_non_null(memmem(find(&a, "bin/memcmp-probe")->data,
-                           find(&a, "bin/memcmp-probe")->size, "memcmp-v1", 9));
+    assert_non_null(
+        memmem(find(&a, "bin/fpu-probe")->data, find(&a, "bin/fpu-probe")->size, "fpu-v1", 6));
+    assert_non_null(memmem(find(&a, "bin/memcmp-probe")->data, find(&a, "bin/memcmp-probe")->size,
+                           "memcmp-v1", 9));
     assert_int_equal(find(&a, "bin/busybox")->mode, 0100755);
     for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
         char name[32];
@@ -735,13 +736,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gzip_is_gzip_of_plain, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_deterministic, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_system_cpio_agrees, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_abort_and_errors_leave_nothing, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_abort_and_errors_leave_nothing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_commit_replaces_existing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_layout, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_reuse_and_key, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_payload_damaged_cache_rebuilt, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_payload_damaged_cache_rebuilt, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_env, fx_setup, fx_teardown),
         cmocka_unit_test(test_elf_static_on_real_binaries),

@@ -160,8 +160,8 @@ static void test_apt_record_parsing(void **state)
     assert_null(debian_field(rec, "SHA2"));
     assert_null(debian_field(rec, "Missing"));
 
-    assert_int_equal(debian_first_depend("linux-image-6.12.118+deb13-amd64, foo | bar", &pkg,
-                                         &ver), 0);
+    assert_int_equal(debian_first_depend("linux-image-6.12.118+deb13-amd64, foo | bar", &pkg, &ver),
+                     0);
     assert_string_equal(pkg, "linux-image-6.12.118+deb13-amd64");
     assert_null(ver);
     free(pkg);
@@ -170,19 +170,18 @@ static void test_apt_record_parsing(void **state)
 
 /* ---- mirror derivation ---- */
 
-static const char deb822_system[] =
-    "Types: deb\n"
-    "# http://snapshot.example/archive/debian/20250520T000000Z\n"
-    "URIs: http://mirror.example/debian\n"
-    "Suites: bookworm bookworm-updates\n"
-    "Components: main\n"
-    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
-    "\n"
-    "Types: deb\n"
-    "URIs: http://mirror.example/debian-security/\n"
-    "Suites: bookworm-security\n"
-    "Components: main\n"
-    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
+static const char deb822_system[] = "Types: deb\n"
+                                    "# http://snapshot.example/archive/debian/20250520T000000Z\n"
+                                    "URIs: http://mirror.example/debian\n"
+                                    "Suites: bookworm bookworm-updates\n"
+                                    "Components: main\n"
+                                    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+                                    "\n"
+                                    "Types: deb\n"
+                                    "URIs: http://mirror.example/debian-security/\n"
+                                    "Suites: bookworm-security\n"
+                                    "Components: main\n"
+                                    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
 
 static void test_mirror_deb822(void **state)
 {
@@ -284,8 +283,10 @@ static void test_mirror_from_root(void **state)
     assert_int_equal(e.code, ERR_CONFIG);
 
     p = tpath("root/etc/apt/sources.list");
-    write_file(p, "deb http://mirror.example/debian trixie main\n"
-                  "deb http://mirror.example/debian-security trixie-security main\n", 108);
+    write_file(p,
+               "deb http://mirror.example/debian trixie main\n"
+               "deb http://mirror.example/debian-security trixie-security main\n",
+               108);
     free(p);
     assert_int_equal(aptsrc_from_system(root, &m, &s, &e), 0);
     assert_string_equal(m, "http://mirror.example/debian");
@@ -534,7 +535,8 @@ static char *make_git_tree(const char *name)
     assert_int_equal(fs_mkdirs(dir, NULL), 0);
     write_file(mk, text, strlen(text));
     cmd = xasprintf("cd %s && git init -q && git -c user.email=t@t -c user.name=t add -A && "
-                    "git -c user.email=t@t -c user.name=t commit -qm one", dir);
+                    "git -c user.email=t@t -c user.name=t commit -qm one",
+                    dir);
     assert_int_equal(system(cmd), 0);
     free(cmd);
     free(mk);

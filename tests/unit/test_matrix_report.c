@@ -31,8 +31,8 @@ static struct run_rates rates(long boots, long corrupt, long long iters, long lo
 static void test_table(void **state)
 {
     struct run_rates clean = rates(2, 0, 4000, 0, 0);
-    struct run_rates strong = rates(2, 2, 4000, 400, 0.05);   /* 10%, lower bound 5% */
-    struct run_rates rare = rates(2, 1, 4000, 1, 0.00001);    /* 1 in 4000 */
+    struct run_rates strong = rates(2, 2, 4000, 400, 0.05); /* 10%, lower bound 5% */
+    struct run_rates rare = rates(2, 1, 4000, 1, 0.00001);  /* 1 in 4000 */
     struct run_rates none = rates(0, 0, 0, 0, NAN);
 
     assert_int_equal(cell_classify(1, CELL_CLEAN, &clean, CELL_UNTESTED, &none),
@@ -47,12 +47,10 @@ static void test_table(void **state)
     assert_int_equal(cell_classify(1, CELL_CLEAN, &clean, CELL_CORRUPT, &strong),
                      CHANGE_REGRESSION);
     /* clean before, one corruption in 4000 now: 4000 clean iterations are quite possible */
-    assert_int_equal(cell_classify(1, CELL_CLEAN, &clean, CELL_CORRUPT, &rare),
-                     CHANGE_HEISENBUG);
+    assert_int_equal(cell_classify(1, CELL_CLEAN, &clean, CELL_CORRUPT, &rare), CHANGE_HEISENBUG);
     /* the other way round: FIXED only when the old rate would surely have shown */
     assert_int_equal(cell_classify(1, CELL_CORRUPT, &strong, CELL_CLEAN, &clean), CHANGE_FIXED);
-    assert_int_equal(cell_classify(1, CELL_CORRUPT, &rare, CELL_CLEAN, &clean),
-                     CHANGE_HEISENBUG);
+    assert_int_equal(cell_classify(1, CELL_CORRUPT, &rare, CELL_CLEAN, &clean), CHANGE_HEISENBUG);
     /* a previous run that could not test is no baseline */
     assert_int_equal(cell_classify(1, CELL_UNTESTED, &none, CELL_CORRUPT, &strong),
                      CHANGE_NEVER_PASS);
@@ -78,8 +76,8 @@ static void test_upstream_rev(void **state)
     assert_string_equal(r, "v6.13-rc5");
     assert_int_equal(debian_upstream_rev("linux", "1:5.10.237-1", r, sizeof(r)), 0);
     assert_string_equal(r, "v5.10.237");
-    assert_int_equal(debian_upstream_rev("xen", "4.17.7+13-g2445b30a44-0+deb12u1", r,
-                                         sizeof(r)), 0);
+    assert_int_equal(debian_upstream_rev("xen", "4.17.7+13-g2445b30a44-0+deb12u1", r, sizeof(r)),
+                     0);
     assert_string_equal(r, "2445b30a44");
     assert_int_equal(debian_upstream_rev("xen", "4.17.0-1", r, sizeof(r)), 0);
     assert_string_equal(r, "RELEASE-4.17.0");
@@ -97,8 +95,8 @@ static void test_upstream_rev(void **state)
  * images both nights). The report names what changed and, with a repository for the axis,
  * the bisection from A's tag to B's.
  */
-static long long night(struct store *s, const char *params, const char *lver,
-                       const char *lsha, int corrupt)
+static long long night(struct store *s, const char *params, const char *lver, const char *lsha,
+                       int corrupt)
 {
     struct matrix_info mi = { "n", "/x/n.conf", "ab", params };
     struct matrix_cell_info c;

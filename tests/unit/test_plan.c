@@ -25,7 +25,7 @@ struct fake_host {
 };
 
 struct plan_case {
-    const char *name;           /* golden file and configuration file */
+    const char *name; /* golden file and configuration file */
     const char *conf;
     struct fake_host host;
     int lazy_fpu;
@@ -64,8 +64,9 @@ static void check_case(const struct plan_case *c)
         rq.iterations = c->iterations;
     assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
     /* the host, as a probe of this fake machine would find it */
-    assert_int_equal(accel_decide(cfg.accel, "/dev/kvm", c->host.device_problem, &kvm, &tcg,
-                                  &accel, &note, &e), 0);
+    assert_int_equal(
+        accel_decide(cfg.accel, "/dev/kvm", c->host.device_problem, &kvm, &tcg, &accel, &note, &e),
+        0);
     plan.host.qemu_binary = xstrdup("/usr/bin/qemu-system-x86_64");
     plan.host.accel = accel;
     plan.host.accel_note = note;
@@ -112,11 +113,16 @@ static const struct plan_case cases[] = {
     /* accel = kvm with its own CPU model */
     { "kvm-explicit", "kvm", { NULL, 1, 300, -1 }, 0, NULL, NULL, 0, 0 },
     /* bug #40's amplifier, extra arguments, a smaller machine and another TCG model */
-    { "lazy-fpu-small", "small", { "/dev/kvm not present", 0, -1, -1 }, 1, "loglevel=4 a,b",
-      "sched=credit", 3000, 0 },
+    { "lazy-fpu-small",
+      "small",
+      { "/dev/kvm not present", 0, -1, -1 },
+      1,
+      "loglevel=4 a,b",
+      "sched=credit",
+      3000,
+      0 },
     /* the detector self-test, commas in a dom0 argument escaped for the module list */
-    { "self-test", "defaults", { "/dev/kvm not present", 0, -1, -1 }, 0, "x=1,2", NULL, 500,
-      0.05 },
+    { "self-test", "defaults", { "/dev/kvm not present", 0, -1, -1 }, 0, "x=1,2", NULL, 500, 0.05 },
 };
 
 static void test_cases(void **state)
@@ -136,8 +142,8 @@ static void test_goldens_differ(void **state)
     assert_non_null(strstr(a.data, "-accel\ntcg\n-cpu\nmax,-smap\n"));
     assert_non_null(strstr(b.data, "-accel\nkvm\n-cpu\nhost\n"));
     buf_reset(&a);
-    assert_int_equal(buf_read_file(&a, PVLAB_TOP "/tests/fixtures/plan/lazy-fpu-small.argv",
-                                   NULL), 0);
+    assert_int_equal(buf_read_file(&a, PVLAB_TOP "/tests/fixtures/plan/lazy-fpu-small.argv", NULL),
+                     0);
     assert_non_null(strstr(a.data, "eagerfpu=off"));
     assert_non_null(strstr(a.data, "-m\n3072\n-smp\n1\n"));
     buf_release(&a);

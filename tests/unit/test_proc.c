@@ -28,11 +28,11 @@
 #include "util/xalloc.h"
 
 /* Armed failures: 0 = call the real function. Each is one-shot unless said otherwise. */
-static int fork_errno;                 /* the next fork fails with this */
+static int fork_errno;                   /* the next fork fails with this */
 static int pipe2_errno, pipe2_countdown; /* the countdown-th pipe2 from now fails (1 = next) */
-static volatile int execve_errno;      /* every execve fails with this (read in the child) */
-static int poll_errno;                 /* the next poll fails with this */
-static int pidfd_errno;                /* every pidfd_open fails with this */
+static volatile int execve_errno;        /* every execve fails with this (read in the child) */
+static int poll_errno;                   /* the next poll fails with this */
+static int pidfd_errno;                  /* every pidfd_open fails with this */
 
 pid_t __real_fork(void);
 int __real_pipe2(int fds[2], int flags);
@@ -302,8 +302,10 @@ static void test_proc_wait_reaps(void **state)
  */
 static void test_proc_message_keeps_last_line(void **state)
 {
-    const char *argv[] = { "sh", "-c", "head -c 20480 /dev/zero | tr '\\0' x >&2; echo >&2; "
-                           "echo 'the real error: X' >&2; exit 1", NULL };
+    const char *argv[] = { "sh", "-c",
+                           "head -c 20480 /dev/zero | tr '\\0' x >&2; echo >&2; "
+                           "echo 'the real error: X' >&2; exit 1",
+                           NULL };
     struct proc_spec spec = { .argv = argv, .timeout_ms = 10000 };
     struct err e = ERR_INIT;
 
@@ -316,8 +318,10 @@ static void test_proc_message_keeps_last_line(void **state)
 /* The stderr ring keeps the newest bytes across many writes and wrap-arounds. */
 static void test_proc_err_tail_newest(void **state)
 {
-    const char *argv[] = { "sh", "-c", "seq 1 5000 >&2; for i in 1 2 3; do seq 5001 7000 >&2; "
-                           "done; echo last >&2", NULL };
+    const char *argv[] = { "sh", "-c",
+                           "seq 1 5000 >&2; for i in 1 2 3; do seq 5001 7000 >&2; "
+                           "done; echo last >&2",
+                           NULL };
     struct proc_spec spec = { .argv = argv, .timeout_ms = 10000 };
     struct proc p = PROC_INIT;
     struct err e = ERR_INIT;
@@ -800,8 +804,9 @@ static char *fds_of(int pass_fd, int pass_as)
 {
     const char *argv[] = { "sh", "-c", "echo ready; sleep 30; :", NULL };
     struct buf b = BUF_INIT, out = BUF_INIT;
-    struct proc_spec spec = { .argv = argv, .out = &out, .grace_ms = 200, .pass_fd = pass_fd,
-                              .pass_fd_as = pass_as };
+    struct proc_spec spec = {
+        .argv = argv, .out = &out, .grace_ms = 200, .pass_fd = pass_fd, .pass_fd_as = pass_as
+    };
     struct proc p = PROC_INIT;
     struct err e = ERR_INIT;
     struct dirent *de;
@@ -867,8 +872,10 @@ static void test_proc_fds_closed(void **state)
 static void test_proc_child_signals_default(void **state)
 {
     /* read with builtins: a forked grep would see the mask sh sets around its own forks */
-    const char *argv[] = { "sh", "-c", "while read -r l; do case $l in SigBlk*) echo \"$l\";; "
-                           "esac; done < /proc/$$/status; kill -USR1 $$; echo alive", NULL };
+    const char *argv[] = { "sh", "-c",
+                           "while read -r l; do case $l in SigBlk*) echo \"$l\";; "
+                           "esac; done < /proc/$$/status; kill -USR1 $$; echo alive",
+                           NULL };
     struct buf out = BUF_INIT;
     struct proc_spec spec = { .argv = argv, .out = &out };
     struct proc p = PROC_INIT;

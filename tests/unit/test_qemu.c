@@ -14,12 +14,18 @@
 static struct qemu_cfg base(void)
 {
     struct qemu_cfg q = {
-        .binary = "qemu-system-x86_64", .machine = "q35", .accel = "tcg", .cpu = "max,-smap",
-        .memory_mb = 2048, .smp = 2, .xen_path = "/cache/xen-4.17.bin",
+        .binary = "qemu-system-x86_64",
+        .machine = "q35",
+        .accel = "tcg",
+        .cpu = "max,-smap",
+        .memory_mb = 2048,
+        .smp = 2,
+        .xen_path = "/cache/xen-4.17.bin",
         .xen_cmdline = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M",
         .dom0_path = "/cache/vmlinuz-6.1",
         .dom0_cmdline = "console=hvc0 earlyprintk=xen pvlab.repro=fpu-leak pvlab.iterations=2000",
-        .initrd_path = "/cache/initramfs.cpio.gz", .serial_log = "/state/runs/1/trial-1.log",
+        .initrd_path = "/cache/initramfs.cpio.gz",
+        .serial_log = "/state/runs/1/trial-1.log",
     };
     return q;
 }
@@ -88,7 +94,8 @@ static void test_probe_argv(void **state)
     char path[512];
 
     assert_int_equal(qemu_build_probe_argv("qemu-system-x86_64", "q35", "kvm", "host",
-                                           "/build/guest/accel-probe", &argv, &e), 0);
+                                           "/build/guest/accel-probe", &argv, &e),
+                     0);
     for (size_t i = 0; i < argv.n; i++)
         buf_addf(&got, "%s\n", argv.v[i]);
     snprintf(path, sizeof(path), "%s/tests/fixtures/qemu/probe-kvm.argv", PVLAB_TOP);
@@ -122,10 +129,8 @@ static void test_shell_quote(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tcg_default),
-        cmocka_unit_test(test_kvm_and_commas),
-        cmocka_unit_test(test_rejects_spaces),
-        cmocka_unit_test(test_probe_argv),
+        cmocka_unit_test(test_tcg_default),    cmocka_unit_test(test_kvm_and_commas),
+        cmocka_unit_test(test_rejects_spaces), cmocka_unit_test(test_probe_argv),
         cmocka_unit_test(test_shell_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

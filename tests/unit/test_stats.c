@@ -51,8 +51,8 @@ static double brute_upper(long k, long n, double conf)
 
 static void test_zero_events_closed_form(void **state)
 {
-    long ns[] = {1, 2, 3, 10, 100, 1000, 4000, 12000, 1000000, 10000000};
-    double confs[] = {0.5, 0.9, 0.95, 0.99};
+    long ns[] = { 1, 2, 3, 10, 100, 1000, 4000, 12000, 1000000, 10000000 };
+    double confs[] = { 0.5, 0.9, 0.95, 0.99 };
     size_t i, j;
 
     for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
@@ -66,7 +66,7 @@ static void test_zero_events_closed_form(void **state)
 
 static void test_all_events_closed_form(void **state)
 {
-    long ns[] = {1, 7, 100, 10000, 10000000};
+    long ns[] = { 1, 7, 100, 10000, 10000000 };
     size_t i;
 
     for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
@@ -123,7 +123,7 @@ static void test_large_n_normal_approximation(void **state)
 
 static void test_symmetry_and_order(void **state)
 {
-    long ns[] = {5, 37, 1000, 123457};
+    long ns[] = { 5, 37, 1000, 123457 };
     size_t i;
     long k;
 
@@ -180,7 +180,7 @@ static void test_rate_boots(void **state)
 
     stats_rate_boots(c1, n1, 2, 0.95, &est, &lo, &hi, &phi);
     assert_true(fabs(est - 1397.0 / 6000) < 1e-12);
-    assert_true(phi > 1000);      /* far more spread than one binomial sample */
+    assert_true(phi > 1000);           /* far more spread than one binomial sample */
     assert_true(lo < 0.1 && hi > 0.6); /* honest: two boots say little */
     stats_share(1397, 6000, 0.95, &blo, &bhi);
     assert_true(bhi - blo < 0.05); /* what treating them as one sample would claim */

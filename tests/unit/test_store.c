@@ -116,9 +116,11 @@ static void fill_run(struct run_info *r)
 /* "pass" -> VERDICT_PASS; anything else -> an invalid value the store must refuse */
 static enum verdict_kind vk(const char *v)
 {
-    return !strcmp(v, "pass") ? VERDICT_PASS : !strcmp(v, "fail") ? VERDICT_FAIL
-         : !strcmp(v, "infra") ? VERDICT_INFRA : !strcmp(v, "skip") ? VERDICT_SKIP
-         : (enum verdict_kind)42;
+    return !strcmp(v, "pass")    ? VERDICT_PASS
+           : !strcmp(v, "fail")  ? VERDICT_FAIL
+           : !strcmp(v, "infra") ? VERDICT_INFRA
+           : !strcmp(v, "skip")  ? VERDICT_SKIP
+                                 : (enum verdict_kind)42;
 }
 
 static void fill_trial(struct trial_info *t, long long run_id, int idx, const char *verdict,
@@ -315,9 +317,10 @@ static void test_verdict_table(void **state)
         long pass, fail, infra, skip;
         const char *want;
     } cases[] = {
-        {0, 0, 0, 0, "skip"}, {0, 0, 0, 3, "skip"}, {0, 0, 2, 0, "infra"}, {0, 0, 2, 5, "infra"},
-        {1, 0, 0, 0, "pass"}, {9, 0, 4, 4, "pass"}, {0, 1, 0, 0, "fail"},  {99, 1, 0, 0, "fail"},
-        {5, 2, 3, 4, "fail"}, {0, 1, 7, 0, "fail"},
+        { 0, 0, 0, 0, "skip" },  { 0, 0, 0, 3, "skip" },  { 0, 0, 2, 0, "infra" },
+        { 0, 0, 2, 5, "infra" }, { 1, 0, 0, 0, "pass" },  { 9, 0, 4, 4, "pass" },
+        { 0, 1, 0, 0, "fail" },  { 99, 1, 0, 0, "fail" }, { 5, 2, 3, 4, "fail" },
+        { 0, 1, 7, 0, "fail" },
     };
     size_t i;
 
@@ -334,11 +337,11 @@ static void test_verdict_through_store(void **state)
         const char *trials[4];
         const char *want;
     } cases[] = {
-        {{"skip", "infra", "pass", NULL}, "pass"},
-        {{"skip", "infra", NULL}, "infra"},
-        {{"skip", NULL}, "skip"},
-        {{"pass", "pass", "fail", NULL}, "fail"},
-        {{NULL}, "skip"},
+        { { "skip", "infra", "pass", NULL }, "pass" },
+        { { "skip", "infra", NULL }, "infra" },
+        { { "skip", NULL }, "skip" },
+        { { "pass", "pass", "fail", NULL }, "fail" },
+        { { NULL }, "skip" },
     };
     struct fix *f = *state;
     struct err e = ERR_INIT;

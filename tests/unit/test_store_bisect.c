@@ -80,8 +80,11 @@ static void test_round_trip(void **state)
     }
     {
         /* a duplicate seq is refused: the sequence is the replay order */
-        struct bisect_trial_info dup = { .bisection_id = id, .seq = 2, .phase = "bisect",
-                                         .commit_sha = "x", .outcome = VERDICT_PASS };
+        struct bisect_trial_info dup = { .bisection_id = id,
+                                         .seq = 2,
+                                         .phase = "bisect",
+                                         .commit_sha = "x",
+                                         .outcome = VERDICT_PASS };
         assert_int_equal(store_bisect_trial_add(s, &dup, &e), -1);
     }
     assert_int_equal(store_bisect_set_status(s, id, "done", "{\"culprit\":\"dddd\"}", &e), 0);
@@ -188,8 +191,10 @@ static void test_claim_is_exclusive(void **state)
     id = begin(s);
     /* the bisection is owned by another live process of this host */
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-    snprintf(sql, sizeof(sql), "UPDATE bisections SET owner_pid = %d, owner_start = NULL "
-             "WHERE id = %lld", (int)other, id);
+    snprintf(sql, sizeof(sql),
+             "UPDATE bisections SET owner_pid = %d, owner_start = NULL "
+             "WHERE id = %lld",
+             (int)other, id);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(store_bisect_owner_state(s, id, &e), 1);
     assert_int_equal(store_bisect_claim(s, id, &e), -1);
@@ -202,8 +207,10 @@ static void test_claim_is_exclusive(void **state)
     assert_int_equal(store_bisect_claim(s, id, &e), 0);
     assert_int_equal(store_bisect_owner_state(s, id, &e), 0); /* ourselves */
     /* owned by a process of another host: its pid means nothing here */
-    snprintf(sql, sizeof(sql), "UPDATE bisections SET owner_host = 'elsewhere', owner_pid = 1 "
-             "WHERE id = %lld", id);
+    snprintf(sql, sizeof(sql),
+             "UPDATE bisections SET owner_host = 'elsewhere', owner_pid = 1 "
+             "WHERE id = %lld",
+             id);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(store_bisect_owner_state(s, id, &e), 2);
     assert_int_equal(store_bisect_claim(s, id, &e), -1);

@@ -193,12 +193,9 @@ static void test_nearly_full(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_buf_addf_long),
-        cmocka_unit_test(test_tail_lines),
-        cmocka_unit_test(test_sv),
-        cmocka_unit_test(test_json_roundtrip),
-        cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_buf_cap),        cmocka_unit_test(test_buf_addf_long),
+        cmocka_unit_test(test_tail_lines),     cmocka_unit_test(test_sv),
+        cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_nearly_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

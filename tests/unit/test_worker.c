@@ -61,14 +61,15 @@ static void test_boot_request(void **state)
     char msg[512];
 
     (void)state;
-    assert_int_equal(map("{\"id\":7,\"alias\":\"linux-stable\",\"good\":\"v6.1.1\","
-                         "\"bad\":\"v6.1.2\",\"good_sha\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-                         "\"bad_sha\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\",\"axis\":\"linux\","
-                         "\"find\":\"fix\",\"xen\":\"4.20\",\"repro\":\"fpu-leak\",\"confidence\":0.9,"
-                         "\"options\":{\"iterations\":500,\"lazy_fpu\":true,\"p\":0.5,"
-                         "\"max_trials\":40,\"verify\":false,\"workers\":2}}",
-                         &rq, msg, sizeof(msg)),
-                     0);
+    assert_int_equal(
+        map("{\"id\":7,\"alias\":\"linux-stable\",\"good\":\"v6.1.1\","
+            "\"bad\":\"v6.1.2\",\"good_sha\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+            "\"bad_sha\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\",\"axis\":\"linux\","
+            "\"find\":\"fix\",\"xen\":\"4.20\",\"repro\":\"fpu-leak\",\"confidence\":0.9,"
+            "\"options\":{\"iterations\":500,\"lazy_fpu\":true,\"p\":0.5,"
+            "\"max_trials\":40,\"verify\":false,\"workers\":2}}",
+            &rq, msg, sizeof(msg)),
+        0);
     assert_string_equal(rq.repo, "/srv/linux");
     /* the commit ids the dashboard resolved, not the names */
     assert_string_equal(rq.good.v[0], "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
@@ -96,8 +97,9 @@ static void test_test_cmd_request(void **state)
 
     (void)state;
     assert_int_equal(map("{\"id\":1,\"alias\":\"tiny\",\"good\":\"A\",\"bad\":\"B\","
-                         "\"axis\":\"test-cmd\",\"options\":{\"workers\":0}}", &rq, msg,
-                         sizeof(msg)), 0);
+                         "\"axis\":\"test-cmd\",\"options\":{\"workers\":0}}",
+                         &rq, msg, sizeof(msg)),
+                     0);
     assert_int_equal(rq.workers, cfg.bisect_workers); /* 0: the lab's own */
     assert_string_equal(rq.repo, "/srv/tiny");
     assert_string_equal(rq.test_cmd, "./t.sh $1"); /* the lab's, from [repo_test] */
@@ -118,16 +120,19 @@ static void test_refusals(void **state)
         { "{\"alias\":\"linux-stable\",\"good\":\"A\",\"bad\":\"B\",\"axis\":\"test-cmd\"}",
           "no test command for 'linux-stable'" },
         { "{\"alias\":\"linux-stable\",\"good\":\"A\",\"bad\":\"B\",\"axis\":\"linux\","
-          "\"xen\":\"file:/etc/shadow\"}", "not a plain version" },
+          "\"xen\":\"file:/etc/shadow\"}",
+          "not a plain version" },
         { "{\"alias\":\"linux-stable\",\"good\":\"A\",\"bad\":\"B\",\"axis\":\"xen\","
-          "\"linux\":\"git:/srv/x@HEAD\"}", "not a plain version" },
+          "\"linux\":\"git:/srv/x@HEAD\"}",
+          "not a plain version" },
         { "{\"alias\":\"linux-stable\",\"good\":\"A\",\"bad\":\"B\",\"axis\":\"qemu\"}",
           "axis must be" },
         { "{\"alias\":\"linux-stable\",\"good\":\"--all\",\"bad\":\"B\",\"axis\":\"linux\"}",
           "no good and bad" },
         { "{\"alias\":\"linux-stable\",\"bad\":\"B\",\"axis\":\"linux\"}", "no good and bad" },
         { "{\"alias\":\"linux-stable\",\"good\":\"A\",\"bad\":\"B\",\"axis\":\"linux\","
-          "\"confidence\":1.5}", "confidence must be" },
+          "\"confidence\":1.5}",
+          "confidence must be" },
     };
     struct bisect_request rq;
     char msg[512];
