@@ -12,9 +12,9 @@
 
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/sqlite.h"
 #include "util/xalloc.h"
 
-#define BUSY_TIMEOUT_MS 5000
 #define PVLAB_APP_ID 0x50564C42 /* "PVLB" in PRAGMA application_id */
 
 /*
@@ -126,86 +126,23 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 /* Turns a SQLite failure into an error that names the database and says what to do. */
 void store_db_fail(const struct store *s, struct err *e, int rc, const char *what)
 {
-    const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
-
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        err_set(e, ERR_DB,
-                "database %s is locked by another pvlab (still busy after %d s while %s); wait "
-                "for it to finish, or see who holds it with: fuser %s",
-                s->path, BUSY_TIMEOUT_MS / 1000, what, s->path);
-        break;
-    case SQLITE_READONLY:
-        err_set(e, ERR_IO,
-                "database %s is read-only (%s while %s); fix its permissions or "
-                "choose another database path",
-                s->path, msg, what);
-        break;
-    case SQLITE_FULL:
-        err_set(e, ERR_NOSPACE, "disk full while %s in database %s; free some space and retry",
-                what, s->path);
-        break;
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-        err_set(e, ERR_IO,
-                "cannot open database %s (%s while %s); check that its directory is "
-                "writable by this user or choose another database path",
-                s->path, msg, what);
-        break;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        err_set(e, ERR_DB,
-                "database %s is damaged or not a pvlab database (%s while %s); move "
-                "it away and pvlab will start a new one",
-                s->path, msg, what);
-        break;
-    case SQLITE_IOERR:
-        err_set(e, ERR_IO, "I/O error on database %s while %s: %s; check the disk and retry",
-                s->path, what, msg);
-        break;
-    default: err_set(e, ERR_DB, "database %s: %s failed: %s", s->path, what, msg); break;
-    }
+    sql_fail(s->db, s->path, rc, what, e);
 }
 
 sqlite3_stmt *store_db_prepare(struct store *s, const char *sql, const char *what, struct err *e)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-
-    if (rc != SQLITE_OK) {
-        store_db_fail(s, e, rc, what);
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
+    return sql_prepare(s->db, s->path, sql, what, e);
 }
 
 int store_db_exec(struct store *s, const char *sql, const char *what, struct err *e)
 {
-    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-
-    if (rc != SQLITE_OK) {
-        store_db_fail(s, e, rc, what);
-        return -1;
-    }
-    return 0;
+    return sql_exec(s->db, s->path, sql, what, e);
 }
 
 /* Runs a statement that returns no rows (or ignores them); finalizes it. */
 int store_db_step_done(struct store *s, sqlite3_stmt *st, const char *what, struct err *e)
 {
-    int rc = sqlite3_step(st);
-
-    while (rc == SQLITE_ROW)
-        rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        store_db_fail(s, e, rc, what);
-        return -1;
-    }
-    return 0;
+    return sql_step_done(s->db, s->path, st, what, e);
 }
 
 /* BEGIN IMMEDIATE takes the write lock up front, so a busy database fails here, not mid-way. */
@@ -221,8 +158,7 @@ int store_tx_commit(struct store *s, const char *what, struct err *e)
 
 void store_tx_rollback(struct store *s)
 {
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sql_rollback(s->db);
 }
 
 /* Reads a single integer from a query such as "PRAGMA user_version". */
@@ -348,7 +284,7 @@ static int configure(struct store *s, struct err *e)
     const char *mode;
     int rc = -1, r;
 
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, SQL_BUSY_TIMEOUT_MS);
     st = store_db_prepare(s, "PRAGMA journal_mode = WAL", "switching to WAL mode", e);
     if (!st)
         goto out;
@@ -403,7 +339,7 @@ int store_open(const char *path, struct store **s_r, struct err *e)
         goto out;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, SQL_BUSY_TIMEOUT_MS);
     if (sqlite3_db_readonly(s->db, "main") == 1) {
         err_set(e, ERR_IO,
                 "database %s is read-only for this user; fix its permissions or "
@@ -448,14 +384,10 @@ const char *store_path(const struct store *s)
 
 void store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
+    sql_bind_text(st, i, v);
 }
 
 char *store_col_text(sqlite3_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? xstrdup((const char *)t) : NULL;
+    return sql_col_text(st, i);
 }

@@ -12,9 +12,9 @@
 
 #include "util/clock.h"
 #include "util/fsutil.h"
+#include "util/sqlite.h"
 #include "util/xalloc.h"
 
-#define BUSY_TIMEOUT_MS 5000
 #define DASH_APP_ID 0x50564C44 /* "PVLD" */
 #define DASH_SCHEMA 1
 
@@ -112,81 +112,32 @@ int dash_result_id_parse(const char *s, char *lab_r, enum dash_kind *kind_r, lon
 
 void dash_db_fail(const struct dash_db *db, struct err *e, int rc, const char *what)
 {
-    const char *msg = db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc);
-
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        err_set(e, ERR_DB,
-                "dashboard database %s is locked (still busy after %d s while %s); "
-                "see who holds it with: fuser %s",
-                db->path, BUSY_TIMEOUT_MS / 1000, what, db->path);
-        break;
-    case SQLITE_FULL:
-        err_set(e, ERR_NOSPACE, "disk full while %s in %s; free some space and retry", what,
-                db->path);
-        break;
-    case SQLITE_READONLY:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_IOERR:
-        err_set(e, ERR_IO,
-                "cannot write the dashboard database %s (%s while %s); check the "
-                "directory's permissions and the disk",
-                db->path, msg, what);
-        break;
-    default: err_set(e, ERR_DB, "dashboard database %s: %s failed: %s", db->path, what, msg);
-    }
+    sql_fail(db->db, db->path, rc, what, e);
 }
 
 sqlite3_stmt *dash_db_prepare(struct dash_db *db, const char *sql, const char *what, struct err *e)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
-
-    if (rc != SQLITE_OK) {
-        dash_db_fail(db, e, rc, what);
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
+    return sql_prepare(db->db, db->path, sql, what, e);
 }
 
 int dash_db_exec(struct dash_db *db, const char *sql, const char *what, struct err *e)
 {
-    int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
-
-    if (rc != SQLITE_OK) {
-        dash_db_fail(db, e, rc, what);
-        return -1;
-    }
-    return 0;
+    return sql_exec(db->db, db->path, sql, what, e);
 }
 
 int dash_db_done(struct dash_db *db, sqlite3_stmt *st, const char *what, struct err *e)
 {
-    int rc = sqlite3_step(st);
-
-    while (rc == SQLITE_ROW)
-        rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        dash_db_fail(db, e, rc, what);
-        return -1;
-    }
-    return 0;
+    return sql_step_done(db->db, db->path, st, what, e);
 }
 
 void dash_db_rollback(struct dash_db *db)
 {
-    if (!sqlite3_get_autocommit(db->db))
-        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    sql_rollback(db->db);
 }
 
 char *dash_col(sqlite3_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? xstrdup((const char *)t) : NULL;
+    return sql_col_text(st, i);
 }
 
 static int db_int(struct dash_db *db, const char *sql, long long *v_r, struct err *e)
@@ -265,7 +216,7 @@ int dash_db_open(const char *path, struct dash_db **db_r, struct err *e)
         dash_db_fail(db, e, r, "opening");
         goto out;
     }
-    sqlite3_busy_timeout(db->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(db->db, SQL_BUSY_TIMEOUT_MS);
     if (dash_db_exec(db,
                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                      "PRAGMA foreign_keys = ON;",
