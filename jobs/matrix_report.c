@@ -379,21 +379,27 @@ static void tables(const struct matrix_report *rep, struct buf *out, int md)
     free(rs);
 }
 
-void cell_bisect_cmd(const struct cell_report *c, struct buf *out)
+int cell_lazy_fpu(const struct cell_report *c)
 {
-    struct json_flat o = { 0 };
+    struct json_flat o = { NULL, 0 };
+    const struct json_field *f;
+    int lazy;
 
     json_flat_parse(c->c.options_json ? c->c.options_json : "{}", &o, NULL);
+    f = json_flat_get(&o, "lazy_fpu");
+    lazy = f && f->type == JF_BOOL && f->num;
+    json_flat_free(&o);
+    return lazy;
+}
+
+void cell_bisect_cmd(const struct cell_report *c, struct buf *out)
+{
     buf_addf(out,
              "pvlab bisect start --repo %s --axis %s --find %s --good %s --bad %s --%s %s "
-             "--repro %s --iterations %ld",
+             "--repro %s --iterations %ld%s",
              c->cause.repo, c->cause.axis, c->cause.find, c->cause.good, c->cause.bad,
              !strcmp(c->cause.axis, "xen") ? "linux" : "xen", c->cause.other_spec, c->c.repro_name,
-             c->c.iterations);
-    const struct json_field *f = json_flat_get(&o, "lazy_fpu");
-    if (f && f->type == JF_BOOL && f->num)
-        buf_adds(out, " --lazy-fpu");
-    json_flat_free(&o);
+             c->c.iterations, cell_lazy_fpu(c) ? " --lazy-fpu" : "");
 }
 
 /* The cells whose change is worth a line: REGRESSION, FIXED, heisenbug, could-not-test. */

@@ -90,6 +90,8 @@ enum cell_change cell_classify(int has_prev, enum cell_state ps, const struct ru
  */
 int debian_upstream_rev(const char *axis, const char *version, char *out, size_t n);
 
+/* Whether the cell's reproducer runs with lazy FPU switching (its options). */
+int cell_lazy_fpu(const struct cell_report *c);
 /* The `pvlab bisect start` command line of a cell with a bisection (cause.axis set). */
 void cell_bisect_cmd(const struct cell_report *c, struct buf *out);
 

@@ -6,6 +6,7 @@
 
 #include "kernels/kernels_priv.h"
 #include "util/buf.h"
+#include "util/fsutil.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
 
@@ -282,5 +283,34 @@ int aptsrc_from_system(const char *root, char **mirror_r, char **security_r, str
     free(codename);
     free(path);
     buf_release(&osr);
+    return rc;
+}
+
+int apt_state_dirs(const char *dir, struct err *e)
+{
+    static const char *const sub[] = { "etc/apt.conf.d",
+                                       "etc/sources.list.d",
+                                       "etc/preferences.d",
+                                       "etc/trusted.gpg.d",
+                                       "state/lists/partial",
+                                       "cache/archives/partial",
+                                       "log",
+                                       NULL };
+    char *p = NULL;
+    int rc = -1;
+
+    for (size_t i = 0; sub[i]; i++) {
+        free(p);
+        p = xasprintf("%s/%s", dir, sub[i]);
+        if (fs_mkdirs(p, e) < 0)
+            goto out;
+    }
+    free(p);
+    p = xasprintf("%s/state/status", dir);
+    if (!fs_exists(p) && fs_write_atomic(p, "", 0, e) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(p);
     return rc;
 }

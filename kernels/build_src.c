@@ -182,27 +182,11 @@ out:
 static char *debsrc_apt_state(const char *cache_dir, const char *suite, const char *mirror,
                               const char *security, struct err *e)
 {
-    static const char *const sub[] = { "etc/apt.conf.d",
-                                       "etc/sources.list.d",
-                                       "etc/preferences.d",
-                                       "etc/trusted.gpg.d",
-                                       "state/lists/partial",
-                                       "cache/archives/partial",
-                                       "log",
-                                       NULL };
     char *dir = xasprintf("%s/apt/src-%s", cache_dir, suite), *conf = NULL, *p = NULL;
     struct buf src = BUF_INIT, c = BUF_INIT;
     int ok = 0;
 
-    for (size_t i = 0; sub[i]; i++) {
-        free(p);
-        p = xasprintf("%s/%s", dir, sub[i]);
-        if (fs_mkdirs(p, e) < 0)
-            goto out;
-    }
-    free(p);
-    p = xasprintf("%s/state/status", dir);
-    if (!fs_exists(p) && fs_write_atomic(p, "", 0, e) < 0)
+    if (apt_state_dirs(dir, e) < 0)
         goto out;
     buf_addf(&src, "deb-src [signed-by=%s] %s %s main\n", KEYRING, mirror, suite);
     if (security)

@@ -192,14 +192,6 @@ static int write_if_changed(const char *path, const struct buf *want, int *chang
 static int apt_setup(const struct kernels_opts *o, struct apt_state *st, const char *mirror,
                      const char *security, int *sources_changed_r, struct err *e)
 {
-    static const char *const sub[] = { "etc/apt.conf.d",
-                                       "etc/sources.list.d",
-                                       "etc/preferences.d",
-                                       "etc/trusted.gpg.d",
-                                       "state/lists/partial",
-                                       "cache/archives/partial",
-                                       "log",
-                                       NULL };
     struct buf src = BUF_INIT, conf = BUF_INIT;
     char *p = NULL;
     int rc = -1;
@@ -215,15 +207,7 @@ static int apt_setup(const struct kernels_opts *o, struct apt_state *st, const c
             if (getenv(pass[i]))
                 sv_pushf(&st->env, "%s=%s", pass[i], getenv(pass[i]));
     }
-    for (size_t i = 0; sub[i]; i++) {
-        free(p);
-        p = xasprintf("%s/%s", st->dir, sub[i]);
-        if (fs_mkdirs(p, e) < 0)
-            goto out;
-    }
-    free(p);
-    p = xasprintf("%s/state/status", st->dir);
-    if (!fs_exists(p) && fs_write_atomic(p, "", 0, e) < 0)
+    if (apt_state_dirs(st->dir, e) < 0)
         goto out;
 
     if (mirror) {

@@ -46,6 +46,9 @@ int aptsrc_derive(const struct apt_source_file *files, size_t n, const char *cod
                   char **mirror_r, char **security_r, struct err *e);
 /* Reads <root>/etc/os-release and <root>/etc/apt/sources.list{,.d/} then aptsrc_derive. */
 int aptsrc_from_system(const char *root, char **mirror_r, char **security_r, struct err *e);
+/* Makes the directories of a private apt state under dir (etc/, state/, cache/, log) and its
+ * empty dpkg status file. */
+int apt_state_dirs(const char *dir, struct err *e);
 
 /* ---- cache.c: content-addressed artifact store ---- */
 /* sha256 hex of "<provider>\n<package>\n<version>\n". */

@@ -338,12 +338,8 @@ int reporter_enqueue_new(const struct reporter *r, struct store *st, struct err 
 
 void reporter_bisect_request(const struct cell_report *c, struct buf *out)
 {
-    struct json_flat o = { NULL, 0 };
-    const struct json_field *lazy;
     struct jw w;
 
-    json_flat_parse(c->c.options_json ? c->c.options_json : "{}", &o, NULL);
-    lazy = json_flat_get(&o, "lazy_fpu");
     jw_init(&w, out);
     jw_obj(&w);
     jw_kv_s(&w, "alias", c->cause.repo);
@@ -356,10 +352,9 @@ void reporter_bisect_request(const struct cell_report *c, struct buf *out)
     jw_key(&w, "options");
     jw_obj(&w);
     jw_kv_int(&w, "iterations", c->c.iterations);
-    jw_kv_bool(&w, "lazy_fpu", lazy && lazy->type == JF_BOOL && lazy->num);
+    jw_kv_bool(&w, "lazy_fpu", cell_lazy_fpu(c));
     jw_end(&w);
     jw_end(&w);
-    json_flat_free(&o);
 }
 
 int reporter_request_bisections(const struct reporter *r, const struct matrix_report *rep,

@@ -40,8 +40,8 @@ void sql_fail(sqlite3 *db, const char *path, int rc, const char *what, struct er
                 path, msg, what);
         break;
     case SQLITE_IOERR:
-        err_set(e, ERR_IO, "I/O error on database %s while %s: %s; check the disk and retry",
-                path, what, msg);
+        err_set(e, ERR_IO, "I/O error on database %s while %s: %s; check the disk and retry", path,
+                what, msg);
         break;
     default: err_set(e, ERR_DB, "database %s: %s failed: %s", path, what, msg); break;
     }
@@ -72,8 +72,7 @@ int sql_exec(sqlite3 *db, const char *path, const char *sql, const char *what, s
     return 0;
 }
 
-int sql_step_done(sqlite3 *db, const char *path, sqlite3_stmt *st, const char *what,
-                  struct err *e)
+int sql_step_done(sqlite3 *db, const char *path, sqlite3_stmt *st, const char *what, struct err *e)
 {
     int rc = sqlite3_step(st);
 

@@ -21,8 +21,7 @@ sqlite3_stmt *sql_prepare(sqlite3 *db, const char *path, const char *sql, const 
 /* Runs SQL without results. 0 or -1 with e set. */
 int sql_exec(sqlite3 *db, const char *path, const char *sql, const char *what, struct err *e);
 /* Steps st to its end (rows ignored) and finalizes it. 0 or -1 with e set. */
-int sql_step_done(sqlite3 *db, const char *path, sqlite3_stmt *st, const char *what,
-                  struct err *e);
+int sql_step_done(sqlite3 *db, const char *path, sqlite3_stmt *st, const char *what, struct err *e);
 /* Rolls back the open transaction, if any. */
 void sql_rollback(sqlite3 *db);
 /* Binds v, or NULL when v is NULL. */
