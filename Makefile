@@ -31,12 +31,14 @@ GUEST_COMMON := $(wildcard images/guest/common/*.c)
 GUEST_PROGS := $(patsubst images/guest/%.c,$(B)/guest/%,$(GUEST_SRC))
 # the accelerator probe guest: a 32-bit multiboot kernel, assembled without a C library
 PROBE := $(B)/guest/accel-probe
+# dom0's supervisor of domU trials: a busybox sh script, shipped as it is
+GUEST_SCRIPTS := $(B)/guest/domus.sh
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-all: $(BIN) $(GUEST_PROGS) $(PROBE) $(UNIT_BIN) $(BENCH_BIN)
+all: $(BIN) $(GUEST_PROGS) $(GUEST_SCRIPTS) $(PROBE) $(UNIT_BIN) $(BENCH_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -53,6 +55,10 @@ $(B)/guest/%: images/guest/%.c $(GUEST_COMMON) $(wildcard images/guest/common/*.
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -Iimages/guest/common -o $@ $< $(GUEST_COMMON)
 
+$(B)/guest/%.sh: images/guest/%.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 $(PROBE): images/probe/accel-probe.S images/probe/accel-probe.ld
 	@mkdir -p $(dir $@)
 	as --32 -o $@.o $<
@@ -67,7 +73,7 @@ $(B)/bench/%: bench/%.c $(B)/libpvlab.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libpvlab.a $(LIBS)
 
-unit: $(UNIT_BIN) $(BIN) $(GUEST_PROGS) $(PROBE)
+unit: $(UNIT_BIN) $(BIN) $(GUEST_PROGS) $(GUEST_SCRIPTS) $(PROBE)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t 2>&1; done
 
 # prove --timer prints each test's wall time, so a slow CI log says where the time went

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+
+#include <jansson.h>
 #include "util/buf.h"
 #include "util/json.h"
 #include "jobs/run.h"
@@ -120,6 +122,40 @@ static void print_artifact(const char *what, const char *spec, const char *packa
         printf("%-12s %s (sha256 %.16s)\n", label, spec ? spec : "?", sha256 ? sha256 : "?");
 }
 
+/* A domU trial's places (verdict, iterations, kernel) and dom0's stage times, indented. */
+static void print_places(const char *places_json)
+{
+    json_t *root = places_json ? json_loads(places_json, 0, NULL) : NULL;
+    json_t *places = json_object_get(root, "places"), *stages = json_object_get(root, "stages");
+    size_t i;
+    json_t *p;
+
+    json_array_foreach(places, i, p)
+    {
+        const char *k = json_string_value(json_object_get(p, "kernel"));
+        printf("             %-5s %-5s %lld iterations, %lld corruptions, kernel %s%s%s\n",
+               json_string_value(json_object_get(p, "name")),
+               json_string_value(json_object_get(p, "verdict")),
+               (long long)json_integer_value(json_object_get(p, "iterations")),
+               (long long)json_integer_value(json_object_get(p, "corruptions")), k ? k : "?",
+               strcmp(json_string_value(json_object_get(p, "verdict")) ?: "", "pass") ? ": " : "",
+               strcmp(json_string_value(json_object_get(p, "verdict")) ?: "", "pass")
+                   ? json_string_value(json_object_get(p, "reason")) ?: ""
+                   : "");
+    }
+    if (json_array_size(stages)) {
+        printf("             dom0 stages (s of dom0 uptime):");
+        json_array_foreach(stages, i, p)
+        {
+            const char *pl = json_string_value(json_object_get(p, "place"));
+            printf(" %s%s%s %.1f", json_string_value(json_object_get(p, "stage")), pl ? " " : "",
+                   pl ? pl : "", (double)json_integer_value(json_object_get(p, "ms")) / 1000.0);
+        }
+        printf("\n");
+    }
+    json_decref(root);
+}
+
 void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, size_t nt)
 {
     printf("run %lld     %s, %s, %s\n", r->id, r->repro ? r->repro : "?",
@@ -131,10 +167,13 @@ void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, siz
            r->l0_kernel ? r->l0_kernel : "?");
     if (r->accel_note)
         printf("accel:       %s\n", r->accel_note);
-    for (size_t i = 0; i < nt; i++)
-        printf("trial %-5d  %-5s %5.1f s  %s\n             log: %s\n", t[i].idx, t[i].verdict,
-               (double)t[i].wall_ms / 1000.0, t[i].reason ? t[i].reason : "",
-               t[i].log_path ? t[i].log_path : "-");
+    for (size_t i = 0; i < nt; i++) {
+        printf("trial %-5d  %-5s %5.1f s  %s\n", t[i].idx, t[i].verdict,
+               (double)t[i].wall_ms / 1000.0, t[i].reason ? t[i].reason : "");
+        if (t[i].places_json)
+            print_places(t[i].places_json);
+        printf("             log: %s\n", t[i].log_path ? t[i].log_path : "-");
+    }
     printf("verdict:     %s (%ld pass, %ld fail, %ld infra of %d planned)\n",
            r->verdict ? r->verdict : "none", r->trials_pass, r->trials_fail, r->trials_infra,
            r->trials_planned);

@@ -36,6 +36,17 @@ static const char usage[] =
     "  --self-test-corrupt R  detector self-test: clobber a register in a fraction R of the\n"
     "                         processes; the run must then fail (positive control)\n"
     "  --seed N               reproducer seed (default: random, recorded)\n"
+    "  --domus N              start N PV domUs (1..8) from dom0 with the Xen toolstack and\n"
+    "                         run the reproducer in each; verdict per domU (a Debian Xen and\n"
+    "                         dom0 kernel: the toolstack and modules come from Debian)\n"
+    "  --domu-linux SPEC      a domU's kernel, any --linux SPEC; repeat for d1, d2, ... (the\n"
+    "                         last repeats; default the dom0 kernel); implies --domus\n"
+    "  --domu-mem MIB         memory per domU (default 256)\n"
+    "  --domu-vcpus N         vCPUs per domU (default 2)\n"
+    "  --in PLACES            where the reproducer runs with domUs: domu (default) or\n"
+    "                         dom0,domu\n"
+    "  --self-test-in PLACES  the domUs (d1,d2,...; dom0) --self-test-corrupt applies to\n"
+    "                         (default all)\n"
     "  --dom0-args STR        extra dom0 kernel command-line words\n"
     "  --xen-args STR         extra Xen command-line words\n"
     "  --boot-timeout S       seconds until the reproducer starts (default: config boot_s)\n"
@@ -131,7 +142,13 @@ int cmd_run(struct cli *c, int argc, char **argv)
         O_TO,
         O_PRINT,
         O_JSON,
-        O_JOBS
+        O_JOBS,
+        O_DOMUS,
+        O_DOMU_LINUX,
+        O_DOMU_MEM,
+        O_DOMU_VCPUS,
+        O_IN,
+        O_SELFTEST_IN
     };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
@@ -148,6 +165,12 @@ int cmd_run(struct cli *c, int argc, char **argv)
         { "boot-timeout", required_argument, NULL, O_BOOTTO },
         { "timeout", required_argument, NULL, O_TO },
         { "jobs", required_argument, NULL, O_JOBS },
+        { "domus", required_argument, NULL, O_DOMUS },
+        { "domu-linux", required_argument, NULL, O_DOMU_LINUX },
+        { "domu-mem", required_argument, NULL, O_DOMU_MEM },
+        { "domu-vcpus", required_argument, NULL, O_DOMU_VCPUS },
+        { "in", required_argument, NULL, O_IN },
+        { "self-test-in", required_argument, NULL, O_SELFTEST_IN },
         { "print-qemu-cmd", no_argument, NULL, O_PRINT },
         { "json", no_argument, NULL, O_JSON },
         { "quiet", no_argument, NULL, 'q' },
@@ -222,6 +245,42 @@ int cmd_run(struct cli *c, int argc, char **argv)
                 goto usage_err;
             over.jobs = (int)v;
             break;
+        case O_DOMUS:
+            if (cli_parse_long("--domus", optarg, 1, RUN_MAX_DOMUS, &v, &e) < 0)
+                goto usage_err;
+            over.domus = (int)v;
+            break;
+        case O_DOMU_LINUX:
+            if (over.n_domu_linux == RUN_MAX_DOMUS) {
+                err_set(&e, ERR_USAGE, "at most %d --domu-linux kernels", RUN_MAX_DOMUS);
+                goto usage_err;
+            }
+            over.domu_linux[over.n_domu_linux++] = optarg;
+            break;
+        case O_DOMU_MEM:
+            if (cli_parse_long("--domu-mem", optarg, 64, 65536, &v, &e) < 0)
+                goto usage_err;
+            over.domu_mem_mb = (int)v;
+            break;
+        case O_DOMU_VCPUS:
+            if (cli_parse_long("--domu-vcpus", optarg, 1, 64, &v, &e) < 0)
+                goto usage_err;
+            over.domu_vcpus = (int)v;
+            break;
+        case O_IN:
+            if (!strcmp(optarg, "domu"))
+                over.in_dom0 = 0;
+            else if (!strcmp(optarg, "dom0,domu") || !strcmp(optarg, "domu,dom0"))
+                over.in_dom0 = 1;
+            else {
+                err_set(&e, ERR_USAGE,
+                        "--in expects domu or dom0,domu (got '%s'); without domUs the "
+                        "reproducer runs in dom0",
+                        optarg);
+                goto usage_err;
+            }
+            break;
+        case O_SELFTEST_IN: over.corrupt_in = optarg; break;
         case O_PRINT: print_cmd = 1; break;
         case O_JSON: c->json = 1; break;
         case 'q': quiet = 1; break;
@@ -233,6 +292,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         err_set(&e, ERR_USAGE, "unexpected argument '%s'", argv[optind]);
         goto usage_err;
     }
+    if (over.n_domu_linux && !over.domus)
+        over.domus = over.n_domu_linux;
     status_init(&u.st, !quiet);
     ev.ctx = &u;
     if (cli_config(c, &e) < 0)

@@ -135,6 +135,19 @@ enum { IN_INIT, IN_FPU, IN_MEMCMP, IN_BUSYBOX, NINPUTS };
 
 static const char *const applets[] = { "sh", "ls", "cat", "dmesg", "poweroff" };
 
+static void inputs_init(struct input in[NINPUTS], const char *guest_dir, const char *busybox)
+{
+    static const char *const names[NINPUTS] = { "init", "bin/fpu-probe", "bin/memcmp-probe",
+                                                "bin/busybox" };
+    memset(in, 0, sizeof(struct input) * NINPUTS);
+    for (int i = 0; i < NINPUTS; i++)
+        in[i].name = names[i];
+    in[IN_INIT].src = xasprintf("%s/pvlab-init", guest_dir);
+    in[IN_FPU].src = xasprintf("%s/fpu-probe", guest_dir);
+    in[IN_MEMCMP].src = xasprintf("%s/memcmp-probe", guest_dir);
+    in[IN_BUSYBOX].src = xstrdup(busybox);
+}
+
 /* Checks the inputs exist and are static, and hashes them into the cache key. */
 static int inputs_check(struct input *in, char key[SHA256_HEX_LEN + 1], struct err *e)
 {
@@ -179,29 +192,36 @@ out:
     return rc;
 }
 
-/* Writes the archive; entry order is fixed so the bytes are a function of the inputs. */
-static int write_archive(const struct input *in, const char *path, struct err *e)
+/* The entries of the reproducer initramfs, in a fixed order (the bytes are a function of in). */
+static int add_entries(struct cpio *c, const struct input *in, struct err *e)
 {
     static const char *const dirs[] = { "bin", "dev", "proc", "sys", "tmp" };
-    struct cpio *c = NULL;
-    int rc = -1;
 
-    if (cpio_open(path, CPIO_GZIP, &c, e) < 0)
-        goto out;
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (cpio_add_dir(c, dirs[i], !strcmp(dirs[i], "tmp") ? 01777 : 0755, e) < 0)
-            goto out;
+            return -1;
     if (cpio_add_chardev(c, "dev/console", 0600, 5, 1, e) < 0)
-        goto out;
+        return -1;
     for (int i = 0; i < NINPUTS; i++)
         if (cpio_add_file(c, in[i].name, 0755, in[i].src, e) < 0)
-            goto out;
+            return -1;
     for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
         char name[64];
         snprintf(name, sizeof(name), "bin/%s", applets[i]);
         if (cpio_add_symlink(c, name, "busybox", e) < 0)
-            goto out;
+            return -1;
     }
+    return 0;
+}
+
+/* Writes the archive. */
+static int write_archive(const struct input *in, const char *path, struct err *e)
+{
+    struct cpio *c = NULL;
+    int rc = -1;
+
+    if (cpio_open(path, CPIO_GZIP, &c, e) < 0 || add_entries(c, in, e) < 0)
+        goto out;
     rc = cpio_commit(c, e);
     c = NULL;
 out:
@@ -214,8 +234,7 @@ out:
  * sha256 recorded in its sidecar (a crash, a full disk or a `truncate` can damage the archive
  * while its name, a hash of the inputs, still looks valid). On reuse sha receives the digest.
  */
-static const char *cached_archive_problem(const char *path, const char *side,
-                                          char sha[SHA256_HEX_LEN + 1])
+const char *payload_cached_problem(const char *path, const char *side, char sha[SHA256_HEX_LEN + 1])
 {
     struct buf rec = BUF_INIT;
     const char *why = NULL;
@@ -253,21 +272,13 @@ static int publish_archive(const struct input *in, const char *path, const char 
 int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox, char **path_r,
                   char **sha256_r, struct err *e)
 {
-    struct input in[NINPUTS] = {
-        [IN_INIT] = { "init", NULL, "" },
-        [IN_FPU] = { "bin/fpu-probe", NULL, "" },
-        [IN_MEMCMP] = { "bin/memcmp-probe", NULL, "" },
-        [IN_BUSYBOX] = { "bin/busybox", NULL, "" },
-    };
+    struct input in[NINPUTS];
     char key[SHA256_HEX_LEN + 1], sha[SHA256_HEX_LEN + 1];
     char *dir = NULL, *path = NULL, *side = NULL, *lock = NULL;
     const char *why;
     int lock_fd = -1, rc = -1;
 
-    in[IN_INIT].src = xasprintf("%s/pvlab-init", guest_dir);
-    in[IN_FPU].src = xasprintf("%s/fpu-probe", guest_dir);
-    in[IN_MEMCMP].src = xasprintf("%s/memcmp-probe", guest_dir);
-    in[IN_BUSYBOX].src = xstrdup(busybox);
+    inputs_init(in, guest_dir, busybox);
     if (inputs_check(in, key, e) < 0)
         goto out;
     dir = xasprintf("%s/initramfs", cache_dir);
@@ -279,7 +290,7 @@ int payload_build(const char *cache_dir, const char *guest_dir, const char *busy
         err_prefix(e, "building the initramfs");
         goto out;
     }
-    why = cached_archive_problem(path, side, sha);
+    why = payload_cached_problem(path, side, sha);
     if (why) {
         if (fs_exists(path))
             log_warn("initramfs", "cached %s cannot be reused: %s; rebuilding it", path, why);
@@ -314,12 +325,30 @@ char *payload_guest_file(const char *name)
     return xasprintf("%s/%s", default_guest_dir(), name);
 }
 
-int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e)
+static const char *default_busybox(void)
 {
     const char *busybox = getenv("PVLAB_BUSYBOX");
 
-    if (!busybox || !*busybox)
-        busybox = fs_exists("/bin/busybox") || !fs_exists("/usr/bin/busybox") ? "/bin/busybox"
-                                                                              : "/usr/bin/busybox";
-    return payload_build(cache_dir, default_guest_dir(), busybox, path_r, sha256_r, e);
+    if (busybox && *busybox)
+        return busybox;
+    return fs_exists("/bin/busybox") || !fs_exists("/usr/bin/busybox") ? "/bin/busybox"
+                                                                       : "/usr/bin/busybox";
+}
+
+int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e)
+{
+    return payload_build(cache_dir, default_guest_dir(), default_busybox(), path_r, sha256_r, e);
+}
+
+int payload_add_base(struct cpio *c, struct err *e)
+{
+    struct input in[NINPUTS];
+    char key[SHA256_HEX_LEN + 1];
+    int rc;
+
+    inputs_init(in, default_guest_dir(), default_busybox());
+    rc = inputs_check(in, key, e) < 0 ? -1 : add_entries(c, in, e);
+    for (int i = 0; i < NINPUTS; i++)
+        free(in[i].src);
+    return rc;
 }

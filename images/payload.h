@@ -61,6 +61,26 @@ int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e);
  */
 int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e);
 
+/* The parts of a domU trial's dom0 initramfs (strings borrowed). */
+struct domus_payload {
+    const char *toolstack_dir;  /* kernels: toolstack_resolve */
+    const char *modules_dir;    /* kernels: dom0_xen_modules */
+    size_t n;                   /* domUs */
+    const char *const *names;   /* "d1", "d2", ... */
+    const char *const *kernels; /* each domU's kernel as an ELF (kernels: kernel_pv_elf) */
+};
+
+/*
+ * Builds (or reuses) the dom0 initramfs of a domU trial (images/domus.c): the reproducer
+ * initramfs's programs, /pvlab/domus.sh (dom0's init: boot it with rdinit=/pvlab/domus.sh),
+ * /pvlab/domus naming each domU's kernel, the domU kernels under /boot, the reproducer
+ * initramfs as every domU's ramdisk, the toolstack tree at / and the modules under
+ * /lib/modules/xen. Uncompressed newc, cached as <cache_dir>/initramfs/domus-<key>.cpio with
+ * its sha256 beside it (a damaged archive is rebuilt). *path_r and *sha256_r are malloc'd.
+ */
+int payload_domus_initramfs(const char *cache_dir, const struct domus_payload *d, char **path_r,
+                            char **sha256_r, struct err *e);
+
 /*
  * Path of a program pvlab builds for its guests ("pvlab-init", "accel-probe"): in
  * $PVLAB_GUEST_DIR, else the build's guest directory. malloc'd; the file may not exist.

@@ -17,4 +17,11 @@ int payload_build(const char *cache_dir, const char *guest_dir, const char *busy
  * it is dynamic; -1 with e set when it is not an ELF file or cannot be read. */
 int payload_elf_is_static(const char *path, struct err *e);
 
+struct cpio;
+/* Adds the reproducer initramfs's entries (programs, busybox, /dev/console) to c. */
+int payload_add_base(struct cpio *c, struct err *e);
+/* Why a cached archive cannot be reused (missing, no or a different sha256 record), or NULL:
+ * then sha holds its digest. */
+const char *payload_cached_problem(const char *path, const char *side, char sha[65]);
+
 #endif

@@ -1,6 +1,7 @@
 #include "jobs/run.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,99 @@ void run_request_merge(const struct config *cfg, const struct run_request *over,
     rq->xen_args = over->xen_args;
     rq->boot_timeout_s = over->boot_timeout_s;
     rq->run_timeout_s = over->run_timeout_s;
+    rq->domus = over->domus;
+    for (int i = 0; i < over->n_domu_linux && i < RUN_MAX_DOMUS; i++)
+        rq->domu_linux[i] = over->domu_linux[i];
+    rq->n_domu_linux = over->n_domu_linux;
+    rq->domu_mem_mb = over->domu_mem_mb;
+    rq->domu_vcpus = over->domu_vcpus;
+    rq->in_dom0 = over->in_dom0;
+    rq->corrupt_in = over->corrupt_in;
+}
+
+/* The kernel spec of domU i (0-based). */
+static const char *domu_spec(const struct run_request *rq, int i)
+{
+    if (!rq->n_domu_linux)
+        return rq->linux_spec;
+    return rq->domu_linux[i < rq->n_domu_linux ? i : rq->n_domu_linux - 1];
+}
+
+/* The MiB given to dom0 by a Xen command line's dom0_mem=NNN[MG] (0 when not given). */
+static long dom0_mem_mb(const char *xen_cmdline)
+{
+    const char *p = xen_cmdline ? strstr(xen_cmdline, "dom0_mem=") : NULL;
+    char *end;
+    long v;
+
+    if (!p)
+        return 0;
+    v = strtol(p + 9, &end, 10);
+    if (*end == 'G' || *end == 'g')
+        v *= 1024;
+    else if (*end == 'K' || *end == 'k')
+        v /= 1024;
+    return v;
+}
+
+/* Checks the domU part of a request: counts, memory that dom0's host can give, names. */
+static int check_domus(const struct config *cfg, const struct run_request *rq,
+                       const char *xen_cmdline, struct err *e)
+{
+    long need, d0;
+
+    if (rq->domus < 0 || rq->domus > RUN_MAX_DOMUS) {
+        err_set(e, ERR_USAGE, "--domus must be 1..%d (got %d)", RUN_MAX_DOMUS, rq->domus);
+        return -1;
+    }
+    if (!rq->domus && (rq->n_domu_linux || rq->in_dom0 || rq->corrupt_in)) {
+        err_set(e, ERR_USAGE, "--domu-linux, --in and --self-test-in need domUs (--domus N)");
+        return -1;
+    }
+    if (!rq->domus)
+        return 0;
+    if (rq->n_domu_linux > rq->domus) {
+        err_set(e, ERR_USAGE, "%d --domu-linux kernels for %d domUs", rq->n_domu_linux, rq->domus);
+        return -1;
+    }
+    if (rq->domu_mem_mb && (rq->domu_mem_mb < 64 || rq->domu_mem_mb > 65536)) {
+        err_set(e, ERR_USAGE, "--domu-mem must be 64..65536 MiB (got %d)", rq->domu_mem_mb);
+        return -1;
+    }
+    if (rq->domu_vcpus < 0 || rq->domu_vcpus > 64) {
+        err_set(e, ERR_USAGE, "--domu-vcpus must be 1..64 (got %d)", rq->domu_vcpus);
+        return -1;
+    }
+    /* Xen keeps some memory for itself and the domains' page tables: 64 MiB is the margin */
+    d0 = dom0_mem_mb(xen_cmdline);
+    need = (long)rq->domus * (rq->domu_mem_mb ? rq->domu_mem_mb : RUN_DOMU_MEM_MB) + d0 + 64;
+    if (need > cfg->memory_mb) {
+        err_set(e, ERR_USAGE,
+                "%d domUs of %d MiB do not fit: the L1 host has %d MiB and dom0 takes %ld "
+                "(dom0_mem in the Xen command line), with 64 MiB for Xen; use fewer domUs, "
+                "--domu-mem, or a larger [lab] memory_mb",
+                rq->domus, rq->domu_mem_mb ? rq->domu_mem_mb : RUN_DOMU_MEM_MB, cfg->memory_mb, d0);
+        return -1;
+    }
+    if (rq->corrupt_in) {
+        struct sv names = SV_INIT;
+        int bad = 0;
+        sv_split(&names, rq->corrupt_in, ",");
+        for (size_t i = 0; i < names.n && !bad; i++) {
+            const char *n = names.v[i];
+            int idx = n[0] == 'd' && n[1] >= '1' && n[1] <= '9' && !n[2] ? n[1] - '0' : 0;
+            bad = !(strcmp(n, "all") == 0 || (strcmp(n, "dom0") == 0 && rq->in_dom0) ||
+                    (idx >= 1 && idx <= rq->domus));
+            if (bad)
+                err_set(e, ERR_USAGE,
+                        "--self-test-in: no place '%s' (the places are d1..d%d%s, or all)", n,
+                        rq->domus, rq->in_dom0 ? " and dom0" : "");
+        }
+        sv_clear(&names);
+        if (bad)
+            return -1;
+    }
+    return 0;
 }
 
 int run_exit_code(const char *verdict)
@@ -84,6 +178,13 @@ static int compose_dom0_cmdline(struct run_plan *plan, struct err *e)
     int rc = -1;
 
     buf_adds(&b, plan->cfg->dom0_cmdline);
+    if (rq->domus) /* dom0 runs the toolstack supervisor; the reproducer runs in the domUs */
+        buf_addf(&b,
+                 " rdinit=/pvlab/domus.sh pvlab.domus=%d pvlab.domu_mem=%d pvlab.domu_vcpus=%d "
+                 "pvlab.in_dom0=%d pvlab.corrupt_in=%s pvlab.lazy_fpu=%d",
+                 rq->domus, rq->domu_mem_mb ? rq->domu_mem_mb : RUN_DOMU_MEM_MB,
+                 rq->domu_vcpus ? rq->domu_vcpus : 2, rq->in_dom0,
+                 rq->corrupt_in ? rq->corrupt_in : "all", rq->lazy_fpu);
     rp.repro = rq->repro;
     rp.iterations = rq->iterations;
     rp.workers = rq->workers;
@@ -119,6 +220,29 @@ static char *params_json(const struct run_plan *plan)
     jw_kv_s(&w, "dom0_cmdline", plan->dom0_cmdline);
     jw_kv_int(&w, "boot_timeout_s", plan->boot_timeout_s);
     jw_kv_int(&w, "run_timeout_s", plan->run_timeout_s);
+    if (rq->domus) {
+        jw_kv_int(&w, "domus", rq->domus);
+        jw_kv_int(&w, "domu_mem_mb", rq->domu_mem_mb ? rq->domu_mem_mb : RUN_DOMU_MEM_MB);
+        jw_kv_int(&w, "domu_vcpus", rq->domu_vcpus ? rq->domu_vcpus : 2);
+        jw_kv_bool(&w, "in_dom0", rq->in_dom0);
+        if (rq->corrupt_in)
+            jw_kv_s(&w, "self_test_in", rq->corrupt_in);
+        jw_key(&w, "domu");
+        jw_arr(&w);
+        for (int i = 0; i < rq->domus; i++) {
+            const struct artifact *a = &plan->domu[i];
+            jw_obj(&w);
+            char nm[8];
+            snprintf(nm, sizeof(nm), "d%d", i + 1);
+            jw_kv_s(&w, "name", nm);
+            jw_kv_s(&w, "linux_spec", domu_spec(rq, i));
+            jw_kv_s(&w, "linux_version", a->version);
+            jw_kv_s(&w, "linux_package", a->package);
+            jw_kv_s(&w, "linux_sha256", a->sha256);
+            jw_end(&w);
+        }
+        jw_end(&w);
+    }
     jw_end(&w);
     return buf_detach(&b, NULL);
 }
@@ -162,6 +286,8 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
         err_set(e, ERR_USAGE, "--trials must be between 1 and 100000 (got %d)", req->trials);
         return -1;
     }
+    if (check_domus(cfg, req, cfg->xen_cmdline, e) < 0)
+        return -1;
     if (compose_dom0_cmdline(plan, e) < 0)
         return -1;
     plan->xen_cmdline = req->xen_args && *req->xen_args
@@ -172,6 +298,14 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
         req->run_timeout_s
             ? req->run_timeout_s
             : cfg->run_base_s + (int)((long long)cfg->run_per_kiter_s * req->iterations / 1000);
+    if (req->domus && !req->run_timeout_s) /* domUs share the host's vCPUs and boot in turn */
+        plan->run_timeout_s = plan->run_timeout_s * (req->domus + req->in_dom0) + 60 * req->domus;
+    if (req->domus) { /* dom0's deadline for the domUs, inside the host's */
+        char *c = xasprintf("%s pvlab.domu_timeout=%d", plan->dom0_cmdline,
+                            plan->run_timeout_s > 90 ? plan->run_timeout_s - 30 : 60);
+        free(plan->dom0_cmdline);
+        plan->dom0_cmdline = c;
+    }
     return 0;
 }
 
@@ -181,6 +315,66 @@ void run_plan_finish(struct run_plan *plan)
     free(plan->qemu_cmd);
     plan->params_json = params_json(plan);
     plan->qemu_cmd = qemu_cmd_line(plan);
+}
+
+/* The Xen command line with eager FPU switching ahead of the user's words. */
+static char *req_xen_eager(const struct run_plan *plan)
+{
+    const struct run_request *rq = &plan->req;
+    return rq->xen_args && *rq->xen_args
+               ? xasprintf("%s spec-ctrl=eager-fpu %s", plan->cfg->xen_cmdline, rq->xen_args)
+               : xasprintf("%s spec-ctrl=eager-fpu", plan->cfg->xen_cmdline);
+}
+
+/*
+ * The domU part of run_prepare: each domU's kernel (as an ELF), the toolstack of the Xen, the
+ * dom0 kernel's Xen modules, then the dom0 initramfs that carries them. Under TCG, Xen's lazy
+ * FPU switching between domains leaks register state across domains here (docs/domu.md), so
+ * Xen runs with eager FPU switching (before the user's --xen-args, which can undo it).
+ */
+static int prepare_domus(struct run_plan *plan, const struct kernels_opts *ko,
+                         const struct run_events *ev, struct err *e)
+{
+    const struct run_request *rq = &plan->req;
+    const char *names[RUN_MAX_DOMUS], *elfs[RUN_MAX_DOMUS];
+    char name_buf[RUN_MAX_DOMUS][8];
+    struct domus_payload dp = { 0 };
+
+    for (int i = 0; i < rq->domus; i++) {
+        const char *spec = domu_spec(rq, i);
+        stage(ev, "fetch", spec);
+        if (i > 0 && !strcmp(spec, domu_spec(rq, i - 1))) {
+            artifact_copy(&plan->domu[i], &plan->domu[i - 1]);
+            plan->domu_elf[i] = xstrdup(plan->domu_elf[i - 1]);
+        } else if (artifact_resolve(ko, ARTIFACT_LINUX, spec, &plan->domu[i], e) < 0 ||
+                   kernel_pv_elf(ko, &plan->domu[i], &plan->domu_elf[i], e) < 0) {
+            err_prefix(e, "domU d%d kernel", i + 1);
+            return -1;
+        }
+        snprintf(name_buf[i], sizeof(name_buf[i]), "d%d", i + 1);
+        names[i] = name_buf[i];
+        elfs[i] = plan->domu_elf[i];
+    }
+    stage(ev, "fetch", "dom0 toolstack");
+    if (toolstack_resolve(ko, &plan->xen, &plan->toolstack_dir, e) < 0 ||
+        dom0_xen_modules(ko, &plan->linux_, &plan->modules_dir, e) < 0)
+        return -1;
+    stage(ev, "build image", "dom0 initramfs with the toolstack and domU kernels");
+    dp.toolstack_dir = plan->toolstack_dir;
+    dp.modules_dir = plan->modules_dir;
+    dp.n = (size_t)rq->domus;
+    dp.names = names;
+    dp.kernels = elfs;
+    if (payload_domus_initramfs(plan->cfg->cache_dir, &dp, &plan->initramfs,
+                                &plan->initramfs_sha256, e) < 0)
+        return -1;
+    if (!strcmp(plan->host.accel, "tcg")) {
+        char *x = req_xen_eager(plan);
+        free(plan->xen_cmdline);
+        plan->xen_cmdline = x;
+    }
+    run_plan_finish(plan);
+    return 0;
 }
 
 int run_prepare(const struct config *cfg, const struct run_request *req,
@@ -195,6 +389,11 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
     if (artifact_check_spec(ARTIFACT_XEN, req->xen_spec, e) < 0 ||
         artifact_check_spec(ARTIFACT_LINUX, req->linux_spec, e) < 0)
         return -1;
+    for (int i = 0; i < req->n_domu_linux; i++)
+        if (artifact_check_spec(ARTIFACT_LINUX, req->domu_linux[i], e) < 0) {
+            err_prefix(e, "--domu-linux");
+            return -1;
+        }
     stage(ev, "check", "QEMU and accelerator");
     if (host_probe(cfg, &plan->host, e) < 0)
         return -1;
@@ -221,6 +420,8 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
     stage(ev, "fetch", req->linux_spec);
     if (artifact_resolve(&ko, ARTIFACT_LINUX, req->linux_spec, &plan->linux_, e) < 0)
         return -1;
+    if (req->domus)
+        return prepare_domus(plan, &ko, ev, e);
     stage(ev, "build image", "initramfs");
     if (payload_initramfs(cfg->cache_dir, &plan->initramfs, &plan->initramfs_sha256, e) < 0)
         return -1;
@@ -301,6 +502,7 @@ static void outcome_info(const struct trial_outcome *o, long long run_id, int id
     t->deaths = o->deaths;
     t->klog_faults = o->klog_faults;
     t->evidence_json = o->evidence_json;
+    t->places_json = o->places_json;
     t->started = o->started;
     t->finished = o->finished;
     t->wall_ms = o->wall_ms;
@@ -453,6 +655,12 @@ void run_plan_free(struct run_plan *plan)
 {
     artifact_free(&plan->xen);
     artifact_free(&plan->linux_);
+    for (int i = 0; i < RUN_MAX_DOMUS; i++) {
+        artifact_free(&plan->domu[i]);
+        free(plan->domu_elf[i]);
+    }
+    free(plan->toolstack_dir);
+    free(plan->modules_dir);
     host_stack_free(&plan->host);
     free(plan->initramfs);
     free(plan->initramfs_sha256);

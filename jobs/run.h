@@ -35,7 +35,19 @@ struct run_request {
     int boot_timeout_s;       /* 0 = config */
     int run_timeout_s;        /* 0 = config (scaled by iterations) */
     int jobs;                 /* trials at once (>= 1) */
+    /* domU trials: dom0 starts `domus` PV domUs with the toolstack and the reproducer runs in
+     * each (and in dom0 too with in_dom0); 0 = the reproducer runs in dom0 alone */
+    int domus;                 /* 0, or 1..RUN_MAX_DOMUS */
+    const char *domu_linux[8]; /* domU i boots spec i (the last repeats; none: --linux) */
+    int n_domu_linux;
+    int domu_mem_mb;        /* 0 = RUN_DOMU_MEM_MB */
+    int domu_vcpus;         /* 0 = 2 */
+    int in_dom0;            /* the reproducer runs in dom0 as well */
+    const char *corrupt_in; /* places the self-test corrupts: "d2", "dom0,d1"; NULL all */
 };
+
+#define RUN_MAX_DOMUS 8
+#define RUN_DOMU_MEM_MB 256
 
 /* A request with the configuration's [run] defaults (strings borrowed from cfg). */
 void run_request_defaults(const struct config *cfg, struct run_request *rq);
@@ -62,6 +74,9 @@ struct run_plan {
     char *xen_cmdline;
     char *dom0_cmdline;
     int boot_timeout_s, run_timeout_s;
+    struct artifact domu[RUN_MAX_DOMUS]; /* each domU's kernel (domUs only) */
+    char *domu_elf[RUN_MAX_DOMUS];
+    char *toolstack_dir, *modules_dir;
     char *params_json; /* the request's parameters, as the store keeps them */
     char *qemu_cmd;    /* a trial's QEMU command line, shell-quoted */
 };

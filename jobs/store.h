@@ -33,7 +33,7 @@
 struct store; /* opaque */
 
 /* Latest schema version this pvlab writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /*
  * Opens (creating the parent directories and the file if needed) the database at path, turns on
@@ -93,7 +93,8 @@ struct trial_info {
     const char *started, *finished; /* ISO-8601 */
     long long wall_ms, boot_ms;     /* boot_ms: until PVLAB-BEGIN */
     const char *log_path;
-    const char *host; /* the host the trial ran on (a matrix fans out); NULL = here */
+    const char *host;        /* the host the trial ran on (a matrix fans out); NULL = here */
+    const char *places_json; /* domU trials: {"stages":[...],"places":[...]}; NULL otherwise */
 };
 
 /* A trial read back (strings owned). */
@@ -108,6 +109,7 @@ struct trial_rec {
     long long wall_ms, boot_ms;
     char *log_path;
     char *host;
+    char *places_json;
 };
 
 /*

@@ -121,6 +121,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " kind TEXT NOT NULL CHECK (kind IN ('run', 'matrix', 'bisect')),"
     " local_id INTEGER NOT NULL, spooled TEXT NOT NULL,"
     " PRIMARY KEY (kind, local_id));",
+    /* 7: domU trials keep a verdict per place and dom0's stage times */
+    "ALTER TABLE trials ADD COLUMN places_json TEXT;",
 };
 
 /* Turns a SQLite failure into an error that names the database and says what to do. */

@@ -62,6 +62,7 @@ static const struct col trial_in_cols[] = {
     TICOL(deaths, T_LL), TICOL(klog_faults, T_LL), TICOL(evidence_json, T_TEXT),
     TICOL(started, T_TEXT), TICOL(finished, T_TEXT), TICOL(wall_ms, T_LL),
     TICOL(boot_ms, T_LL), TICOL(log_path, T_TEXT), TICOL(host, T_TEXT),
+    TICOL(places_json, T_TEXT),
 };
 #define NTRIAL_COLS (sizeof(trial_in_cols) / sizeof(trial_in_cols[0]))
 
@@ -71,7 +72,7 @@ static const struct col trial_cols[] = {
     TCOL(iterations, T_LL), TCOL(corruptions, T_LL), TCOL(mismatches, T_LL),
     TCOL(deaths, T_LL), TCOL(klog_faults, T_LL), TCOL(evidence_json, T_TEXT),
     TCOL(started, T_TEXT), TCOL(finished, T_TEXT), TCOL(wall_ms, T_LL), TCOL(boot_ms, T_LL),
-    TCOL(log_path, T_TEXT), TCOL(host, T_TEXT),
+    TCOL(log_path, T_TEXT), TCOL(host, T_TEXT), TCOL(places_json, T_TEXT),
 };
 /* clang-format on */
 

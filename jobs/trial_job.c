@@ -217,7 +217,7 @@ void trial_outcome_free(struct trial_outcome *o)
                       &o->xen_sha256,       &o->linux_version, &o->linux_package, &o->linux_sha256,
                       &o->initramfs_sha256, &o->qemu_version,  &o->accel,         &o->cpu_model,
                       &o->l0_kernel,        &o->hostname,      &o->qemu_cmd,      &o->accel_note,
-                      &o->artifact_sha256 };
+                      &o->artifact_sha256,  &o->places_json };
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free(*strs[i]);
@@ -491,6 +491,7 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
     o->deaths = tr.v.deaths;
     o->klog_faults = tr.v.klog_faults;
     o->evidence_json = evidence_json(&tr.v);
+    o->places_json = tr.v.places_json ? xstrdup(tr.v.places_json) : NULL;
     o->wall_ms = tr.wall_ms;
     o->boot_ms = tr.boot_ms;
     o->host_failure = tr.qemu_early_exit;
@@ -535,6 +536,10 @@ char *trial_outcome_json(const struct trial_outcome *o)
     jw_kv_int(&w, "klog_faults", o->klog_faults);
     jw_key(&w, "evidence");
     jw_raw(&w, o->evidence_json && *o->evidence_json ? o->evidence_json : "[]");
+    if (o->places_json) {
+        jw_key(&w, "places");
+        jw_raw(&w, o->places_json);
+    }
     kv_s(&w, "started", o->started);
     kv_s(&w, "finished", o->finished);
     jw_kv_int(&w, "wall_ms", o->wall_ms);
@@ -612,6 +617,8 @@ int trial_outcome_parse(const char *json, struct trial_outcome *o, struct err *e
     o->klog_faults = get_i(root, "klog_faults", 0);
     v = json_object_get(root, "evidence");
     o->evidence_json = json_is_array(v) ? json_dumps(v, JSON_COMPACT) : xstrdup("[]");
+    v = json_object_get(root, "places");
+    o->places_json = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
     v = json_object_get(root, "params");
     o->params_json = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
     o->started = get_s(root, "started");

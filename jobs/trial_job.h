@@ -58,6 +58,7 @@ struct trial_outcome {
     char *reason;
     long long iterations, corruptions, mismatches, deaths, klog_faults;
     char *evidence_json;        /* JSON array of evidence lines */
+    char *places_json;          /* domU trials: per-place verdicts and dom0's stages, else NULL */
     char *started, *finished;   /* ISO-8601 */
     long long wall_ms, boot_ms; /* boot_ms < 0: the reproducer never started */
     char *log_path;

@@ -545,41 +545,62 @@ static int pick_mirrors(const struct kernels_opts *o, char **mirror_r, char **se
     return 0;
 }
 
-int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent, struct artifact *a,
-                   struct err *e)
+/*
+ * Holds the cache against gc (*hold_fd), takes the suite's lock (*lock_fd) and readies the
+ * suite's private apt state with fresh lists. Both descriptors are -1 or held on return (release
+ * them with fs_unlock even on failure).
+ */
+static int apt_open(const struct kernels_opts *o, struct apt_state *st, int *hold_fd, int *lock_fd,
+                    struct err *e)
 {
-    struct apt_state st = { ent->suite, NULL, NULL, NULL, SV_INIT };
-    char *mirror = NULL, *security = NULL, *meta = NULL, *rec = NULL;
-    char *pkg = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *member = NULL;
-    char key[65], sum[65];
-    char *lock_path = NULL;
-    int lock_fd = -1, hold_fd = -1;
-    int changed = 0, r, rc = -1;
+    char *mirror = NULL, *security = NULL, *lock_path = NULL;
+    int changed = 0, rc = -1;
 
+    *hold_fd = *lock_fd = -1;
     if (check_tools(e) < 0)
         goto out;
     /* cache gc removes neither the apt state nor the .deb while we use them */
-    if (cache_hold(o->cache_dir, &hold_fd, e) < 0)
+    if (cache_hold(o->cache_dir, hold_fd, e) < 0)
         goto out;
     /* apt runs without its own locking: one pvlab at a time per suite (parallel workers) */
     lock_path = xasprintf("%s/apt", o->cache_dir);
     if (fs_mkdirs(lock_path, e) < 0)
         goto out;
     free(lock_path);
-    lock_path = xasprintf("%s/apt/%s.lock", o->cache_dir, ent->suite);
-    if (fs_lock(lock_path, &lock_fd, e) < 0)
+    lock_path = xasprintf("%s/apt/%s.lock", o->cache_dir, st->suite);
+    if (fs_lock(lock_path, lock_fd, e) < 0)
         goto out;
     if (pick_mirrors(o, &mirror, &security, e) < 0) {
-        char *old = xasprintf("%s/apt/%s/etc/sources.list", o->cache_dir, ent->suite);
+        char *old = xasprintf("%s/apt/%s/etc/sources.list", o->cache_dir, st->suite);
         int reuse = fs_exists(old);
         free(old);
         if (!reuse)
             goto out;
         log_warn("kernels", "%s; reusing the sources of the last run", e ? e->msg : "");
     }
-    if (apt_setup(o, &st, mirror, security, &changed, e) < 0 || apt_update(o, &st, changed, e) < 0)
+    if (apt_setup(o, st, mirror, security, &changed, e) < 0 || apt_update(o, st, changed, e) < 0)
         goto out;
-    utime(st.dir, NULL); /* last use, for cache gc's LRU */
+    utime(st->dir, NULL); /* last use, for cache gc's LRU */
+    rc = 0;
+out:
+    free(mirror);
+    free(security);
+    free(lock_path);
+    return rc;
+}
+
+int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent, struct artifact *a,
+                   struct err *e)
+{
+    struct apt_state st = { ent->suite, NULL, NULL, NULL, SV_INIT };
+    char *meta = NULL, *rec = NULL;
+    char *pkg = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *member = NULL;
+    char key[65], sum[65];
+    int lock_fd = -1, hold_fd = -1;
+    int r, rc = -1;
+
+    if (apt_open(o, &st, &hold_fd, &lock_fd, e) < 0)
+        goto out;
 
     if (ent->kind == ARTIFACT_LINUX) { /* follow the metapackage to the ABI package */
         char *dep = NULL;
@@ -630,10 +651,7 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
 out:
     fs_unlock(lock_fd);
     fs_unlock(hold_fd);
-    free(lock_path);
     apt_state_release(&st);
-    free(mirror);
-    free(security);
     free(meta);
     free(rec);
     free(pkg);
@@ -642,5 +660,126 @@ out:
     free(arch);
     free(deb);
     free(member);
+    return rc;
+}
+
+/* One package: the candidate (or pinned) version, fetched into the cache and extracted. */
+static int fetch_extract(const struct kernels_opts *o, struct apt_state *st, const char *spec,
+                         const char *dir, const char *const *members, struct err *e)
+{
+    const char *eq = strchr(spec, '=');
+    char *pkg = eq ? xstrndup(spec, (size_t)(eq - spec)) : xstrdup(spec);
+    char *rec = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *suite = NULL;
+    struct sv argv = SV_INIT;
+    struct proc_spec ps = { 0 };
+    char sum[65];
+    int rc = -1;
+
+    if (apt_show(st, pkg, eq ? eq + 1 : NULL, &rec, e) < 0)
+        goto out;
+    ver = debian_field(rec, "Version");
+    want = debian_field(rec, "SHA256");
+    arch = debian_field(rec, "Architecture");
+    if (!ver) {
+        err_set(e, ERR_INTERNAL, "apt-cache show %s printed no Version", spec);
+        goto out;
+    }
+    suite = apt_suite_of(st, pkg, ver);
+    if (fetch_deb(o, st, suite, pkg, ver, arch, want, &deb, sum, e) < 0)
+        goto out;
+    /* dash has no pipefail: the members must exist afterwards (callers check) */
+    sv_push(&argv, "sh");
+    sv_push(&argv, "-c");
+    sv_push(&argv, members ? "d=$1; x=$2; shift 2; dpkg-deb --fsys-tarfile \"$d\" | "
+                             "tar -xf - -C \"$x\" --wildcards \"$@\""
+                           : "dpkg-deb -x \"$1\" \"$2\"");
+    sv_push(&argv, "sh");
+    sv_push(&argv, deb);
+    sv_push(&argv, dir);
+    for (size_t i = 0; members && members[i]; i++)
+        sv_push(&argv, members[i]);
+    ps.argv = (const char *const *)argv.v;
+    ps.timeout_ms = T_FETCH_MS;
+    progress(o, "extract", "%s %s", pkg, ver);
+    if (proc_run(&ps, e) < 0) {
+        kernels_blame_disk(dir, e);
+        err_prefix(e, "cannot extract %s", deb);
+        goto out;
+    }
+    rc = 0;
+out:
+    sv_clear(&argv);
+    free(pkg);
+    free(rec);
+    free(ver);
+    free(want);
+    free(arch);
+    free(deb);
+    free(suite);
+    return rc;
+}
+
+int debian_fetch_tree(const struct kernels_opts *o, const char *suite, const char *const *pkgs,
+                      const char *const *members, const char *dir, struct err *e)
+{
+    struct apt_state st = { suite, NULL, NULL, NULL, SV_INIT };
+    int lock_fd = -1, hold_fd = -1, rc = -1;
+
+    if (apt_open(o, &st, &hold_fd, &lock_fd, e) < 0)
+        goto out;
+    for (size_t i = 0; pkgs[i]; i++)
+        if (fetch_extract(o, &st, pkgs[i], dir, members, e) < 0)
+            goto out;
+    rc = 0;
+out:
+    fs_unlock(lock_fd);
+    fs_unlock(hold_fd);
+    apt_state_release(&st);
+    return rc;
+}
+
+int debian_depends(const struct kernels_opts *o, const char *suite, const char *pkg, struct sv *out,
+                   struct err *e)
+{
+    struct apt_state st = { suite, NULL, NULL, NULL, SV_INIT };
+    const char *argv[] = { "apt-cache",
+                           "depends",
+                           "--recurse",
+                           "--no-recommends",
+                           "--no-suggests",
+                           "--no-conflicts",
+                           "--no-breaks",
+                           "--no-replaces",
+                           "--no-enhances",
+                           pkg,
+                           NULL };
+    struct buf b = BUF_INIT;
+    struct sv lines = SV_INIT;
+    int lock_fd = -1, hold_fd = -1, rc = -1;
+
+    if (apt_open(o, &st, &hold_fd, &lock_fd, e) < 0)
+        goto out;
+    buf_init(&b, 1 << 20);
+    if (apt_run(&st, argv, NULL, &b, NULL, T_QUERY_MS, e) < 0)
+        goto out;
+    sv_split(&lines, b.data, "\n");
+    /* package names start a line; dependencies are indented; virtual ones are <name> */
+    for (size_t i = 0; i < lines.n; i++) {
+        const char *l = lines.v[i];
+        int dup = 0;
+        if (!*l || *l == ' ' || *l == '<')
+            continue;
+        for (size_t k = 0; k < out->n && !dup; k++)
+            dup = !strcmp(out->v[k], l);
+        if (!dup)
+            sv_push(out, l);
+    }
+    rc = 0;
+out:
+    sv_clear(&lines);
+    buf_release(&b);
+    fs_unlock(lock_fd);
+    fs_unlock(hold_fd);
+    apt_state_release(&st);
     return rc;
 }

@@ -85,4 +85,30 @@ const char *artifact_known(enum artifact_kind kind);
 /* "xen" / "linux"; static. */
 const char *artifact_kind_name(enum artifact_kind kind);
 
+/*
+ * domU trials (kernels/domu.c): what a dom0 needs to start PV domUs, cached like the artifacts.
+ *
+ * toolstack_resolve: the Xen toolstack matching a Debian hypervisor artifact (xl, xenstored,
+ * xenconsoled, xen-init-dom0 from xen-utils-X of the same version, with their shared
+ * libraries and the dynamic loader) as a directory tree to copy into the dom0 initramfs.
+ * ERR_USAGE for a Xen that is not Debian's (its tools would have to be built alongside it).
+ *
+ * dom0_xen_modules: a directory holding the dom0 kernel's Xen device modules as plain .ko
+ * files (dom0_xen_modules_list, in load order; a module built into the kernel is absent).
+ * ERR_USAGE for a kernel that is not Debian's.
+ *
+ * kernel_pv_elf: the domU kernel as an uncompressed ELF (the bzImage's payload unpacked once,
+ * cached by the kernel's sha256); an ELF kernel is returned as it is.
+ *
+ * All three block (downloads, tar, decompression) on a cold cache; *_r is malloc'd.
+ */
+int toolstack_resolve(const struct kernels_opts *o, const struct artifact *xen, char **dir_r,
+                      struct err *e);
+int dom0_xen_modules(const struct kernels_opts *o, const struct artifact *linux_, char **dir_r,
+                     struct err *e);
+int kernel_pv_elf(const struct kernels_opts *o, const struct artifact *k, char **path_r,
+                  struct err *e);
+/* NULL-terminated, in load order: "xen-privcmd", "xenfs", "xen-evtchn", ... */
+extern const char *const dom0_xen_modules_list[];
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "kernels/kernels.h"
 #include "util/err.h"
+#include "util/sv.h"
 
 /* ---- debian_table.c: what the debian provider can fetch ---- */
 struct debian_entry {
@@ -99,8 +100,22 @@ int image_check_xen(const char *path, struct err *e);
 /* Linux: a bzImage ("HdrS" at 0x202) or an ELF (vmlinux). */
 int image_check_linux(const char *path, struct err *e);
 
+/* ---- domu.c ---- */
+/* Appends the DT_NEEDED names of a 64-bit ELF file to out (none for a static one). */
+int elf_needed(const char *path, struct sv *out, struct err *e);
+
 /* ---- debian.c: the debian provider ---- */
 int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent, struct artifact *a,
+                   struct err *e);
+/*
+ * Fetches each package of pkgs ("name" or "name=version", NULL-terminated) from suite (and its
+ * -security) into the package cache and extracts it into dir: whole, or only the tar members
+ * matching members (shell wildcards, "./lib/modules/ * /kernel/drivers/xen/ *"; NULL = all).
+ */
+int debian_fetch_tree(const struct kernels_opts *o, const char *suite, const char *const *pkgs,
+                      const char *const *members, const char *dir, struct err *e);
+/* The names in pkg's recursive Depends closure (pkg first, virtual packages left out). */
+int debian_depends(const struct kernels_opts *o, const char *suite, const char *pkg, struct sv *out,
                    struct err *e);
 /* 1 when apt-get's output (stdout or stderr) says a suite's signature cannot be verified. */
 int debian_apt_unsigned(const char *apt_output);

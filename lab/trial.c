@@ -47,10 +47,12 @@ struct watch {
 /* Reacts to one complete console line: stage changes and progress. */
 static void watch_line(struct watch *w, const char *line, size_t n, long long now)
 {
-    if (w->stage == TRIAL_BOOT && memmem(line, n, "PVLAB-BEGIN", 11)) {
+    int tagged = verdict_line_is_tagged(line, n); /* a domU's BEGIN/END are not the trial's */
+
+    if (!tagged && w->stage == TRIAL_BOOT && memmem(line, n, "PVLAB-BEGIN", 11)) {
         w->stage = TRIAL_RUN;
         w->begin_ms = now;
-    } else if (memmem(line, n, "PVLAB-END", 9) && w->stage < TRIAL_SHUTDOWN) {
+    } else if (!tagged && memmem(line, n, "PVLAB-END", 9) && w->stage < TRIAL_SHUTDOWN) {
         w->stage = TRIAL_SHUTDOWN;
         w->end_ms = now;
     } else if (memmem(line, n, "PVLAB-EVENT", 11) || verdict_is_klog_fault(line, n)) {

@@ -24,6 +24,7 @@ void verdict_free(struct verdict *v)
     free(v->reason);
     free(v->result_json);
     free(v->guest_kernel);
+    free(v->places_json);
     sv_clear(&v->evidence);
     memset(v, 0, sizeof(*v));
 }
@@ -120,7 +121,8 @@ static int has_panic(const char *log, size_t len)
            memmem_str(log, len, "kernel BUG at") || memmem_str(log, len, "FATAL TRAP");
 }
 
-void verdict_parse(const char *log, size_t len, const struct verdict_ctx *ctx, struct verdict *v)
+/* The verdict of one reproducer's console stream (dom0's, or one place's of a domU trial). */
+static void parse_one(const char *log, size_t len, const struct verdict_ctx *ctx, struct verdict *v)
 {
     const char *p = log, *end = log + len;
     char *guest_error = NULL;
@@ -197,8 +199,9 @@ void verdict_parse(const char *log, size_t len, const struct verdict_ctx *ctx, s
                               v->self_test ? "detector self-test: " : "", v->corruptions,
                               v->corruptions == 1 ? "" : "s", v->mismatches, v->deaths,
                               v->klog_faults, v->klog_faults == 1 ? "" : "s",
-                              v->saw_result ? "" : "; no summary line (the reproducer's "
-                                                   "supervisor may have died)");
+                              v->saw_result ? ""
+                                            : "; no summary line (the reproducer's "
+                                              "supervisor may have died)");
     } else if (v->saw_result && v->iterations > 0) {
         v->kind = VERDICT_PASS;
         v->reason = xasprintf("%lld iterations, no corruption", v->iterations);
@@ -217,8 +220,8 @@ void verdict_parse(const char *log, size_t len, const struct verdict_ctx *ctx, s
                                   v->saw_begin ? "PVLAB-RESULT" : "PVLAB-BEGIN", ctx->timeout_s,
                                   ctx->timeout_what ? ctx->timeout_what : "?");
         else if (has_panic(log, len))
-            v->reason = xasprintf("panic %s the reproducer started",
-                                  v->saw_begin ? "after" : "before");
+            v->reason =
+                xasprintf("panic %s the reproducer started", v->saw_begin ? "after" : "before");
         else if (ctx && ctx->qemu_failure)
             v->reason = xasprintf("QEMU failed: %s", ctx->qemu_failure);
         else if (!v->saw_begin)
@@ -227,4 +230,240 @@ void verdict_parse(const char *log, size_t len, const struct verdict_ctx *ctx, s
             v->reason = xstrdup("no PVLAB-RESULT line");
     }
     free(guest_error);
+}
+
+#define DOMU_TAG "PVLAB-DOMU "
+
+/* The tagged line's place name and text, or 0 for an untagged line. */
+static int split_tag(const char *line, size_t n, const char **name, size_t *name_len,
+                     const char **text)
+{
+    const char *t = memmem_str(line, n, DOMU_TAG), *sp;
+    if (!t)
+        return 0;
+    t += strlen(DOMU_TAG);
+    sp = memchr(t, ' ', n - (size_t)(t - line));
+    if (!sp)
+        return 0;
+    *name = t;
+    *name_len = (size_t)(sp - t);
+    *text = sp + 1;
+    return 1;
+}
+
+/* Whether the untagged lines hold dom0's domU-trial BEGIN; *places_r gets its "places". */
+static int domus_begin(const char *log, size_t len, char **places_r)
+{
+    const char *p = log, *end = log + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl : end;
+        size_t n = (size_t)(eol - p);
+        const char *name, *text, *tag;
+        size_t nl_len;
+        if (!split_tag(p, n, &name, &nl_len, &text) && (tag = memmem_str(p, n, "PVLAB-BEGIN")) &&
+            memmem_str(p, n, "\"mode\":\"domus\"")) {
+            char *js = payload_after(tag, eol, "PVLAB-BEGIN");
+            struct json_flat j;
+            int ok = json_flat_parse(js, &j, NULL) == 0;
+            if (ok) {
+                *places_r = xstrdup(json_flat_str(&j, "places") ? json_flat_str(&j, "places") : "");
+                json_flat_free(&j);
+            }
+            free(js);
+            return ok;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+/* Splits the log: untagged lines into ctl, the lines of place `name` (tag removed) into out. */
+static void stream_of(const char *log, size_t len, const char *name, struct buf *out)
+{
+    const char *p = log, *end = log + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl : end;
+        size_t n = (size_t)(eol - p), nm_len;
+        const char *nm, *text;
+        int tagged = split_tag(p, n, &nm, &nm_len, &text);
+        if (name ? tagged && nm_len == strlen(name) && !memcmp(nm, name, nm_len) : !tagged) {
+            const char *from = name ? text : p;
+            buf_add(out, from, (size_t)(eol - from));
+            buf_addch(out, '\n');
+        }
+        p = nl ? nl + 1 : end;
+    }
+}
+
+/* dom0's stage lines: *stages_r the JSON array, and which places timed out or failed to start. */
+static void control_stream(const char *ctl, size_t len, struct buf *stages, struct sv *no_start,
+                           struct sv *timed_out, char **error_r)
+{
+    const char *p = ctl, *end = ctl + len;
+    int first = 1;
+
+    buf_addch(stages, '[');
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl : end;
+        size_t n = (size_t)(eol - p);
+        const char *tag;
+        if ((tag = memmem_str(p, n, "PVLAB-STAGE"))) {
+            char *js = payload_after(tag, eol, "PVLAB-STAGE");
+            struct json_flat j;
+            if (json_flat_parse(js, &j, NULL) == 0) {
+                const char *st = json_flat_str(&j, "stage"), *pl = json_flat_str(&j, "place");
+                if (!first)
+                    buf_addch(stages, ',');
+                buf_adds(stages, js);
+                first = 0;
+                if (st && pl && !strcmp(st, "create_failed"))
+                    sv_push(no_start, pl);
+                if (st && pl && !strcmp(st, "timeout"))
+                    sv_push(timed_out, pl);
+                json_flat_free(&j);
+            }
+            free(js);
+        } else if ((tag = memmem_str(p, n, "PVLAB-ERROR")) && !*error_r) {
+            *error_r = payload_after(tag, eol, "PVLAB-ERROR");
+        }
+        p = nl ? nl + 1 : end;
+    }
+    buf_addch(stages, ']');
+}
+
+static int in_list(const struct sv *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i], s))
+            return 1;
+    return 0;
+}
+
+/*
+ * A domU trial: one verdict per place from its own stream, then the trial's: fail when any
+ * place saw corruption (naming each), else infra when any place gave no result (or dom0's
+ * toolstack failed), else pass. Counts are sums over the places.
+ */
+static void parse_places(const char *log, size_t len, const char *places,
+                         const struct verdict_ctx *ctx, struct verdict *v)
+{
+    struct sv names = SV_INIT, no_start = SV_INIT, timed_out = SV_INIT;
+    struct buf ctl = BUF_INIT, stages = BUF_INIT, pj = BUF_INIT, failed = BUF_INIT,
+               infra = BUF_INIT;
+    char *error = NULL;
+    struct verdict d0;
+    struct jw w;
+    long long passed = 0;
+
+    memset(v, 0, sizeof(*v));
+    v->saw_begin = 1;
+    stream_of(log, len, NULL, &ctl);
+    parse_one(ctl.data, ctl.len, ctx, &d0); /* dom0's own stream: its END, kernel faults */
+    v->saw_end = d0.saw_end;
+    control_stream(ctl.data, ctl.len, &stages, &no_start, &timed_out, &error);
+    sv_split(&names, places, ",");
+    jw_init(&w, &pj);
+    jw_obj(&w);
+    jw_key(&w, "stages");
+    jw_raw(&w, stages.data);
+    jw_key(&w, "places");
+    jw_arr(&w);
+    for (size_t i = 0; i < names.n; i++) {
+        struct buf one = BUF_INIT;
+        struct verdict pv;
+        stream_of(log, len, names.v[i], &one);
+        parse_one(one.data, one.len, ctx, &pv);
+        if (pv.kind == VERDICT_INFRA && !pv.saw_result && !pv.corruptions) {
+            free(pv.reason);
+            pv.reason = in_list(&no_start, names.v[i])
+                            ? xstrdup("xl create failed (dom0's console has its message)")
+                        : in_list(&timed_out, names.v[i])
+                            ? xstrdup("no result before dom0's deadline; the domain was destroyed")
+                        : !one.len ? xstrdup("the domU printed nothing (does the kernel boot as a "
+                                             "PV domU?)")
+                                   : xasprintf("%s", pv.reason);
+        }
+        jw_obj(&w);
+        jw_kv_s(&w, "name", names.v[i]);
+        jw_kv_s(&w, "verdict", verdict_name(pv.kind));
+        jw_kv_s(&w, "reason", pv.reason);
+        jw_kv_s(&w, "kernel", pv.guest_kernel);
+        jw_kv_int(&w, "iterations", pv.iterations);
+        jw_kv_int(&w, "corruptions", pv.corruptions);
+        jw_end(&w);
+        if (pv.kind == VERDICT_FAIL)
+            buf_addf(&failed, "%s%s: %s", failed.len ? "; " : "", names.v[i], pv.reason);
+        else if (pv.kind == VERDICT_PASS)
+            passed++;
+        else
+            buf_addf(&infra, "%s%s: %s", infra.len ? "; " : "", names.v[i], pv.reason);
+        v->saw_result |= pv.saw_result;
+        v->self_test |= pv.self_test;
+        v->iterations += pv.iterations;
+        v->corruptions += pv.corruptions;
+        v->mismatches += pv.mismatches;
+        v->deaths += pv.deaths;
+        v->klog_faults += pv.klog_faults;
+        v->events += pv.events;
+        for (size_t k = 0; k < pv.evidence.n; k++)
+            if (v->evidence.n < VERDICT_MAX_EVIDENCE)
+                sv_pushf(&v->evidence, "%s: %s", names.v[i], pv.evidence.v[k]);
+        if (!v->guest_kernel && pv.guest_kernel)
+            v->guest_kernel = xstrdup(pv.guest_kernel);
+        verdict_free(&pv);
+        buf_release(&one);
+    }
+    jw_end(&w);
+    jw_end(&w);
+    /* dom0's own processes faulting (the toolstack) is evidence too, attributed to dom0 */
+    if (d0.klog_faults) {
+        v->klog_faults += d0.klog_faults;
+        for (size_t k = 0; k < d0.evidence.n; k++)
+            if (v->evidence.n < VERDICT_MAX_EVIDENCE)
+                sv_pushf(&v->evidence, "dom0 (toolstack): %s", d0.evidence.v[k]);
+        buf_addf(&failed, "%sdom0 (toolstack): %lld kernel fault line%s", failed.len ? "; " : "",
+                 d0.klog_faults, d0.klog_faults == 1 ? "" : "s");
+    }
+    v->places_json = buf_detach(&pj, NULL);
+    if (failed.len) {
+        v->kind = VERDICT_FAIL;
+        v->reason = xasprintf("corruption in %s", failed.data);
+    } else if (infra.len || error || !names.n) {
+        v->kind = VERDICT_INFRA;
+        v->reason = error       ? xasprintf("dom0 toolstack: %s%s%s", error, infra.len ? "; " : "",
+                                      infra.len ? infra.data : "")
+                    : infra.len ? xasprintf("%lld of %zu places gave no result: %s",
+                                            (long long)names.n - passed, names.n, infra.data)
+                                : xstrdup("dom0 named no places to run the reproducer in");
+    } else {
+        v->kind = VERDICT_PASS;
+        v->reason = xasprintf("%lld iterations in %zu places (%s), no corruption", v->iterations,
+                              names.n, places);
+    }
+    free(error);
+    verdict_free(&d0);
+    sv_clear(&names);
+    sv_clear(&no_start);
+    sv_clear(&timed_out);
+    buf_release(&ctl);
+    buf_release(&stages);
+    buf_release(&pj);
+    buf_release(&failed);
+    buf_release(&infra);
+}
+
+void verdict_parse(const char *log, size_t len, const struct verdict_ctx *ctx, struct verdict *v)
+{
+    char *places = NULL;
+
+    if (domus_begin(log, len, &places))
+        parse_places(log, len, places, ctx, v);
+    else
+        parse_one(log, len, ctx, v);
+    free(places);
+}
+
+int verdict_line_is_tagged(const char *line, size_t len)
+{
+    return memmem_str(line, len, DOMU_TAG) != NULL;
 }

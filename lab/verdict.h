@@ -7,6 +7,12 @@
  *   infra - neither a RESULT nor evidence: boot hang, panic, timeout, QEMU error. Says nothing
  *           about the bug.
  * A trial without a RESULT line is never pass. Parsing is pure (no I/O) and unit-tested.
+ *
+ * domU trials (dom0's untagged BEGIN says "mode":"domus" and names the places): each domU's
+ * console arrives as "PVLAB-DOMU <name> <line>"; each place gets the verdict above from its
+ * own lines, and the trial fails when any place does (the reason names them), is infra when
+ * any place gave no result or dom0's toolstack failed, and passes otherwise. places_json keeps
+ * {"stages":[dom0's PVLAB-STAGE records],"places":[{name, verdict, reason, kernel, ...}]}.
  */
 #ifndef PVLAB_LAB_VERDICT_H
 #define PVLAB_LAB_VERDICT_H
@@ -42,12 +48,15 @@ struct verdict {
     struct sv evidence;       /* the first VERDICT_MAX_EVIDENCE evidence lines */
     char *result_json;        /* the RESULT payload, if any */
     char *guest_kernel;       /* from BEGIN */
+    char *places_json;        /* domU trials only, else NULL */
 };
 
 /* Parses a whole console log. v is overwritten; free with verdict_free. */
 void verdict_parse(const char *log, size_t len, const struct verdict_ctx *ctx, struct verdict *v);
 void verdict_free(struct verdict *v);
 const char *verdict_name(enum verdict_kind k);
+/* 1 when a console line is relayed from a domU (or dom0's reproducer) of a domU trial. */
+int verdict_line_is_tagged(const char *line, size_t len);
 /* Returns 1 if line (without newline) is a kernel report of a user process faulting. */
 int verdict_is_klog_fault(const char *line, size_t len);
 

@@ -744,6 +744,113 @@ static void test_missing_tools(void **state)
     free(cache);
 }
 
+/* DT_NEEDED of a real dynamic program (pvlab itself) and of a static one (a guest probe). */
+static void test_elf_needed(void **state)
+{
+    struct sv need = SV_INIT;
+    struct err e = ERR_INIT;
+    char *txt = tpath("not-elf");
+    int libc = 0;
+
+    assert_int_equal(elf_needed(PVLAB_TOP "/pvlab", &need, &e), 0);
+    for (size_t i = 0; i < need.n; i++)
+        libc |= !strcmp(need.v[i], "libc.so.6");
+    assert_true(libc);
+    sv_clear(&need);
+    assert_int_equal(elf_needed(PVLAB_GUEST_DIR "/fpu-probe", &need, &e), 0);
+    assert_int_equal(need.n, 0);
+    write_file(txt, "#!/bin/sh\n", 10);
+    assert_int_equal(elf_needed(txt, &need, &e), -1);
+    assert_non_null(strstr(e.msg, "not a 64-bit ELF"));
+    sv_clear(&need);
+    free(txt);
+}
+
+/* Writes a minimal bzImage (boot protocol 2.08+) whose payload is `payload`. */
+static void write_bzimage(const char *path, const void *payload, size_t plen)
+{
+    unsigned char hdr[5 * 512];
+    unsigned poff = 0x100, len = (unsigned)plen;
+    FILE *f = fopen(path, "wb");
+
+    memset(hdr, 0, sizeof(hdr));
+    hdr[0x1f1] = 4; /* setup sectors: the protected-mode part starts at (4 + 1) * 512 */
+    memcpy(hdr + 0x202, "HdrS", 4);
+    memcpy(hdr + 0x248, &poff, 4);
+    memcpy(hdr + 0x24c, &len, 4);
+    assert_non_null(f);
+    assert_int_equal(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    for (unsigned i = 0; i < poff; i++)
+        fputc(0, f);
+    assert_int_equal(fwrite(payload, 1, plen, f), plen);
+    fputs("SIZE", f); /* the trailing size word real images carry */
+    fclose(f);
+}
+
+/* A domU kernel becomes an ELF: a gzip payload is unpacked once and cached by the image's hash;
+ * a payload that is no kernel is refused, an ELF is used as it is. */
+static void test_kernel_pv_elf(void **state)
+{
+    struct buf elf = BUF_INIT;
+    struct kernels_opts o = { 0 };
+    struct artifact a = ARTIFACT_INIT;
+    struct err e = ERR_INIT;
+    char *img = tpath("bzImage"), *bad = tpath("bzImage-bad"), *got = NULL;
+    unsigned char *gz;
+    uLongf gz_len;
+    struct buf out = BUF_INIT;
+    char sum[65];
+
+    assert_int_equal(buf_read_file(&elf, PVLAB_GUEST_DIR "/memcmp-probe", &e), 0);
+    { /* gzip with zlib: deflateInit2 with 16 + MAX_WBITS writes the gzip wrapper */
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        gz_len = compressBound(elf.len) + 64;
+        gz = xmalloc(gz_len);
+        assert_int_equal(deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                         Z_OK);
+        z.next_in = (unsigned char *)elf.data;
+        z.avail_in = (uInt)elf.len;
+        z.next_out = gz;
+        z.avail_out = (uInt)gz_len;
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        gz_len = z.total_out;
+        deflateEnd(&z);
+    }
+    write_bzimage(img, gz, gz_len);
+    o.cache_dir = tmpdir;
+    a.path = img;
+    assert_int_equal(sha256_file_hex(img, sum, &e), 0);
+    a.sha256 = sum;
+    assert_int_equal(kernel_pv_elf(&o, &a, &got, &e), 0);
+    assert_int_equal(buf_read_file(&out, got, &e), 0);
+    assert_int_equal(out.len, elf.len);
+    assert_memory_equal(out.data, elf.data, elf.len);
+    assert_non_null(strstr(got, sum)); /* cached under the image's hash */
+    free(got);
+    got = NULL;
+
+    /* a payload that unpacks to something else: refused, nothing cached for it */
+    write_bzimage(bad, "not compressed at all", 21);
+    assert_int_equal(sha256_file_hex(bad, sum, &e), 0);
+    a.path = bad;
+    assert_int_equal(kernel_pv_elf(&o, &a, &got, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    assert_null(got);
+
+    /* an ELF kernel is its own answer */
+    a.path = PVLAB_GUEST_DIR "/memcmp-probe";
+    err_clear(&e);
+    assert_int_equal(kernel_pv_elf(&o, &a, &got, &e), 0);
+    assert_string_equal(got, PVLAB_GUEST_DIR "/memcmp-probe");
+    free(got);
+    free(gz);
+    free(img);
+    free(bad);
+    buf_release(&elf);
+    buf_release(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -765,6 +872,8 @@ int main(void)
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_missing_tools),
         cmocka_unit_test(test_check_spec),
+        cmocka_unit_test(test_elf_needed),
+        cmocka_unit_test(test_kernel_pv_elf),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

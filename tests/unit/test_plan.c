@@ -125,6 +125,69 @@ static const struct plan_case cases[] = {
     { "self-test", "defaults", { "/dev/kvm not present", 0, -1, -1 }, 0, "x=1,2", NULL, 500, 0.05 },
 };
 
+/* A domU trial's dom0 command line, and the requests refused before anything is fetched. */
+static void test_domus_plan(void **state)
+{
+    struct config cfg;
+    struct run_request rq;
+    struct run_plan plan;
+    struct err e = ERR_INIT;
+
+    config_defaults(&cfg);
+    run_request_defaults(&cfg, &rq);
+    rq.domus = 2;
+    rq.domu_linux[0] = "6.1";
+    rq.domu_linux[1] = "5.10";
+    rq.n_domu_linux = 2;
+    rq.corrupt_in = "d2";
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_non_null(strstr(plan.dom0_cmdline, " rdinit=/pvlab/domus.sh pvlab.domus=2 "));
+    assert_non_null(strstr(plan.dom0_cmdline, "pvlab.corrupt_in=d2"));
+    assert_non_null(strstr(plan.dom0_cmdline, "pvlab.domu_timeout="));
+    assert_non_null(strstr(plan.dom0_cmdline, "pvlab.repro=fpu-leak"));
+    run_plan_free(&plan);
+
+    /* negative control: without domUs the dom0 line has none of it */
+    run_request_defaults(&cfg, &rq);
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_null(strstr(plan.dom0_cmdline, "rdinit="));
+    assert_null(strstr(plan.dom0_cmdline, "pvlab.domus"));
+    run_plan_free(&plan);
+
+    /* more domU memory than the L1 host has beside dom0's 1024 MiB */
+    run_request_defaults(&cfg, &rq);
+    rq.domus = 4;
+    rq.domu_mem_mb = 512;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    assert_non_null(strstr(e.msg, "do not fit"));
+    run_plan_free(&plan);
+    /* ... and the same four fit at 200 MiB */
+    rq.domu_mem_mb = 200;
+    err_clear(&e);
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    run_plan_free(&plan);
+
+    /* a self-test place that does not exist; domU options without domUs; too many */
+    run_request_defaults(&cfg, &rq);
+    rq.domus = 2;
+    rq.corrupt_in = "d3";
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), -1);
+    assert_non_null(strstr(e.msg, "no place 'd3'"));
+    run_plan_free(&plan);
+    run_request_defaults(&cfg, &rq);
+    rq.in_dom0 = 1;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), -1);
+    assert_non_null(strstr(e.msg, "need domUs"));
+    run_plan_free(&plan);
+    run_request_defaults(&cfg, &rq);
+    rq.domus = RUN_MAX_DOMUS + 1;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    run_plan_free(&plan);
+    config_free(&cfg);
+}
+
 static void test_cases(void **state)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -155,6 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_goldens_differ),
+        cmocka_unit_test(test_domus_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,12 +11,14 @@
 
 #include "lab/verdict.h"
 
-#define BOOT "(XEN) Xen version 4.17.7 (Debian)\r\n[    0.000000] Linux version 6.1.0\r\n" \
-             "[    0.000000] Hypervisor detected: Xen PV\r\n"
-#define BEGIN                                                                                   \
+#define BOOT                                                                                       \
+    "(XEN) Xen version 4.17.7 (Debian)\r\n[    0.000000] Linux version 6.1.0\r\n"                  \
+    "[    0.000000] Hypervisor detected: Xen PV\r\n"
+#define BEGIN                                                                                      \
     "PVLAB-BEGIN {\"repro\":\"fpu-leak\",\"iterations\":2000,\"kernel\":\"6.1.0-41-amd64\"}\r\n"
-#define RESULT_OK "PVLAB-RESULT {\"repro\":\"fpu-leak\",\"iterations\":2000,\"corruptions\":0," \
-                  "\"mismatches\":0,\"deaths\":0,\"self_test\":false}\r\nPVLAB-END\r\n"
+#define RESULT_OK                                                                                  \
+    "PVLAB-RESULT {\"repro\":\"fpu-leak\",\"iterations\":2000,\"corruptions\":0,"                  \
+    "\"mismatches\":0,\"deaths\":0,\"self_test\":false}\r\nPVLAB-END\r\n"
 
 static void parse(const char *log, const struct verdict_ctx *ctx, struct verdict *v)
 {
@@ -173,6 +175,82 @@ static void test_prefixed_lines(void **state)
     verdict_free(&v);
 }
 
+/* --- domU trials: dom0's control lines plus each place's tagged stream --- */
+#define D0_BEGIN                                                                                   \
+    "PVLAB-STAGE {\"stage\":\"toolstack\",\"ms\":5000}\r\n"                                        \
+    "PVLAB-BEGIN {\"mode\":\"domus\",\"places\":\"d1,d2\",\"domu_mem\":256}\r\n"
+#define D_BEGIN(n) "PVLAB-DOMU " n " PVLAB-BEGIN {\"repro\":\"fpu-leak\",\"kernel\":\"5.10.0\"}\r\n"
+#define D_OK(n)                                                                                    \
+    "PVLAB-DOMU " n " PVLAB-RESULT {\"iterations\":500,\"corruptions\":0,\"mismatches\":0,"        \
+    "\"deaths\":0}\r\nPVLAB-DOMU " n " PVLAB-END\r\n"
+#define D0_END "PVLAB-STAGE {\"stage\":\"end\",\"ms\":30000}\r\nPVLAB-END\r\n"
+
+static void test_domus_pass(void **state)
+{
+    struct verdict v;
+    /* negative control: two clean domUs, their BEGIN/END lines interleaved with dom0's */
+    parse(BOOT D0_BEGIN D_BEGIN("d1") D_BEGIN("d2") D_OK("d2") D_OK("d1") D0_END, NULL, &v);
+    assert_int_equal(v.kind, VERDICT_PASS);
+    assert_int_equal(v.iterations, 1000);
+    assert_non_null(v.places_json);
+    assert_non_null(strstr(v.places_json, "\"name\":\"d2\",\"verdict\":\"pass\""));
+    assert_non_null(strstr(v.places_json, "\"stage\":\"toolstack\""));
+    verdict_free(&v);
+}
+
+static void test_domus_fail_names_the_domu(void **state)
+{
+    struct verdict v;
+    /* positive control: corruption in d2 only; the trial fails and says d2, not d1 */
+    parse(BOOT D0_BEGIN D_BEGIN("d1")
+              D_BEGIN("d2") "PVLAB-DOMU d2 PVLAB-EVENT "
+                            "{\"type\":\"mismatch\",\"reg\":\"xmm7\",\"self_test\":true}\r\n"
+                            "PVLAB-DOMU d2 PVLAB-RESULT "
+                            "{\"iterations\":500,\"corruptions\":1,\"mismatches\":1,"
+                            "\"deaths\":0,\"self_test\":true}\r\n" D_OK("d1") D0_END,
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_FAIL);
+    assert_non_null(strstr(v.reason, "d2"));
+    assert_null(strstr(v.reason, "d1"));
+    assert_int_equal(v.corruptions, 1);
+    assert_true(v.self_test);
+    assert_int_equal(v.evidence.n, 1);
+    assert_true(!strncmp(v.evidence.v[0], "d2: PVLAB-EVENT", 15));
+    assert_non_null(strstr(v.places_json, "\"name\":\"d1\",\"verdict\":\"pass\""));
+    assert_non_null(strstr(v.places_json, "\"name\":\"d2\",\"verdict\":\"fail\""));
+    verdict_free(&v);
+}
+
+static void test_domus_silent_domu_is_infra(void **state)
+{
+    struct verdict v;
+    /* d2 never boots: infra for d2 (not a pass of the trial on d1's result alone) */
+    parse(BOOT D0_BEGIN D_BEGIN("d1") D_OK(
+              "d1") "PVLAB-STAGE {\"stage\":\"timeout\",\"ms\":90000,\"place\":\"d2\"}\r\n" D0_END,
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "d2: no result before dom0's deadline"));
+    /* a domU that printed nothing at all is named as such */
+    verdict_free(&v);
+    parse(BOOT D0_BEGIN D_BEGIN("d1") D_OK("d1") D0_END, NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "d2: the domU printed nothing"));
+    verdict_free(&v);
+}
+
+static void test_domus_toolstack_error(void **state)
+{
+    struct verdict v;
+    /* a toolstack that fails before BEGIN is infra with dom0's words */
+    parse(BOOT "PVLAB-ERROR {\"error\":\"xenstored did not start\"}\r\nPVLAB-END\r\n", NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "xenstored did not start"));
+    verdict_free(&v);
+    /* a domU's own END line is not the trial's: tagged lines are recognised */
+    assert_true(verdict_line_is_tagged("PVLAB-DOMU d1 PVLAB-END", 23));
+    assert_false(verdict_line_is_tagged("PVLAB-END", 9));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +264,10 @@ int main(void)
         cmocka_unit_test(test_qemu_failure_and_guest_error),
         cmocka_unit_test(test_zero_iterations_and_garbled_result),
         cmocka_unit_test(test_prefixed_lines),
+        cmocka_unit_test(test_domus_pass),
+        cmocka_unit_test(test_domus_fail_names_the_domu),
+        cmocka_unit_test(test_domus_silent_domu_is_infra),
+        cmocka_unit_test(test_domus_toolstack_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
