@@ -331,6 +331,25 @@ static void control_stream(const char *ctl, size_t len, struct buf *stages, stru
     buf_addch(stages, ']');
 }
 
+/* The first "xl-create NAME: ... error ..." line dom0 printed for place name, malloc'd, or NULL. */
+static char *create_error(const char *ctl, size_t len, const char *name)
+{
+    const char *p = ctl, *end = ctl + len;
+    char *prefix = xasprintf("xl-create %s: ", name);
+    char *hit = NULL;
+
+    while (p < end && !hit) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl : end;
+        size_t n = (size_t)(eol - p);
+        const char *at = memmem_str(p, n, prefix);
+        if (at && memmem_str(at, (size_t)(eol - at), "error"))
+            hit = payload_after(at, eol, prefix);
+        p = nl ? nl + 1 : end;
+    }
+    free(prefix);
+    return hit;
+}
+
 static int in_list(const struct sv *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -374,14 +393,18 @@ static void parse_places(const char *log, size_t len, const char *places,
         stream_of(log, len, names.v[i], &one);
         parse_one(one.data, one.len, ctx, &pv);
         if (pv.kind == VERDICT_INFRA && !pv.saw_result && !pv.corruptions) {
-            free(pv.reason);
+            char *old = pv.reason;
+            char *why =
+                in_list(&no_start, names.v[i]) ? create_error(ctl.data, ctl.len, names.v[i]) : NULL;
             pv.reason = in_list(&no_start, names.v[i])
-                            ? xstrdup("xl create failed (dom0's console has its message)")
+                            ? xasprintf("xl create failed: %s", why ? why : "see dom0's console")
                         : in_list(&timed_out, names.v[i])
                             ? xstrdup("no result before dom0's deadline; the domain was destroyed")
                         : !one.len ? xstrdup("the domU printed nothing (does the kernel boot as a "
                                              "PV domU?)")
-                                   : xasprintf("%s", pv.reason);
+                                   : xstrdup(old);
+            free(old);
+            free(why);
         }
         jw_obj(&w);
         jw_kv_s(&w, "name", names.v[i]);

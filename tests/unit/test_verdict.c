@@ -230,8 +230,19 @@ static void test_domus_silent_domu_is_infra(void **state)
           NULL, &v);
     assert_int_equal(v.kind, VERDICT_INFRA);
     assert_non_null(strstr(v.reason, "d2: no result before dom0's deadline"));
-    /* a domU that printed nothing at all is named as such */
     verdict_free(&v);
+    /* a kernel libxc cannot load: xl's own error is the reason */
+    parse(BOOT D0_BEGIN D_BEGIN("d1")
+              D_OK("d1") "xl-create d2: Parsing config from /tmp/pvlab/d2.cfg\r\n"
+                         "xl-create d2: xc: error: panic: xc_dom_find_loader: no loader found: "
+                         "Invalid kernel\r\n"
+                         "PVLAB-STAGE "
+                         "{\"stage\":\"create_failed\",\"ms\":9000,\"place\":\"d2\"}\r\n" D0_END,
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "d2: xl create failed: xc: error: panic: xc_dom_find_loader"));
+    verdict_free(&v);
+    /* a domU that printed nothing at all is named as such */
     parse(BOOT D0_BEGIN D_BEGIN("d1") D_OK("d1") D0_END, NULL, &v);
     assert_int_equal(v.kind, VERDICT_INFRA);
     assert_non_null(strstr(v.reason, "d2: the domU printed nothing"));
