@@ -36,6 +36,15 @@ static int parse_long(const char *v, long lo, long hi, long *out, struct err *e)
     return 0;
 }
 
+static size_t count_words(const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        if (*p != ' ' && (p == s || p[-1] == ' '))
+            n++;
+    return n;
+}
+
 /* "fpu-leak --lazy-fpu --iterations 3000" into r. */
 static int parse_repro(const char *label, const char *value, struct matrix_repro *r, struct err *e)
 {
@@ -58,11 +67,12 @@ static int parse_repro(const char *label, const char *value, struct matrix_repro
             continue;
         }
         if (strcmp(o, "--iterations") && strcmp(o, "--trials") && strcmp(o, "--workers") &&
-            strcmp(o, "--self-test-corrupt") && strcmp(o, "--dom0-args")) {
+            strcmp(o, "--self-test-corrupt") && strcmp(o, "--dom0-args") && strcmp(o, "--domus") &&
+            strcmp(o, "--domu-linux") && strcmp(o, "--in")) {
             err_set(e, ERR_CONFIG,
                     "unknown reproducer option '%s' (known: --lazy-fpu, "
                     "--iterations N, --trials N, --self-test-corrupt R, --dom0-args WORD, "
-                    "--workers N)",
+                    "--workers N, --domus N, --domu-linux SPEC, --in dom0,domu)",
                     o);
             goto out;
         }
@@ -83,6 +93,26 @@ static int parse_repro(const char *label, const char *value, struct matrix_repro
             if (parse_long(arg, 0, 256, &n, e) < 0)
                 goto out;
             r->workers = (int)n;
+        } else if (!strcmp(o, "--domus")) {
+            if (parse_long(arg, 1, 8, &n, e) < 0)
+                goto out;
+            r->domus = (int)n;
+        } else if (!strcmp(o, "--domu-linux")) {
+            char *all = r->domu_linux ? xasprintf("%s %s", r->domu_linux, arg) : xstrdup(arg);
+            free(r->domu_linux);
+            r->domu_linux = all;
+            if (count_words(all) > 8) {
+                err_set(e, ERR_CONFIG, "at most 8 --domu-linux kernels");
+                goto out;
+            }
+            if (!r->domus || r->domus < (int)count_words(all))
+                r->domus = (int)count_words(all);
+        } else if (!strcmp(o, "--in")) {
+            if (strcmp(arg, "dom0,domu") && strcmp(arg, "domu")) {
+                err_set(e, ERR_CONFIG, "--in expects domu or dom0,domu, got '%s'", arg);
+                goto out;
+            }
+            r->in_dom0 = !strcmp(arg, "dom0,domu");
         } else if (!strcmp(o, "--self-test-corrupt")) {
             char *end;
             r->self_test_corrupt = strtod(arg, &end);
@@ -345,6 +375,7 @@ void matrix_def_free(struct matrix_def *m)
         free(m->repro[i].label);
         free(m->repro[i].name);
         free(m->repro[i].dom0_args);
+        free(m->repro[i].domu_linux);
     }
     free(m->repro);
     for (size_t i = 0; i < m->nexcl; i++) {

@@ -18,7 +18,8 @@
  *   linux = linux-stable        # axis = repository alias (see the dashboard's [repos])
  *
  * Reproducer options: --lazy-fpu, --iterations N, --trials N, --self-test-corrupt R,
- * --dom0-args WORD, --workers N. Every error names the file, the line and the key.
+ * --dom0-args WORD, --workers N; domU cells: --domus N, --domu-linux SPEC (repeatable, one per
+ * domU), --in dom0,domu (docs/domu.md). Every error names the file, the line and the key.
  */
 #ifndef PVLAB_CONFIG_MATRIX_H
 #define PVLAB_CONFIG_MATRIX_H
@@ -41,7 +42,10 @@ struct matrix_repro {
     int trials;      /* 0 = the matrix's */
     double self_test_corrupt;
     int workers;
-    char *dom0_args; /* NULL = none */
+    char *dom0_args;  /* NULL = none */
+    int domus;        /* 0: the reproducer runs in dom0 */
+    char *domu_linux; /* space-separated specs, one per domU (NULL = the dom0 kernel) */
+    int in_dom0;
     int line;
 };
 

@@ -89,6 +89,12 @@ static char *options_json(const struct matrix_repro *r, double self_test)
     if (r->dom0_args)
         jw_kv_s(&w, "dom0_args", r->dom0_args);
     jw_kv_dbl(&w, "self_test_corrupt", self_test > 0 ? self_test : r->self_test_corrupt);
+    if (r->domus) {
+        jw_kv_int(&w, "domus", r->domus);
+        if (r->domu_linux)
+            jw_kv_s(&w, "domu_linux", r->domu_linux);
+        jw_kv_bool(&w, "in_dom0", r->in_dom0);
+    }
     jw_end(&w);
     return buf_detach(&b, NULL);
 }
@@ -115,21 +121,28 @@ static int cell_matches(const char *conds, const char *xen, const char *lnx, con
 }
 
 /* The shared artifact of spec (resolved on first use: fetched or built once). */
+/* The kernels layer's options for the matrix's fetches. */
+static void matrix_kernels_opts(struct mctx *m, struct kernels_opts *ko)
+{
+    memset(ko, 0, sizeof(*ko));
+    ko->cache_dir = m->cfg->cache_dir;
+    ko->mirror = m->cfg->mirror;
+    ko->security_mirror = m->cfg->security_mirror;
+    ko->refresh_hours = m->cfg->refresh_hours;
+    ko->progress = kernels_progress;
+    ko->progress_ctx = m;
+}
+
 static const struct artifact *shared(struct mctx *m, enum artifact_kind kind, const char *spec,
                                      struct err *e)
 {
-    struct kernels_opts ko = { 0 };
+    struct kernels_opts ko;
     struct shared_art *sa;
 
     for (size_t i = 0; i < m->narts; i++)
         if (m->arts[i]->a.kind == kind && !strcmp(m->arts[i]->spec, spec))
             return &m->arts[i]->a;
-    ko.cache_dir = m->cfg->cache_dir;
-    ko.mirror = m->cfg->mirror;
-    ko.security_mirror = m->cfg->security_mirror;
-    ko.refresh_hours = m->cfg->refresh_hours;
-    ko.progress = kernels_progress;
-    ko.progress_ctx = m;
+    matrix_kernels_opts(m, &ko);
     sa = xcalloc(1, sizeof(*sa));
     stage(m, "fetch", spec);
     if (artifact_resolve(&ko, kind, spec, &sa->a, e) < 0) {
@@ -145,8 +158,10 @@ static const struct artifact *shared(struct mctx *m, enum artifact_kind kind, co
 
 /* A run request for cell c (strings borrowed from c and opt). */
 static void cell_request(const struct mctx *m, const struct matrix_cell_rec *c,
-                         const struct json_flat *opt, struct run_request *rq)
+                         const struct json_flat *opt, struct sv *domu, struct run_request *rq)
 {
+    const char *dl = json_flat_str(opt, "domu_linux");
+
     run_request_defaults(m->cfg, rq);
     rq->xen_spec = c->xen_spec;
     rq->linux_spec = c->linux_spec;
@@ -158,6 +173,12 @@ static void cell_request(const struct mctx *m, const struct matrix_cell_rec *c,
     rq->dom0_args = json_flat_str(opt, "dom0_args");
     rq->self_test_corrupt = json_flat_num(opt, "self_test_corrupt", 0);
     rq->jobs = 1;
+    rq->domus = (int)json_flat_num(opt, "domus", 0);
+    rq->in_dom0 = json_flat_num(opt, "in_dom0", 0) != 0;
+    if (dl)
+        sv_split(domu, dl, " ");
+    for (size_t i = 0; i < domu->n && i < RUN_MAX_DOMUS; i++)
+        rq->domu_linux[rq->n_domu_linux++] = domu->v[i];
 }
 
 /* Plans every cell on the shared host, artifacts and initramfs (nothing built twice). */
@@ -174,6 +195,7 @@ static int plan_cells(struct mctx *m, struct err *e)
     for (size_t i = 0; i < m->ncells; i++) {
         const struct matrix_cell_rec *c = &m->cells[i];
         struct json_flat opt = { NULL, 0 };
+        struct sv domu = SV_INIT;
         struct run_request rq;
         const struct artifact *x, *l;
         struct run_plan *p = &m->plans[i];
@@ -183,9 +205,10 @@ static int plan_cells(struct mctx *m, struct err *e)
             !(l = shared(m, ARTIFACT_LINUX, c->linux_spec, e)))
             return -1;
         json_flat_parse(c->options_json ? c->options_json : "{}", &opt, NULL);
-        cell_request(m, c, &opt, &rq);
+        cell_request(m, c, &opt, &domu, &rq);
         r = run_plan_init(m->cfg, &rq, p, e);
         json_flat_free(&opt);
+        sv_clear(&domu);
         /* the request's strings point into the options; the plan keeps copies it needs */
         p->req.dom0_args = NULL;
         if (r < 0)
@@ -195,6 +218,15 @@ static int plan_cells(struct mctx *m, struct err *e)
         host_stack_copy(&p->host, &m->host);
         p->initramfs = xstrdup(m->initramfs);
         p->initramfs_sha256 = xstrdup(m->initramfs_sha256);
+        if (p->req.domus) {
+            struct kernels_opts ko;
+            matrix_kernels_opts(m, &ko);
+            if (run_plan_domus(p, &ko, NULL, e) < 0) {
+                err_prefix(e, "cell %s x %s x %s", c->xen, c->linux_, c->repro);
+                return -1;
+            }
+            continue;
+        }
         run_plan_finish(p);
     }
     return 0;
@@ -221,11 +253,19 @@ static int load_cells(struct mctx *m, struct matrix_def *def, struct err *e)
                        def->linux_[i].label);
             goto out;
         }
-    for (size_t i = 0; i < def->nrepro; i++)
-        if (!repro_lookup(def->repro[i].name, e)) {
+    for (size_t i = 0; i < def->nrepro; i++) {
+        struct sv dl = SV_INIT;
+        int bad = !repro_lookup(def->repro[i].name, e);
+        if (!bad && def->repro[i].domu_linux)
+            sv_split(&dl, def->repro[i].domu_linux, " ");
+        for (size_t k = 0; k < dl.n && !bad; k++)
+            bad = artifact_check_spec(ARTIFACT_LINUX, dl.v[k], e) < 0;
+        sv_clear(&dl);
+        if (bad) {
             err_prefix(e, "%s:%d: [repro] %s", def->path, def->repro[i].line, def->repro[i].label);
             goto out;
         }
+    }
     m->cells = xcalloc(n, sizeof(*m->cells));
     m->ncells = n;
     for (size_t i = 0; i < n; i++) {
@@ -388,6 +428,7 @@ static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e)
         t.deaths = o->deaths;
         t.klog_faults = o->klog_faults;
         t.evidence_json = o->evidence_json;
+        t.places_json = o->places_json;
         t.started = o->started;
         t.finished = o->finished;
         t.wall_ms = o->wall_ms;

@@ -267,6 +267,12 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
     memset(plan, 0, sizeof(*plan));
     plan->cfg = cfg;
     plan->req = *req;
+    for (int i = 0; i < req->n_domu_linux && i < RUN_MAX_DOMUS; i++) {
+        plan->domu_specs[i] = xstrdup(req->domu_linux[i]);
+        plan->req.domu_linux[i] = plan->domu_specs[i];
+    }
+    plan->corrupt_in = req->corrupt_in ? xstrdup(req->corrupt_in) : NULL;
+    plan->req.corrupt_in = plan->corrupt_in;
     if (!plan->req.seed)
         plan->req.seed = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16);
     if (!repro_find(req->repro)) {
@@ -332,8 +338,8 @@ static char *req_xen_eager(const struct run_plan *plan)
  * FPU switching between domains leaks register state across domains here (docs/domu.md), so
  * Xen runs with eager FPU switching (before the user's --xen-args, which can undo it).
  */
-static int prepare_domus(struct run_plan *plan, const struct kernels_opts *ko,
-                         const struct run_events *ev, struct err *e)
+int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
+                   const struct run_events *ev, struct err *e)
 {
     const struct run_request *rq = &plan->req;
     const char *names[RUN_MAX_DOMUS], *elfs[RUN_MAX_DOMUS];
@@ -360,6 +366,9 @@ static int prepare_domus(struct run_plan *plan, const struct kernels_opts *ko,
         dom0_xen_modules(ko, &plan->linux_, &plan->modules_dir, e) < 0)
         return -1;
     stage(ev, "build image", "dom0 initramfs with the toolstack and domU kernels");
+    free(plan->initramfs);
+    free(plan->initramfs_sha256);
+    plan->initramfs = plan->initramfs_sha256 = NULL;
     dp.toolstack_dir = plan->toolstack_dir;
     dp.modules_dir = plan->modules_dir;
     dp.n = (size_t)rq->domus;
@@ -421,7 +430,7 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
     if (artifact_resolve(&ko, ARTIFACT_LINUX, req->linux_spec, &plan->linux_, e) < 0)
         return -1;
     if (req->domus)
-        return prepare_domus(plan, &ko, ev, e);
+        return run_plan_domus(plan, &ko, ev, e);
     stage(ev, "build image", "initramfs");
     if (payload_initramfs(cfg->cache_dir, &plan->initramfs, &plan->initramfs_sha256, e) < 0)
         return -1;
@@ -659,6 +668,9 @@ void run_plan_free(struct run_plan *plan)
         artifact_free(&plan->domu[i]);
         free(plan->domu_elf[i]);
     }
+    for (int i = 0; i < RUN_MAX_DOMUS; i++)
+        free(plan->domu_specs[i]);
+    free(plan->corrupt_in);
     free(plan->toolstack_dir);
     free(plan->modules_dir);
     host_stack_free(&plan->host);

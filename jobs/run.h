@@ -77,8 +77,10 @@ struct run_plan {
     struct artifact domu[RUN_MAX_DOMUS]; /* each domU's kernel (domUs only) */
     char *domu_elf[RUN_MAX_DOMUS];
     char *toolstack_dir, *modules_dir;
-    char *params_json; /* the request's parameters, as the store keeps them */
-    char *qemu_cmd;    /* a trial's QEMU command line, shell-quoted */
+    char *domu_specs[RUN_MAX_DOMUS]; /* owned copies behind req.domu_linux ... */
+    char *corrupt_in;                /* ... and req.corrupt_in */
+    char *params_json;               /* the request's parameters, as the store keeps them */
+    char *qemu_cmd;                  /* a trial's QEMU command line, shell-quoted */
 };
 
 /*
@@ -89,6 +91,14 @@ struct run_plan {
 int run_plan_init(const struct config *cfg, const struct run_request *req, struct run_plan *plan,
                   struct err *e);
 void run_plan_finish(struct run_plan *plan);
+/*
+ * The domU part of preparing a plan whose Xen and dom0 artifacts and host are filled in: each
+ * domU kernel (as an ELF), the toolstack, the dom0 kernel's Xen modules, the dom0 initramfs that
+ * carries them (replacing plan->initramfs), eager FPU switching in Xen under TCG; then
+ * run_plan_finish. The matrix calls it for its domU cells. Blocks (downloads on a cold cache).
+ */
+int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
+                   const struct run_events *ev, struct err *e);
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e);
 /* The QEMU configuration of a trial whose console goes to serial_log (strings owned by plan). */

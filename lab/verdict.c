@@ -460,8 +460,8 @@ static void parse_places(const char *log, size_t len, const char *places,
                                 : xstrdup("dom0 named no places to run the reproducer in");
     } else {
         v->kind = VERDICT_PASS;
-        v->reason = xasprintf("%lld iterations in %zu places (%s), no corruption", v->iterations,
-                              names.n, places);
+        v->reason = xasprintf("%lld iterations in %zu place%s (%s), no corruption", v->iterations,
+                              names.n, names.n == 1 ? "" : "s", places);
     }
     free(error);
     verdict_free(&d0);

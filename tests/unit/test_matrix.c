@@ -58,6 +58,7 @@ static void test_options_and_exclusions(void **state)
                         "[linux]\nl6.1 = 6.1\nl5.10 = 5.10\n"
                         "[repro]\nlazy = fpu-leak --lazy-fpu --iterations 3000 --trials 5\n"
                         "plain = fpu-leak --dom0-args loglevel=4\n"
+                        "domu = fpu-leak --domu-linux 6.1 --domu-linux 5.10 --in dom0,domu\n"
                         "[exclude]\nold = xen=x4.2* linux=l5.*\nnolazy = repro=lazy linux=l6.1\n"
                         "[bisect]\nlinux = linux-stable\n");
 
@@ -67,10 +68,14 @@ static void test_options_and_exclusions(void **state)
     assert_int_equal(m.repro[0].iterations, 3000);
     assert_int_equal(m.repro[0].trials, 5);
     assert_string_equal(m.repro[1].dom0_args, "loglevel=4");
+    assert_int_equal(m.repro[1].domus, 0); /* a dom0 reproducer has no domUs */
+    assert_int_equal(m.repro[2].domus, 2); /* one domU per --domu-linux */
+    assert_string_equal(m.repro[2].domu_linux, "6.1 5.10");
+    assert_int_equal(m.repro[2].in_dom0, 1);
     assert_string_equal(m.bisect_linux, "linux-stable");
     assert_int_equal(matrix_cells(&m, &c, &n, &e), 0);
-    /* 2 x 2 x 2 = 8, minus x4.20 with l5.10 (2 cells), minus lazy with l6.1 (2 cells) */
-    assert_int_equal(n, 4);
+    /* 2 x 2 x 3 = 12, minus x4.20 with l5.10 (3 cells), minus lazy with l6.1 (2 cells) */
+    assert_int_equal(n, 7);
     for (size_t i = 0; i < n; i++) {
         assert_false(!strcmp(c[i].xen->label, "x4.20") && !strcmp(c[i].linux_->label, "l5.10"));
         assert_false(!strcmp(c[i].repro->label, "lazy") && !strcmp(c[i].linux_->label, "l6.1"));
@@ -106,6 +111,10 @@ static void test_errors(void **state)
     expect_error("[xen]\na = 4.17\na = 4.20\n", ":3: [xen] a", "appears twice (first at line 2)");
     expect_error("[xen]\na = 4.17\n[linux]\nb = 6.1\n[repro]\nr = fpu-leak --iterations\n",
                  ":6: [repro] r", "needs a value");
+    expect_error("[xen]\na = 4.17\n[linux]\nb = 6.1\n[repro]\nr = fpu-leak --domus 9\n",
+                 ":6: [repro] r", "whole number from 1 to 8");
+    expect_error("[xen]\na = 4.17\n[linux]\nb = 6.1\n[repro]\nr = fpu-leak --domus 1 --in dom1\n",
+                 ":6: [repro] r", "--in expects domu or dom0,domu");
     expect_error("[axes]\na = b\n", ":2: [axes] a", "unknown section [axes]");
     expect_error("[exclude]\nx = kernel=6.1\n", ":2: [exclude] x", "not a condition");
     expect_error("[xen]\na = 4.17\n", "", "at least one entry in each of [xen], [linux]");
