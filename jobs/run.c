@@ -345,14 +345,16 @@ int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
     const char *names[RUN_MAX_DOMUS], *elfs[RUN_MAX_DOMUS];
     char name_buf[RUN_MAX_DOMUS][8];
     struct domus_payload dp = { 0 };
+    struct kernels_opts dko = *ko;
 
+    dko.linux_domu = 1; /* a domU kernel from source gets the domU fragment */
     for (int i = 0; i < rq->domus; i++) {
         const char *spec = domu_spec(rq, i);
         stage(ev, "fetch", spec);
         if (i > 0 && !strcmp(spec, domu_spec(rq, i - 1))) {
             artifact_copy(&plan->domu[i], &plan->domu[i - 1]);
             plan->domu_elf[i] = xstrdup(plan->domu_elf[i - 1]);
-        } else if (artifact_resolve(ko, ARTIFACT_LINUX, spec, &plan->domu[i], e) < 0 ||
+        } else if (artifact_resolve(&dko, ARTIFACT_LINUX, spec, &plan->domu[i], e) < 0 ||
                    kernel_pv_elf(ko, &plan->domu[i], &plan->domu_elf[i], e) < 0) {
             err_prefix(e, "domU d%d kernel", i + 1);
             return -1;

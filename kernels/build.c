@@ -464,6 +464,7 @@ int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, co
     memset(&r, 0, sizeof(r));
     r.ko = o;
     r.kind = kind;
+    r.role = kind == ARTIFACT_LINUX && o->linux_domu ? BUILD_DOMU : BUILD_DOM0;
     *rc_r = -1;
     if (bs.form == BSPEC_GIT) {
         r.repo = bs.path;

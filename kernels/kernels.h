@@ -48,6 +48,8 @@ struct kernels_opts {
     const char *mirror;          /* NULL = derive from the machine's apt sources */
     const char *security_mirror; /* NULL = derive (none found: security updates are skipped) */
     int refresh_hours;           /* re-run the private apt update when lists are older; 0 = 24 */
+    int linux_domu;              /* a Linux built from source (git:, tarball:) is a PV domU
+                                    kernel (kernels/data/linux-domU.frag), not a dom0 one */
     /* Called at each slow step (stage "update", "fetch", "extract"); may be NULL. */
     void (*progress)(void *ctx, const char *stage, const char *detail);
     void *progress_ctx;
