@@ -364,6 +364,26 @@ out:
     return rc;
 }
 
+/* pkg (at ver, or the candidate) from the lists: its exact Version, SHA256 and Architecture. */
+static int apt_record(struct apt_state *st, const char *pkg, const char *ver, char **ver_r,
+                      char **sha_r, char **arch_r, struct err *e)
+{
+    char *rec = NULL;
+
+    *ver_r = *sha_r = *arch_r = NULL;
+    if (apt_show(st, pkg, ver, &rec, e) < 0)
+        return -1;
+    *ver_r = debian_field(rec, "Version");
+    *sha_r = debian_field(rec, "SHA256");
+    *arch_r = debian_field(rec, "Architecture");
+    free(rec);
+    if (!*ver_r) {
+        err_set(e, ERR_INTERNAL, "apt-cache show %s printed no Version", pkg);
+        return -1;
+    }
+    return 0;
+}
+
 /* The suite that serves pkg=ver ("bookworm-security" wins over "bookworm"), from madison. */
 static char *apt_suite_of(struct apt_state *st, const char *pkg, const char *ver)
 {
@@ -593,7 +613,7 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
                    struct err *e)
 {
     struct apt_state st = { ent->suite, NULL, NULL, NULL, SV_INIT };
-    char *meta = NULL, *rec = NULL;
+    char *meta = NULL;
     char *pkg = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *member = NULL;
     char key[65], sum[65];
     int lock_fd = -1, hold_fd = -1;
@@ -616,15 +636,12 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     } else {
         pkg = xstrdup(ent->package);
     }
-    if (apt_show(&st, pkg, ver, &rec, e) < 0)
-        goto out;
-    free(ver);
-    ver = debian_field(rec, "Version");
-    want = debian_field(rec, "SHA256");
-    arch = debian_field(rec, "Architecture");
-    if (!ver) {
-        err_set(e, ERR_INTERNAL, "apt-cache show %s printed no Version", pkg);
-        goto out;
+    {
+        char *pin = ver;
+        r = apt_record(&st, pkg, pin, &ver, &want, &arch, e);
+        free(pin);
+        if (r < 0)
+            goto out;
     }
     cache_key("debian", pkg, ver, key);
     if ((r = cache_lookup(o->cache_dir, ent->kind, key, a, e)) != 0) {
@@ -653,7 +670,6 @@ out:
     fs_unlock(hold_fd);
     apt_state_release(&st);
     free(meta);
-    free(rec);
     free(pkg);
     free(ver);
     free(want);
@@ -669,21 +685,14 @@ static int fetch_extract(const struct kernels_opts *o, struct apt_state *st, con
 {
     const char *eq = strchr(spec, '=');
     char *pkg = eq ? xstrndup(spec, (size_t)(eq - spec)) : xstrdup(spec);
-    char *rec = NULL, *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *suite = NULL;
+    char *ver = NULL, *want = NULL, *arch = NULL, *deb = NULL, *suite = NULL;
     struct sv argv = SV_INIT;
     struct proc_spec ps = { 0 };
     char sum[65];
     int rc = -1;
 
-    if (apt_show(st, pkg, eq ? eq + 1 : NULL, &rec, e) < 0)
+    if (apt_record(st, pkg, eq ? eq + 1 : NULL, &ver, &want, &arch, e) < 0)
         goto out;
-    ver = debian_field(rec, "Version");
-    want = debian_field(rec, "SHA256");
-    arch = debian_field(rec, "Architecture");
-    if (!ver) {
-        err_set(e, ERR_INTERNAL, "apt-cache show %s printed no Version", spec);
-        goto out;
-    }
     suite = apt_suite_of(st, pkg, ver);
     if (fetch_deb(o, st, suite, pkg, ver, arch, want, &deb, sum, e) < 0)
         goto out;
@@ -710,7 +719,6 @@ static int fetch_extract(const struct kernels_opts *o, struct apt_state *st, con
 out:
     sv_clear(&argv);
     free(pkg);
-    free(rec);
     free(ver);
     free(want);
     free(arch);
