@@ -37,18 +37,18 @@ struct verdict_ctx {
 
 struct verdict {
     enum verdict_kind kind;
-    char *reason;             /* one line for humans */
+    char *reason; /* one line for humans */
     int saw_begin, saw_result, saw_end;
-    int self_test;            /* the detector self-test injected the corruption */
-    long long iterations;     /* from RESULT, else the last PROGRESS */
-    long long corruptions;    /* RESULT's count, or mismatch+death events without one */
+    int self_test;         /* the detector self-test injected the corruption */
+    long long iterations;  /* from RESULT, else the last PROGRESS */
+    long long corruptions; /* RESULT's count, or mismatch+death events without one */
     long long mismatches, deaths;
-    long long klog_faults;    /* kernel log lines about user processes faulting */
-    long long events;         /* PVLAB-EVENT lines */
-    struct sv evidence;       /* the first VERDICT_MAX_EVIDENCE evidence lines */
-    char *result_json;        /* the RESULT payload, if any */
-    char *guest_kernel;       /* from BEGIN */
-    char *places_json;        /* domU trials only, else NULL */
+    long long klog_faults; /* kernel log lines about user processes faulting */
+    long long events;      /* PVLAB-EVENT lines */
+    struct sv evidence;    /* the first VERDICT_MAX_EVIDENCE evidence lines */
+    char *result_json;     /* the RESULT payload, if any */
+    char *guest_kernel;    /* from BEGIN */
+    char *places_json;     /* domU trials only, else NULL */
 };
 
 /* Parses a whole console log. v is overwritten; free with verdict_free. */
