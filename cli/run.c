@@ -47,6 +47,8 @@ static const char usage[] =
     "                         dom0,domu\n"
     "  --self-test-in PLACES  the domUs (d1,d2,...; dom0) --self-test-corrupt applies to\n"
     "                         (default all)\n"
+    "  --cpu-model MODEL      QEMU CPU model for this run, e.g. max,-smap,-avx (default\n"
+    "                         [qemu] cpu_tcg / cpu_kvm); probed before the first trial\n"
     "  --dom0-args STR        extra dom0 kernel command-line words\n"
     "  --xen-args STR         extra Xen command-line words\n"
     "  --boot-timeout S       seconds until the reproducer starts (default: config boot_s)\n"
@@ -148,7 +150,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         O_DOMU_MEM,
         O_DOMU_VCPUS,
         O_IN,
-        O_SELFTEST_IN
+        O_SELFTEST_IN,
+        O_CPU
     };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
@@ -171,6 +174,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         { "domu-vcpus", required_argument, NULL, O_DOMU_VCPUS },
         { "in", required_argument, NULL, O_IN },
         { "self-test-in", required_argument, NULL, O_SELFTEST_IN },
+        { "cpu-model", required_argument, NULL, O_CPU },
         { "print-qemu-cmd", no_argument, NULL, O_PRINT },
         { "json", no_argument, NULL, O_JSON },
         { "quiet", no_argument, NULL, 'q' },
@@ -281,6 +285,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
             }
             break;
         case O_SELFTEST_IN: over.corrupt_in = optarg; break;
+        case O_CPU: over.cpu_model = optarg; break;
         case O_PRINT: print_cmd = 1; break;
         case O_JSON: c->json = 1; break;
         case 'q': quiet = 1; break;

@@ -9,6 +9,7 @@
 
 #include "images/payload.h"
 #include "jobs/pool.h"
+#include "lab/accel.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -73,6 +74,7 @@ void run_request_merge(const struct config *cfg, const struct run_request *over,
     rq->domu_vcpus = over->domu_vcpus;
     rq->in_dom0 = over->in_dom0;
     rq->corrupt_in = over->corrupt_in;
+    rq->cpu_model = over->cpu_model;
 }
 
 /* The kernel spec of domU i (0-based). */
@@ -388,6 +390,42 @@ int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
     return 0;
 }
 
+/*
+ * A run's own QEMU CPU model: it must boot the probe guest under the chosen accelerator (a
+ * model QEMU does not know, or one a guest cannot run on, fails here in a second rather than as
+ * an infra verdict per trial). Recorded in the host stack like the configured one.
+ */
+static int use_cpu_model(struct run_plan *plan, const char *model, struct err *e)
+{
+    struct accel_probe p = { 0 };
+    int rc = -1;
+
+    if (!*model || strpbrk(model, " \t\n")) {
+        err_set(e, ERR_USAGE, "--cpu-model '%s' is not a QEMU CPU model (e.g. max,-smap,-avx)",
+                model);
+        return -1;
+    }
+    if (accel_probe_run(plan->host.qemu_binary, plan->cfg->machine, plan->host.accel, model,
+                        !strcmp(plan->host.accel, "kvm") ? plan->cfg->probe_timeout_s * 1000
+                                                         : 60000,
+                        &p, e) < 0)
+        goto out;
+    if (!p.ok) {
+        err_set(e, ERR_USAGE,
+                "--cpu-model %s: a probe guest does not run under %s with it (%s); "
+                "`qemu-system-x86_64 -cpu help` lists the models, `pvlab host --cpu MODEL` "
+                "probes one",
+                model, plan->host.accel, p.reason ? p.reason : "no reason given");
+        goto out;
+    }
+    free(plan->host.cpu_model);
+    plan->host.cpu_model = xstrdup(model);
+    rc = 0;
+out:
+    accel_probe_free(&p);
+    return rc;
+}
+
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e)
 {
@@ -407,6 +445,8 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
         }
     stage(ev, "check", "QEMU and accelerator");
     if (host_probe(cfg, &plan->host, e) < 0)
+        return -1;
+    if (req->cpu_model && use_cpu_model(plan, req->cpu_model, e) < 0)
         return -1;
     if (ev && ev->note)
         ev->note(ev->ctx, plan->host.accel_note);

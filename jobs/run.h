@@ -44,6 +44,7 @@ struct run_request {
     int domu_vcpus;         /* 0 = 2 */
     int in_dom0;            /* the reproducer runs in dom0 as well */
     const char *corrupt_in; /* places the self-test corrupts: "d2", "dom0,d1"; NULL all */
+    const char *cpu_model;  /* QEMU -cpu of this run; NULL = [qemu] cpu_tcg / cpu_kvm */
 };
 
 #define RUN_MAX_DOMUS 8
