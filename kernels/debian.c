@@ -609,6 +609,14 @@ out:
     return rc;
 }
 
+/* Undoes apt_open: the suite's lock, the hold on the cache, the state's strings. */
+static void apt_close(struct apt_state *st, int hold_fd, int lock_fd)
+{
+    fs_unlock(lock_fd);
+    fs_unlock(hold_fd);
+    apt_state_release(st);
+}
+
 int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent, struct artifact *a,
                    struct err *e)
 {
@@ -666,9 +674,7 @@ int debian_resolve(const struct kernels_opts *o, const struct debian_entry *ent,
     }
     rc = 0;
 out:
-    fs_unlock(lock_fd);
-    fs_unlock(hold_fd);
-    apt_state_release(&st);
+    apt_close(&st, hold_fd, lock_fd);
     free(meta);
     free(pkg);
     free(ver);
@@ -740,9 +746,7 @@ int debian_fetch_tree(const struct kernels_opts *o, const char *suite, const cha
             goto out;
     rc = 0;
 out:
-    fs_unlock(lock_fd);
-    fs_unlock(hold_fd);
-    apt_state_release(&st);
+    apt_close(&st, hold_fd, lock_fd);
     return rc;
 }
 
@@ -786,8 +790,6 @@ int debian_depends(const struct kernels_opts *o, const char *suite, const char *
 out:
     sv_clear(&lines);
     buf_release(&b);
-    fs_unlock(lock_fd);
-    fs_unlock(hold_fd);
-    apt_state_release(&st);
+    apt_close(&st, hold_fd, lock_fd);
     return rc;
 }
