@@ -153,6 +153,12 @@ int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, 
         { "apt", "apt-lists", SCAN_DIRS, NULL, 0 },
         /* the archive of a run in progress: its trials boot with it */
         { "initramfs", "initramfs", SCAN_FILES, ".cpio.gz", 1 },
+        { "initramfs", "initramfs", SCAN_FILES, ".cpio", 1 }, /* a domU trial's dom0 image */
+        /* domU trials: the toolstack and dom0's modules are small and read while an image is
+         * built; a domU kernel's ELF is only an input of the image, remade on demand */
+        { "toolstack", "toolstack", SCAN_DIRS, NULL, 1 },
+        { "xenmods", "xen-modules", SCAN_DIRS, NULL, 1 },
+        { "pv-elf", "domu-elf", SCAN_FILES, ".elf", 0 },
         { "build/logs", "build-log", SCAN_WHOLE, NULL, 1 },
         /* ccache bounds its own size; toolchains are slow to make and few */
         { "ccache", "ccache", SCAN_DIRS, NULL, 1 },

@@ -1022,6 +1022,62 @@ static void test_archive_profile(void **state)
     free(cache);
 }
 
+/* domU trials' entries: listed by kind; gc removes a domU kernel's ELF (an input, remade on
+ * demand) and keeps the toolstack, the modules and the dom0 image a running trial boots. */
+static void test_cache_domu_entries(void **state)
+{
+    char *cache = xasprintf("%s/cache-domu", tmpdir), *p;
+    char *ts = xasprintf("%s/toolstack/aa11", cache), *mods = xasprintf("%s/xenmods/bb22", cache);
+    char *elf = xasprintf("%s/pv-elf/cc33.elf", cache);
+    char *img = xasprintf("%s/initramfs/domus-dd44.cpio", cache);
+    struct cache_item *v = NULL;
+    size_t n = 0, removed = 0;
+    long long freed = 0;
+    struct err e = ERR_INIT;
+
+    p = xasprintf("%s/root/usr/lib/xen-4.17/bin/xl", ts);
+    {
+        char *d = fs_dirname(p);
+        assert_int_equal(fs_mkdirs(d, NULL), 0);
+        free(d);
+    }
+    write_bytes(p, 30 << 10);
+    free(p);
+    assert_int_equal(fs_mkdirs(mods, NULL), 0);
+    p = xasprintf("%s/xenfs.ko", mods);
+    write_bytes(p, 10 << 10);
+    free(p);
+    p = fs_dirname(elf);
+    assert_int_equal(fs_mkdirs(p, NULL), 0);
+    free(p);
+    write_bytes(elf, 40 << 10);
+    p = fs_dirname(img);
+    assert_int_equal(fs_mkdirs(p, NULL), 0);
+    free(p);
+    write_bytes(img, 50 << 10);
+
+    assert_int_equal(cache_list(cache, &v, &n, &e), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(item_at(v, n, "/toolstack/aa11")->kind, "toolstack");
+    assert_true(item_at(v, n, "/toolstack/aa11")->kept);
+    assert_string_equal(item_at(v, n, "/xenmods/bb22")->kind, "xen-modules");
+    assert_string_equal(item_at(v, n, "/pv-elf/cc33.elf")->kind, "domu-elf");
+    assert_false(item_at(v, n, "/pv-elf/cc33.elf")->kept);
+    assert_string_equal(item_at(v, n, "/initramfs/domus-dd44.cpio")->kind, "initramfs");
+    assert_true(item_at(v, n, "/initramfs/domus-dd44.cpio")->kept);
+    cache_items_free(v, n);
+
+    assert_int_equal(cache_gc(cache, 0, &freed, &removed, &e), 0);
+    assert_int_equal(removed, 1);
+    assert_false(fs_exists(elf));
+    assert_true(fs_exists(ts) && fs_exists(mods) && fs_exists(img));
+    free(cache);
+    free(ts);
+    free(mods);
+    free(elf);
+    free(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1039,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_git),
         cmocka_unit_test(test_cache_gc),
         cmocka_unit_test(test_cache_downloads),
+        cmocka_unit_test(test_cache_domu_entries),
         cmocka_unit_test(test_silent_tool_on_full_disk),
         cmocka_unit_test(test_xen_git),
         cmocka_unit_test(test_archive_profile),
