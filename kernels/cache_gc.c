@@ -288,7 +288,8 @@ int cache_gc(const char *cache_dir, long long keep_bytes, long long *freed_r, si
     if (total > keep_bytes)
         log_warn("cache",
                  "%s still holds %lld bytes, more than the %lld asked for: toolchains, "
-                 "ccache, initramfs images, build logs and entries in use are kept",
+                 "ccache, initramfs images, domU toolstacks and modules, build logs and entries "
+                 "in use are kept",
                  cache_dir, total, keep_bytes);
     rc = 0;
 out:
