@@ -32,6 +32,9 @@ static const char usage[] =
     "  --axis linux|xen    boot the commit with pvlab run (other axis fixed by --xen/--linux);\n"
     "  --build-cmd CMD     ...built by CMD in a worktree (prints the artifact path last), or by\n"
     "                      pvlab's builder when absent\n"
+    "  --build-opts OPTS   pvlab's builder's choices: toolchain=host|PROFILE|chroot:PATH,\n"
+    "                      base=tinyconfig|allnoconfig|defconfig|FILE (comma-separated; the\n"
+    "                      '?' part of a git: spec, docs/building.md)\n"
     "  --xen SPEC --linux SPEC --repro NAME --iterations N --lazy-fpu --dom0-args STR\n"
     "  --self-test-corrupt R   as for pvlab run\n"
     "Options:\n"
@@ -223,6 +226,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         O_TEST,
         O_AXIS,
         O_BUILD,
+        O_BOPTS,
         O_XEN,
         O_LINUX,
         O_REPRO,
@@ -248,6 +252,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         { "test-cmd", required_argument, NULL, O_TEST },
         { "axis", required_argument, NULL, O_AXIS },
         { "build-cmd", required_argument, NULL, O_BUILD },
+        { "build-opts", required_argument, NULL, O_BOPTS },
         { "xen", required_argument, NULL, O_XEN },
         { "linux", required_argument, NULL, O_LINUX },
         { "repro", required_argument, NULL, O_REPRO },
@@ -312,6 +317,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             rq.axis = optarg;
             break;
         case O_BUILD: rq.build_cmd = optarg; break;
+        case O_BOPTS: rq.build_opts = optarg; break;
         case O_XEN: rq.xen_spec = optarg; break;
         case O_LINUX: rq.linux_spec = optarg; break;
         case O_REPRO: rq.repro = optarg; break;

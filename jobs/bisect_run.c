@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "jobs/store.h"
+#include "kernels/kernels.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/json.h"
@@ -91,6 +92,7 @@ static char *params_json(const struct bisect_request *rq)
     jw_kv_s(&w, "test_cmd", rq->test_cmd);
     jw_kv_s(&w, "axis", rq->axis);
     jw_kv_s(&w, "build_cmd", rq->build_cmd);
+    jw_kv_s(&w, "build_opts", rq->build_opts);
     jw_kv_s(&w, "xen", rq->xen_spec);
     jw_kv_s(&w, "linux", rq->linux_spec);
     jw_kv_s(&w, "repro", rq->repro);
@@ -130,6 +132,7 @@ static int params_parse(struct bctx *c, const char *json, struct err *e)
     S(test_cmd, "test_cmd");
     S(axis, "axis");
     S(build_cmd, "build_cmd");
+    S(build_opts, "build_opts");
     S(xen_spec, "xen");
     S(linux_spec, "linux");
     S(repro, "repro");
@@ -536,6 +539,19 @@ int bisect_start(const struct config *cfg, const char *config_path, struct store
         if (git_resolve(abs, rq->good.v[i], &sha, e) < 0)
             goto out;
         sv_push_owned(&c.good_sha, sha);
+    }
+    if (rq->build_opts) { /* checked like the spec each trial will build */
+        char *spec = xasprintf("git:%s@%s?%s", abs, c.bad_sha, rq->build_opts);
+        int r = -1;
+        if (!rq->axis || rq->build_cmd)
+            err_set(e, ERR_USAGE, "--build-opts is for pvlab's builder: --axis linux|xen "
+                    "without --build-cmd");
+        else
+            r = artifact_check_spec(strcmp(rq->axis, "xen") ? ARTIFACT_LINUX : ARTIFACT_XEN,
+                                    spec, e);
+        free(spec);
+        if (r < 0)
+            goto out;
     }
     if (c.rq.find_fix && c.good_sha.n != 1) {
         err_set(e, ERR_USAGE, "--find fix takes exactly one --good (the newer, fixed commit)");

@@ -42,6 +42,7 @@ struct bisect_request {
     const char *test_cmd;  /* test-command mode */
     const char *axis;      /* boot mode: "linux" | "xen" */
     const char *build_cmd; /* boot mode: prints the artifact path; NULL = pvlab's builder */
+    const char *build_opts; /* pvlab's builder: "toolchain=T,base=B" (a git: spec's '?' part) */
     const char *xen_spec, *linux_spec; /* the fixed axis (and defaults) */
     const char *repro;
     long iterations;

@@ -108,7 +108,8 @@ static int start(struct bctx *c, struct pool *pool, struct pending *p, struct er
             job.build_dir = c->lanes[p->lane].dir;
             job.commit = p->sha;
         } else {
-            p->spec = xasprintf("git:%s@%s", c->rq.repo, p->sha);
+            p->spec = xasprintf("git:%s@%s%s%s", c->rq.repo, p->sha, c->rq.build_opts ? "?" : "",
+                                c->rq.build_opts ? c->rq.build_opts : "");
             if (linux_axis)
                 job.linux_spec = p->spec;
             else

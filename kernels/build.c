@@ -199,7 +199,9 @@ static void fill_result(struct bctx *b, long long t0)
     res->key = xstrdup(b->key);
     res->commit = xstrdup(b->commit);
     res->src_version = xstrdup(v);
-    res->toolchain = xstrdup(b->tc.cc_version);
+    res->toolchain = b->tc.fallback ? xasprintf("%s, standing in for %s", b->tc.cc_version,
+                                                b->tc.fallback)
+                                    : xstrdup(b->tc.cc_version);
     res->fixes = sv_join(&b->applied, ",");
     res->config_sha256 = xstrdup(b->config_sha);
     res->log_path = xstrdup(b->log);
@@ -363,12 +365,50 @@ struct build_spec {
     char *path;  /* git: the repository ("~/" expanded); tarball: the file */
     char *rev;   /* git: after the last '@'; NULL = HEAD */
     char *suite; /* debsrc: NULL = bookworm */
+    /* "?toolchain=T,base=B" after the source: the builder's choices, overridden */
+    char *toolchain, *base;
+    char *bad; /* an option that is not one of those ("name=value"), for the error */
 };
 
-/* Parses "git:PATH[@REV]", "tarball:PATH", "debsrc:[SUITE]" (Xen only); 0 when spec is none. */
+/* Takes "?k=v,k=v" off the end of body (modified in place) into bs. */
+static void build_spec_opts(char *body, struct build_spec *bs)
+{
+    char *q = strrchr(body, '?'), *save = NULL;
+
+    if (!q)
+        return;
+    *q++ = 0;
+    for (char *kv = strtok_r(q, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        char **slot = NULL;
+        if (eq && eq - kv == 9 && !strncmp(kv, "toolchain", 9))
+            slot = &bs->toolchain;
+        else if (eq && eq - kv == 4 && !strncmp(kv, "base", 4))
+            slot = &bs->base;
+        if (slot && eq[1]) {
+            free(*slot);
+            *slot = xstrdup(eq + 1);
+        } else if (!bs->bad) {
+            bs->bad = xstrdup(kv);
+        }
+    }
+}
+
+/*
+ * Parses "git:PATH[@REV]", "tarball:PATH", "debsrc:[SUITE]" (Xen only), each optionally
+ * followed by "?toolchain=T,base=B"; 0 when spec is none.
+ */
 static int build_spec_parse(enum artifact_kind kind, const char *spec, struct build_spec *bs)
 {
+    char *body;
+
     memset(bs, 0, sizeof(*bs));
+    if (strncmp(spec, "git:", 4) && strncmp(spec, "tarball:", 8) &&
+        (strncmp(spec, "debsrc:", 7) || kind != ARTIFACT_XEN))
+        return 0;
+    body = xstrdup(spec);
+    build_spec_opts(body, bs);
+    spec = body;
     if (!strncmp(spec, "git:", 4)) {
         const char *p = spec + 4, *at = strrchr(p, '@');
         bs->form = BSPEC_GIT;
@@ -385,9 +425,8 @@ static int build_spec_parse(enum artifact_kind kind, const char *spec, struct bu
     } else if (!strncmp(spec, "debsrc:", 7) && kind == ARTIFACT_XEN) {
         bs->form = BSPEC_DEBSRC;
         bs->suite = spec[7] ? xstrdup(spec + 7) : NULL;
-    } else {
-        return 0;
     }
+    free(body);
     return 1;
 }
 
@@ -396,6 +435,9 @@ static void build_spec_free(struct build_spec *bs)
     free(bs->path);
     free(bs->rev);
     free(bs->suite);
+    free(bs->toolchain);
+    free(bs->base);
+    free(bs->bad);
 }
 
 /* debsrc: takes the suites of the shipped Debian table (they have the -security suite that
@@ -422,6 +464,17 @@ static int debsrc_suite_check(const char *spec, const char *suite, struct err *e
 static int build_spec_check(const struct build_spec *bs, enum artifact_kind kind, const char *spec,
                             struct err *e)
 {
+    if (bs->bad) {
+        err_set(e, ERR_USAGE,
+                "'%s': unknown build option '%s' (after '?': toolchain=host|PROFILE|"
+                "chroot:PATH, base=tinyconfig|allnoconfig|defconfig|FILE, comma-separated)",
+                spec, bs->bad);
+        return -1;
+    }
+    if (bs->base && kind == ARTIFACT_XEN) {
+        err_set(e, ERR_USAGE, "'%s': base= is for Linux (Xen builds from its defconfig)", spec);
+        return -1;
+    }
     if (bs->form == BSPEC_DEBSRC)
         return debsrc_suite_check(spec, bs->suite ? bs->suite : "bookworm", e);
     if (!*bs->path) {
@@ -465,7 +518,11 @@ int build_resolve_spec(const struct kernels_opts *o, enum artifact_kind kind, co
     r.ko = o;
     r.kind = kind;
     r.role = kind == ARTIFACT_LINUX && o->linux_domu ? BUILD_DOMU : BUILD_DOM0;
+    r.toolchain = bs.toolchain;
+    r.config_base = bs.base;
     *rc_r = -1;
+    if ((bs.bad || (bs.base && kind == ARTIFACT_XEN)) && build_spec_check(&bs, kind, spec, e) < 0)
+        goto out;
     if (bs.form == BSPEC_GIT) {
         r.repo = bs.path;
         r.rev = bs.rev;

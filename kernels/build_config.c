@@ -14,6 +14,22 @@
 #include "util/sha256.h"
 #include "util/xalloc.h"
 
+/* The named bases `make` knows; tinyconfig only from 3.17 (allnoconfig is the base before). */
+static int named_base(const char *base)
+{
+    return !strcmp(base, "tinyconfig") || !strcmp(base, "allnoconfig") ||
+           !strcmp(base, "defconfig");
+}
+
+const char *build_linux_base(const struct bctx *b)
+{
+    static const struct kver tiny = { { 3, 17, 0 } };
+
+    if (b->r->config_base)
+        return b->r->config_base;
+    return kver_cmp(&b->ver, &tiny) < 0 ? "allnoconfig" : "tinyconfig";
+}
+
 /* Fragment (by version) and base config -> the config key input. */
 int build_config_inputs(struct bctx *b, struct err *e)
 {
@@ -22,8 +38,19 @@ int build_config_inputs(struct bctx *b, struct err *e)
     char *fname = b->xen ? xasprintf("%s/xen-%s.frag", b->data_dir, r->debug ? "debug" : "release")
                          : xasprintf("%s/linux-%s.frag", b->data_dir,
                                      r->role == BUILD_DOMU ? "domU" : "dom0");
-    const char *base = b->xen ? "defconfig" : r->config_base ? r->config_base : "tinyconfig";
+    const char *base = b->xen ? "defconfig" : build_linux_base(b);
+    static const struct kver tiny = { { 3, 17, 0 } };
     int rc = -1;
+
+    if (!b->xen && !strcmp(base, "tinyconfig") && kver_cmp(&b->ver, &tiny) < 0) {
+        char vs[32];
+        kver_format(&b->ver, vs, sizeof(vs));
+        err_set(e, ERR_USAGE,
+                "config base tinyconfig: Linux %s has none (`make tinyconfig` exists from "
+                "3.17); use allnoconfig (the default before 3.17), defconfig or a .config file",
+                vs);
+        goto out;
+    }
 
     if (buf_read_file(&t, fname, e) < 0) {
         err_prefix(e, "config fragment (set PVLAB_DATA_DIR to pvlab's kernels/data)");
@@ -31,12 +58,13 @@ int build_config_inputs(struct bctx *b, struct err *e)
     }
     if (frag_parse(t.data, fname, &b->ver, &b->frag, e) < 0)
         goto out;
-    if (!strcmp(base, "tinyconfig") || !strcmp(base, "defconfig")) {
+    if (named_base(base)) {
         buf_addf(&in, "base %s\n", base);
     } else {
         char sum[65];
         if (sha256_file_hex(base, sum, e) < 0) {
-            err_prefix(e, "--config-base %s (tinyconfig, defconfig or a .config file)", base);
+            err_prefix(e, "--config-base %s (tinyconfig, allnoconfig, defconfig or a .config file)",
+                   base);
             goto out;
         }
         buf_addf(&in, "base file %s\n", sum);
@@ -113,7 +141,7 @@ out:
 
 int build_configure(struct bctx *b, struct err *e)
 {
-    const char *base = b->r->config_base ? b->r->config_base : "tinyconfig";
+    const char *base = b->xen ? "defconfig" : build_linux_base(b);
     char *cfg = NULL;
     int rc = -1;
 
@@ -128,7 +156,7 @@ int build_configure(struct bctx *b, struct err *e)
         if (fs_mkdirs(b->obj, e) < 0)
             goto out;
         build_progress(b, "configure", base);
-        if (!strcmp(base, "tinyconfig") || !strcmp(base, "defconfig")) {
+        if (named_base(base)) {
             const char *t[] = { base, NULL };
             if (build_run_make(b, t, e) < 0)
                 goto out;

@@ -45,8 +45,10 @@ void build_progress(const struct bctx *b, const char *stage, const char *detail)
 /* ---- build_config.c ---- */
 /* Fragment (by version) and base config -> b->frag and b->config_in (the key input). */
 int build_config_inputs(struct bctx *b, struct err *e);
+/* The Linux base config: the request's, else allnoconfig before 3.17 and tinyconfig after. */
+const char *build_linux_base(const struct bctx *b);
 /*
- * Writes the resolved config: Linux: the base (tinyconfig, defconfig or a file) in b->obj;
+ * Writes the resolved config: Linux: the base (build_linux_base) in b->obj;
  * Xen: defconfig in the tree; then the fragment, olddefconfig and the survived-options check
  * (ERR_BUILD naming the options that dropped out). Sets b->config_sha.
  */

@@ -156,6 +156,8 @@ static int build_fill(void *vctx, const char *file, struct err *e)
     jw_kv_s(&w, "source", b->source);
     jw_kv_s(&w, "tree", b->r->repo ? b->r->repo : b->r->tarball ? b->r->tarball : b->r->srcdir);
     jw_kv_s(&w, "toolchain", b->tc.cc_version);
+    if (b->tc.fallback)
+        jw_kv_s(&w, "toolchain_stands_in_for", b->tc.fallback);
     jw_kv_s(&w, "fixes", fixes);
     jw_kv_s(&w, "config_inputs", b->config_in);
     jw_kv_s(&w, "config_sha256", b->config_sha);

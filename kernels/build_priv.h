@@ -74,6 +74,8 @@ int tc_table_parse(const char *text, struct tc_table *t, struct err *e);
 void tc_table_free(struct tc_table *t);
 /* The first rule for kind whose range holds v; NULL when none (then say what exists). */
 const struct tc_rule *tc_choose(const struct tc_table *t, const char *kind, const struct kver *v);
+/* What stands in for an archive-only rule: the rows' oldest reachable chroot; NULL = none. */
+const struct tc_rule *tc_fallback(const struct tc_table *t, const struct tc_rule *rule);
 
 /* A toolchain ready to run make: host, or a chroot (paths inside it differ). */
 struct toolchain {
@@ -84,10 +86,11 @@ struct toolchain {
     int cc_major;
     int ccache;       /* ccache available in this toolchain */
     char *ccache_dir; /* outside path */
+    char *fallback;   /* the era's own profile it stands in for, and why; NULL = none */
 };
 #define TOOLCHAIN_INIT                                                                             \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, 0, 0, NULL                                                         \
+        NULL, NULL, NULL, NULL, 0, 0, NULL, NULL                                                   \
     }
 /*
  * Prepares the toolchain named by r->toolchain, or chosen for (kind, v) by the table in
@@ -109,10 +112,12 @@ struct fix {
     char *kind;  /* linux / xen */
     char *range; /* source versions */
     int min_cc;  /* compiler major from which it is needed; 0 = any */
-    char *op;    /* "copy" SRC DST | "append" FILE TEXT (if TEXT's key is absent) */
+    char *op;    /* "copy" SRC DST | "append" FILE TEXT (if TEXT is absent) |
+                    "replace" FILE "OLD ==> NEW" (every OLD, while one is present) */
     char *arg1, *arg2;
     char *reason;
 };
+#define REPLACE_SEP " ==> "
 struct fix_table {
     struct fix *v;
     size_t n;

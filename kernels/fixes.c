@@ -59,10 +59,13 @@ int fix_table_parse(const char *text, struct fix_table *t, struct err *e)
         if (!*l || *l == '#')
             continue;
         split_bar(l, &f);
-        if (f.n != 8 || (strcmp(f.v[4], "copy") && strcmp(f.v[4], "append")) ||
-            kver_in_range(&probe, f.v[2]) < 0) {
+        if (f.n != 8 ||
+            (strcmp(f.v[4], "copy") && strcmp(f.v[4], "append") && strcmp(f.v[4], "replace")) ||
+            kver_in_range(&probe, f.v[2]) < 0 ||
+            (!strcmp(f.v[4], "replace") && !strstr(f.v[6], REPLACE_SEP))) {
             err_set(e, ERR_CONFIG, "fix table line '%s': want 8 fields 'id | kind | versions | "
-                    "min-cc | copy|append | arg1 | arg2 | reason'", l);
+                    "min-cc | copy|append|replace | arg1 | arg2 | reason' (replace: arg2 is "
+                    "'OLD" REPLACE_SEP "NEW')", l);
             sv_clear(&f);
             fix_table_free(t);
             goto out;
@@ -103,18 +106,80 @@ char *fix_expand(const char *s, int cc_major)
     return buf_detach(&b, NULL);
 }
 
-/* 1 when the tree still needs f (copy: target missing; append: text absent), 0 when not. */
+static char *unescape_nl(const char *s);
+
+/* arg2 with ${cc_major} expanded; a replace fix's "\\n" as newlines */
+static char *fix_arg2(const struct fix *f, int cc_major)
+{
+    char *a = fix_expand(f->arg2, cc_major), *u;
+
+    if (strcmp(f->op, "replace"))
+        return a;
+    u = unescape_nl(a);
+    free(a);
+    return u;
+}
+
+/* A replace fix's argument with "\\n" turned into a newline (OLD may need a line start). */
+static char *unescape_nl(const char *s)
+{
+    struct buf b = BUF_INIT;
+
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] == 'n') {
+            buf_addch(&b, '\n');
+            s++;
+        } else {
+            buf_addch(&b, *s);
+        }
+    }
+    return buf_detach(&b, NULL);
+}
+
+/* OLD's length in a replace fix's "OLD ==> NEW" */
+static size_t replace_old_len(const char *a2)
+{
+    return (size_t)(strstr(a2, REPLACE_SEP) - a2);
+}
+
+/* Every OLD in text replaced by NEW (a2 = "OLD ==> NEW"), into out. */
+static void replace_all(const char *text, const char *a2, struct buf *out)
+{
+    size_t ol = replace_old_len(a2);
+    char *old = xstrndup(a2, ol);
+    const char *nw = a2 + ol + strlen(REPLACE_SEP), *p;
+
+    while ((p = strstr(text, old))) {
+        buf_add(out, text, (size_t)(p - text));
+        buf_adds(out, nw);
+        text = p + ol;
+    }
+    buf_adds(out, text);
+    free(old);
+}
+
+/*
+ * 1 when the tree still needs f (copy: target missing; append: text absent; replace: OLD still
+ * present), 0 when not.
+ */
 static int fix_needed(const struct fix *f, const char *srcdir, int cc_major)
 {
-    char *a1 = fix_expand(f->arg1, cc_major), *a2 = fix_expand(f->arg2, cc_major);
+    char *a1 = fix_expand(f->arg1, cc_major), *a2 = fix_arg2(f, cc_major);
     char *p1 = xasprintf("%s/%s", srcdir, a1), *p2 = xasprintf("%s/%s", srcdir, a2);
     struct buf t = BUF_INIT;
     int need = 0;
 
-    if (!strcmp(f->op, "copy"))
+    if (!strcmp(f->op, "copy")) {
         need = fs_exists(p1) && !fs_exists(p2);
-    else if (buf_read_file(&t, p1, NULL) == 0)
-        need = !strstr(t.data, a2);
+    } else if (buf_read_file(&t, p1, NULL) == 0) {
+        if (!strcmp(f->op, "replace")) {
+            char *old = xstrndup(a2, replace_old_len(a2));
+            need = strstr(t.data, old) != NULL;
+            free(old);
+        } else {
+            need = !strstr(t.data, a2);
+        }
+    }
     buf_release(&t);
     free(a1);
     free(a2);
@@ -145,11 +210,19 @@ int fixes_apply(const struct fix_table *t, const char *kind, const struct kver *
         if (!fix_in_range(f, kind, v, cc_major) || !fix_needed(f, srcdir, cc_major))
             continue;
         a1 = fix_expand(f->arg1, cc_major);
-        a2 = fix_expand(f->arg2, cc_major);
+        a2 = fix_arg2(f, cc_major);
         p1 = xasprintf("%s/%s", srcdir, a1);
         p2 = xasprintf("%s/%s", srcdir, a2);
         if (!strcmp(f->op, "copy")) {
             r = buf_read_file(&b, p1, e) < 0 ? -1 : fs_write_atomic(p2, b.data, b.len, e);
+        } else if (!strcmp(f->op, "replace")) {
+            struct buf nb = BUF_INIT;
+            r = buf_read_file(&b, p1, e);
+            if (r == 0) {
+                replace_all(b.data, a2, &nb);
+                r = fs_write_atomic(p1, nb.data, nb.len, e);
+            }
+            buf_release(&nb);
         } else {
             r = buf_read_file(&b, p1, e);
             if (r == 0) {

@@ -93,6 +93,7 @@ void toolchain_free(struct toolchain *tc)
     free(tc->cc);
     free(tc->cc_version);
     free(tc->ccache_dir);
+    free(tc->fallback);
     *tc = (struct toolchain)TOOLCHAIN_INIT;
 }
 
@@ -285,6 +286,22 @@ out:
     return rc;
 }
 
+/*
+ * The stand-in for an archive-only profile: the oldest compiler of the rows above it (same
+ * kind, not archive-only, not the host), i.e. the newest toolchain this machine can make, which
+ * the build-fix table carries back to the older eras. NULL when there is none.
+ */
+const struct tc_rule *tc_fallback(const struct tc_table *t, const struct tc_rule *rule)
+{
+    const struct tc_rule *best = NULL;
+
+    for (size_t i = 0; i < t->n && &t->v[i] != rule; i++)
+        if (!strcmp(t->v[i].kind, rule->kind) && !t->v[i].archive &&
+            strcmp(t->v[i].profile, "host"))
+            best = &t->v[i];
+    return best;
+}
+
 int toolchain_get(const struct build_req *r, const char *data_dir, const char *kind,
                   const struct kver *v, struct toolchain *tc, struct err *e)
 {
@@ -333,7 +350,35 @@ int toolchain_get(const struct build_req *r, const char *data_dir, const char *k
             tc->profile = xstrdup("host");
             tc->cc = xstrdup(rule ? rule->cc : "gcc");
         } else {
+            const struct tc_rule *fb = NULL;
             dir = xasprintf("%s/toolchains/%s", r->ko->cache_dir, rule->profile);
+            /* an era's archive-only suite cannot be made here: say so, use the stand-in */
+            char *made = xasprintf("%s/root", dir);
+            int have = fs_is_dir(made);
+            free(made);
+            if (rule->archive && !r->toolchain && !have && (fb = tc_fallback(&t, rule))) {
+                char *why = NULL;
+                struct err e2 = ERR_INIT;
+                if (!r->archive_mirror)
+                    why = xstrdup("no --archive-mirror given");
+                else if (make_chroot(r, rule, dir, &e2) < 0 && e2.code == ERR_NOSPACE) {
+                    *e = e2; /* a full disk is no reason to change compilers */
+                    goto out;
+                } else if (e2.code)
+                    why = xasprintf("making it failed: %s", e2.msg);
+                if (why) {
+                    log_warn("build",
+                             "%s %s's own toolchain is %s (%s, only on Debian's archive "
+                             "mirror; %s): building with the %s toolchain (%s) and the "
+                             "build-fix table instead",
+                             kind, vs, rule->profile, rule->cc, why, fb->profile, fb->cc);
+                    tc->fallback = xasprintf("%s %s (%s)", rule->profile, rule->cc, why);
+                    free(dir);
+                    dir = xasprintf("%s/toolchains/%s", r->ko->cache_dir, fb->profile);
+                    rule = fb;
+                    free(why);
+                }
+            }
             if (make_chroot(r, rule, dir, e) < 0)
                 goto out;
             tc->profile = xstrdup(rule->profile);

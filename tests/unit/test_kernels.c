@@ -609,6 +609,22 @@ static void test_check_spec(void **state)
     spec = xasprintf("git:%s@nosuchrev", repo);
     check_fails_like_resolve(ARTIFACT_LINUX, spec, ERR_NOTFOUND, "unknown revision 'nosuchrev'");
     free(spec);
+    /* the builder's choices after '?': toolchain= and base= (Linux only); nothing else */
+    spec = xasprintf("git:%s@HEAD?toolchain=bullseye,base=allnoconfig", repo);
+    assert_int_equal(artifact_check_spec(ARTIFACT_LINUX, spec, &e), 0);
+    free(spec);
+    spec = xasprintf("git:%s@nosuchrev?toolchain=bullseye", repo); /* the rev is still checked */
+    check_fails_like_resolve(ARTIFACT_LINUX, spec, ERR_NOTFOUND, "unknown revision 'nosuchrev'");
+    free(spec);
+    spec = xasprintf("git:%s@HEAD?toolchian=bullseye", repo);
+    check_fails_like_resolve(ARTIFACT_LINUX, spec, ERR_USAGE,
+                             "unknown build option 'toolchian=bullseye'");
+    free(spec);
+    spec = xasprintf("git:%s@HEAD?base=", repo);
+    check_fails_like_resolve(ARTIFACT_LINUX, spec, ERR_USAGE, "unknown build option 'base='");
+    free(spec);
+    check_fails_like_resolve(ARTIFACT_XEN, "debsrc:bookworm?base=defconfig", ERR_USAGE,
+                             "base= is for Linux");
     spec = xasprintf("git:%s", repo); /* no xen/Makefile in it */
     assert_int_equal(artifact_check_spec(ARTIFACT_XEN, spec, &e), -1);
     assert_non_null(strstr(e.msg, "xen/Makefile"));
