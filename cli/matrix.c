@@ -10,6 +10,7 @@
 #include "jobs/matrix_report.h"
 #include "reporter/client.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/status.h"
@@ -22,13 +23,16 @@ static const char usage[] =
     "                         [--request-bisections [--to URL]]\n"
     "       pvlab matrix resume ID\n"
     "       pvlab matrix list [NAME]\n"
+    "       pvlab matrix check [FILE] [--json]\n"
     "       pvlab nightly [FILE]      (run, then show against the last complete run)\n"
     "\n"
     "Runs every cell (Xen x Linux x reproducer) of a matrix file (default\n"
     "config/matrix/nightly.conf; format in docs/matrix.md), each cell a run of its own whose\n"
     "trials are queued in the store and run N at once. Artifacts are fetched or built once and\n"
     "shared. An infra result is retried up to 3 times (counted apart). A crash or Ctrl-C loses\n"
-    "nothing: 'pvlab matrix resume ID' runs what is left, repeating no trial.\n"
+    "nothing: 'pvlab matrix resume ID' runs what is left, repeating no trial. 'check' checks a\n"
+    "file without fetching or building: every spec and reproducer, and each git: spec against\n"
+    "the file's [sources] (commit and tree; sources not cloned here are listed, exit 1).\n"
     "\n"
     "  --jobs N             trials at once (default: the host's cores)\n"
     "  --smp N              guest vCPUs per trial (default: cores / jobs, at least 1)\n"
@@ -172,6 +176,61 @@ static int exit_for(const struct err *e)
     return EXIT_ERROR;
 }
 
+/* `pvlab matrix check [FILE]`: every spec, reproducer and source, nothing fetched or built. */
+static int check(struct cli *c, const char *file)
+{
+    struct matrix_check mc = MATRIX_CHECK_INIT;
+    struct err e = ERR_INIT;
+    int ok = matrix_check_file(file, &mc, &e) == 0, rc;
+
+    if (c->json) {
+        struct buf b = BUF_INIT;
+        struct jw w;
+        jw_init(&w, &b);
+        jw_obj(&w);
+        jw_kv_s(&w, "file", file);
+        jw_kv_bool(&w, "ok", ok && !mc.missing.n);
+        if (!ok)
+            jw_kv_s(&w, "error", e.msg);
+        jw_kv_int(&w, "cells", (long long)mc.cells);
+        jw_kv_int(&w, "xen", (long long)mc.xen);
+        jw_kv_int(&w, "linux", (long long)mc.linux_);
+        jw_kv_int(&w, "repro", (long long)mc.repro);
+        jw_kv_int(&w, "sources", (long long)mc.sources);
+        jw_kv_int(&w, "sources_verified", (long long)mc.verified);
+        jw_key(&w, "not_cloned");
+        jw_arr(&w);
+        for (size_t i = 0; i < mc.missing.n; i++)
+            jw_s(&w, mc.missing.v[i]);
+        jw_end(&w);
+        jw_key(&w, "unused_sources");
+        jw_arr(&w);
+        for (size_t i = 0; i < mc.unused.n; i++)
+            jw_s(&w, mc.unused.v[i]);
+        jw_end(&w);
+        jw_end(&w);
+        puts(b.data);
+        buf_release(&b);
+    } else if (ok) {
+        printf("%s: %zu cells (%zu xen x %zu linux x %zu repro, less exclusions); every spec "
+               "and reproducer resolves\n",
+               file, mc.cells, mc.xen, mc.linux_, mc.repro);
+        if (mc.sources)
+            printf("sources: %zu recorded, %zu cloned here with the recorded tree, %zu not "
+                   "cloned here\n",
+                   mc.sources, mc.verified, mc.missing.n);
+        for (size_t i = 0; i < mc.missing.n; i++)
+            printf("  not cloned: %s\n", mc.missing.v[i]);
+        for (size_t i = 0; i < mc.unused.n; i++)
+            printf("  unused source: %s\n", mc.unused.v[i]);
+    }
+    if (!ok && !c->json)
+        cli_error(&e);
+    rc = !ok ? exit_for(&e) : mc.missing.n ? 1 : 0;
+    matrix_check_free(&mc);
+    return rc;
+}
+
 /* `pvlab matrix SUB ...` and `pvlab nightly ...` (nightly = 1). */
 static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
 {
@@ -274,6 +333,14 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         goto usage_err;
     if (against_s && !strcmp(against_s, "previous"))
         against = -1;
+    if (!strcmp(sub, "check")) {
+        const char *file = optind < argc ? argv[optind++] : DEFAULT_MATRIX;
+        if (optind < argc) {
+            err_set(&e, ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+            goto usage_err;
+        }
+        return check(c, file);
+    }
     if (cli_store(c, &e) < 0 || store_matrix_mark_stale(c->store, &e) < 0) {
         cli_error(&e);
         return EXIT_ERROR;
@@ -346,7 +413,8 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
     }
     if (!strcmp(sub, "list"))
         return list(c, optind < argc ? argv[optind] : NULL);
-    err_set(&e, ERR_USAGE, "unknown matrix command '%s'; commands: run, show, resume, list", sub);
+    err_set(&e, ERR_USAGE, "unknown matrix command '%s'; commands: run, check, show, resume, list",
+            sub);
 usage_err:
     cli_error(&e);
     return EXIT_USAGE;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/git.h"
 #include "util/sv.h"
 #include "util/xalloc.h"
 
@@ -187,6 +188,34 @@ static int add_axis(struct matrix_axis_entry **axis, size_t *n, const char *labe
     return 0;
 }
 
+/* [sources] NAME = URL COMMIT TREE */
+static int add_source(struct matrix_def *m, const char *name, const char *value, int line,
+                      struct err *e)
+{
+    struct sv w = SV_INIT;
+    int rc = -1;
+
+    for (size_t i = 0; i < m->nsrc; i++)
+        if (!strcmp(m->src[i].name, name)) {
+            err_set(e, ERR_CONFIG, "source '%s' appears twice (first at line %d)", name,
+                    m->src[i].line);
+            return -1;
+        }
+    sv_split(&w, value, " \t");
+    if (w.n != 3 || !strstr(w.v[0], "://") || !git_is_full_id(w.v[1]) || !git_is_full_id(w.v[2])) {
+        err_set(e, ERR_CONFIG, "want 'URL COMMIT TREE' (the repository it was cloned from, the "
+                "full commit id the specs name and its tree id), not '%s'", value);
+        goto out;
+    }
+    GROW(m->src, m->nsrc);
+    m->src[m->nsrc++] = (struct matrix_source){ xstrdup(name), xstrdup(w.v[0]), xstrdup(w.v[1]),
+                                                xstrdup(w.v[2]), line };
+    rc = 0;
+out:
+    sv_clear(&w);
+    return rc;
+}
+
 static int apply(struct parse_ctx *pc, const char *section, const char *key, const char *value)
 {
     struct matrix_def *m = pc->m;
@@ -250,9 +279,11 @@ static int apply(struct parse_ctx *pc, const char *section, const char *key, con
         *slot = xstrdup(value);
         return 0;
     }
+    if (!strcmp(section, "sources"))
+        return add_source(m, key, value, pc->line, e);
     err_set(e, ERR_CONFIG,
             "unknown section [%s]; sections are matrix, xen, linux, repro, "
-            "exclude, bisect",
+            "exclude, bisect, sources",
             section);
     return -1;
 }
@@ -387,6 +418,13 @@ void matrix_def_free(struct matrix_def *m)
     free(m->excl);
     free(m->bisect_xen);
     free(m->bisect_linux);
+    for (size_t i = 0; i < m->nsrc; i++) {
+        free(m->src[i].name);
+        free(m->src[i].url);
+        free(m->src[i].commit);
+        free(m->src[i].tree);
+    }
+    free(m->src);
     memset(m, 0, sizeof(*m));
 }
 

@@ -16,6 +16,8 @@
  *   old-pair = xen=4.14 linux=6.12
  *   [bisect]                    # optional: where a REGRESSION on an axis can be bisected
  *   linux = linux-stable        # axis = repository alias (see the dashboard's [repos])
+ *   [sources]                   # optional: where each git: spec's tree comes from
+ *   linux-3.10.108 = https://github.com/OWNER/linux-3.10.108 COMMIT TREE
  *
  * Reproducer options: --lazy-fpu, --iterations N, --trials N, --self-test-corrupt R,
  * --dom0-args WORD, --workers N; domU cells: --domus N, --domu-linux SPEC (repeatable, one per
@@ -55,6 +57,15 @@ struct matrix_exclude {
     int line;
 };
 
+/* Where a git: source comes from: [sources] NAME = URL COMMIT TREE (provenance, checked). */
+struct matrix_source {
+    char *name;   /* the clone's directory name: git:<dir>/NAME@COMMIT */
+    char *url;    /* the public repository it was cloned from */
+    char *commit; /* the full commit id the specs name */
+    char *tree;   /* that commit's tree id: the content, whatever the repository */
+    int line;
+};
+
 struct matrix_def {
     char *path;
     char *name;
@@ -67,6 +78,8 @@ struct matrix_def {
     struct matrix_exclude *excl;
     size_t nexcl;
     char *bisect_xen, *bisect_linux; /* repository aliases for REGRESSION bisections */
+    struct matrix_source *src;
+    size_t nsrc;
 };
 
 /* One cell of the expanded matrix (pointers into the def). */

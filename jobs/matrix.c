@@ -242,30 +242,8 @@ static int load_cells(struct mctx *m, struct matrix_def *def, struct err *e)
     if (matrix_load(m->rq->file, def, e) < 0 || matrix_cells(def, &cells, &n, e) < 0)
         goto out;
     /* every spec and reproducer first, so a typo costs no download */
-    for (size_t i = 0; i < def->nxen; i++)
-        if (artifact_check_spec(ARTIFACT_XEN, def->xen[i].spec, e) < 0) {
-            err_prefix(e, "%s:%d: [xen] %s", def->path, def->xen[i].line, def->xen[i].label);
-            goto out;
-        }
-    for (size_t i = 0; i < def->nlinux; i++)
-        if (artifact_check_spec(ARTIFACT_LINUX, def->linux_[i].spec, e) < 0) {
-            err_prefix(e, "%s:%d: [linux] %s", def->path, def->linux_[i].line,
-                       def->linux_[i].label);
-            goto out;
-        }
-    for (size_t i = 0; i < def->nrepro; i++) {
-        struct sv dl = SV_INIT;
-        int bad = !repro_lookup(def->repro[i].name, e);
-        if (!bad && def->repro[i].domu_linux)
-            sv_split(&dl, def->repro[i].domu_linux, " ");
-        for (size_t k = 0; k < dl.n && !bad; k++)
-            bad = artifact_check_spec(ARTIFACT_LINUX, dl.v[k], e) < 0;
-        sv_clear(&dl);
-        if (bad) {
-            err_prefix(e, "%s:%d: [repro] %s", def->path, def->repro[i].line, def->repro[i].label);
-            goto out;
-        }
-    }
+    if (matrix_check_specs(def, NULL, e) < 0)
+        goto out;
     m->cells = xcalloc(n, sizeof(*m->cells));
     m->ncells = n;
     for (size_t i = 0; i < n; i++) {

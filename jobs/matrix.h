@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "jobs/store.h"
 #include "util/err.h"
+#include "util/sv.h"
 
 #define MATRIX_INFRA_RETRIES 3
 
@@ -51,6 +52,28 @@ int matrix_start(const struct config *cfg, const char *config_path, struct store
                  struct err *e);
 int matrix_resume(const struct config *cfg, const char *config_path, struct store *st, long long id,
                   const struct matrix_request *rq, const struct matrix_events *ev, struct err *e);
+/* What matrix_check_file found (jobs/matrix_check.c). */
+struct matrix_check {
+    size_t cells, xen, linux_, repro, sources;
+    size_t verified;    /* git: specs whose clone gave the recorded tree */
+    struct sv missing;  /* "git clone URL PATH" for each source not cloned here */
+    struct sv unused;   /* [sources] lines no spec names */
+};
+#define MATRIX_CHECK_INIT { 0, 0, 0, 0, 0, 0, SV_INIT, SV_INIT }
+
+struct matrix_def;
+/*
+ * Checks every spec and reproducer of def without fetching or building, and each git: spec
+ * against [sources] (when the file has any): its commit recorded under its clone's directory
+ * name, and in a clone that exists, the recorded tree (ERR_CONFIG otherwise). out == NULL
+ * (a run): a source not cloned here fails like any missing repository, with the clone command;
+ * otherwise it is listed in out->missing.
+ */
+int matrix_check_specs(const struct matrix_def *def, struct matrix_check *out, struct err *e);
+/* Loads file, expands its cells, and matrix_check_specs into *out. */
+int matrix_check_file(const char *file, struct matrix_check *out, struct err *e);
+void matrix_check_free(struct matrix_check *c);
+
 /* The default number of trials at once and guest vCPUs for this host (cores / smp). */
 void matrix_default_jobs(int *jobs, int *smp);
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "config/matrix.h"
+#include "jobs/matrix.h"
 #include "util/xalloc.h"
 
 static char *write_tmp(const char *text)
@@ -119,6 +120,119 @@ static void test_errors(void **state)
     expect_error("[exclude]\nx = kernel=6.1\n", ":2: [exclude] x", "not a condition");
     expect_error("[xen]\na = 4.17\n", "", "at least one entry in each of [xen], [linux]");
     expect_error("[xen]\nthis line has no equals sign\n", ":2:", "syntax error");
+    expect_error("[sources]\nlinux-3.10 = https://example.org/l 3f16 abcd\n", ":2: [sources] "
+                 "linux-3.10", "want 'URL COMMIT TREE'");
+    expect_error("[sources]\nl = x\nl = x\n", ":2: [sources] l", "want 'URL COMMIT TREE'");
+}
+
+/* git output of cmd, trimmed, malloc'd */
+static char *sh_out(const char *cmd)
+{
+    char buf[256] = "";
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    assert_int_equal(pclose(f), 0);
+    buf[strcspn(buf, "\n")] = 0;
+    return xstrdup(buf);
+}
+
+/* [sources]: a git: spec's commit must be recorded, and its clone must give the recorded tree;
+ * a source not cloned here is listed with its clone command; unused sources are named. */
+static void test_sources(void **state)
+{
+    char dir[] = "/tmp/pvlab-test-msrc-XXXXXX";
+    char *repo, *cmd, *commit, *tree, *p, *text;
+    struct matrix_check mc = MATRIX_CHECK_INIT;
+    struct err e = ERR_INIT;
+    const char *zero = "0000000000000000000000000000000000000000";
+
+    assert_non_null(mkdtemp(dir));
+    repo = xasprintf("%s/linux-3.10.108", dir);
+    cmd = xasprintf("mkdir -p %s && cd %s && git init -q && printf 'VERSION = 3\\nPATCHLEVEL = "
+                    "10\\nSUBLEVEL = 108\\n' > Makefile && git add Makefile && git -c "
+                    "user.email=t@t -c user.name=t commit -qm v3.10.108", repo, repo);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    cmd = xasprintf("git -C %s rev-parse HEAD", repo);
+    commit = sh_out(cmd);
+    free(cmd);
+    cmd = xasprintf("git -C %s rev-parse HEAD^{tree}", repo);
+    tree = sh_out(cmd);
+    free(cmd);
+
+    /* the recorded commit and tree: verified; a second source nobody names: unused */
+    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s?toolchain=bullseye\n[repro]\n"
+                     "r = fpu-leak\n[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n"
+                     "linux-9.9 = https://example.org/a/m %s %s\n", repo, commit, commit, tree,
+                     commit, tree);
+    p = write_tmp(text);
+    assert_int_equal(matrix_check_file(p, &mc, &e), 0);
+    assert_int_equal(mc.verified, 1);
+    assert_int_equal(mc.missing.n, 0);
+    assert_int_equal(mc.unused.n, 1);
+    assert_non_null(strstr(mc.unused.v[0], "linux-9.9 (line 9)"));
+    matrix_check_free(&mc);
+    unlink(p);
+    free(p);
+    free(text);
+
+    /* another tree recorded: the clone's content is not what the file names */
+    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s\n[repro]\nr = fpu-leak\n"
+                     "[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n", repo, commit,
+                     commit, zero);
+    p = write_tmp(text);
+    assert_int_equal(matrix_check_file(p, &mc, &e), -1);
+    assert_int_equal(e.code, ERR_CONFIG);
+    assert_non_null(strstr(e.msg, "not the content the file names"));
+    assert_non_null(strstr(e.msg, ":4: [linux] l"));
+    matrix_check_free(&mc);
+    unlink(p);
+    free(p);
+    free(text);
+
+    /* a spec naming a commit by another name than the recorded one, or a tree not recorded */
+    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@HEAD\n[repro]\nr = fpu-leak\n"
+                     "[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n", repo, commit,
+                     tree);
+    p = write_tmp(text);
+    assert_int_equal(matrix_check_file(p, &mc, &e), -1);
+    assert_non_null(strstr(e.msg, "name it in full"));
+    matrix_check_free(&mc);
+    unlink(p);
+    free(p);
+    free(text);
+    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s\n[repro]\nr = fpu-leak\n"
+                     "[sources]\nother = https://example.org/a/l %s %s\n", repo, commit, commit,
+                     tree);
+    p = write_tmp(text);
+    assert_int_equal(matrix_check_file(p, &mc, &e), -1);
+    assert_non_null(strstr(e.msg, "no [sources] line names 'linux-3.10.108'"));
+    matrix_check_free(&mc);
+    unlink(p);
+    free(p);
+    free(text);
+
+    /* not cloned here: listed with the command that clones it; the rest is still checked */
+    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s/gone/linux-3.10.108@%s\n"
+                     "[repro]\nr = fpu-leak\n[sources]\nlinux-3.10.108 = "
+                     "https://example.org/a/l %s %s\n", dir, commit, commit, tree);
+    p = write_tmp(text);
+    assert_int_equal(matrix_check_file(p, &mc, &e), 0);
+    assert_int_equal(mc.missing.n, 1);
+    assert_non_null(strstr(mc.missing.v[0], "git clone https://example.org/a/l "));
+    assert_int_equal(mc.verified, 0);
+    matrix_check_free(&mc);
+    unlink(p);
+    free(p);
+    free(text);
+
+    cmd = xasprintf("rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(repo);
+    free(commit);
+    free(tree);
 }
 
 static void test_empty_after_exclusions(void **state)
@@ -146,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_options_and_exclusions),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_empty_after_exclusions),
+        cmocka_unit_test(test_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
