@@ -203,8 +203,10 @@ static int add_source(struct matrix_def *m, const char *name, const char *value,
         }
     sv_split(&w, value, " \t");
     if (w.n != 3 || !strstr(w.v[0], "://") || !git_is_full_id(w.v[1]) || !git_is_full_id(w.v[2])) {
-        err_set(e, ERR_CONFIG, "want 'URL COMMIT TREE' (the repository it was cloned from, the "
-                "full commit id the specs name and its tree id), not '%s'", value);
+        err_set(e, ERR_CONFIG,
+                "want 'URL COMMIT TREE' (the repository it was cloned from, the "
+                "full commit id the specs name and its tree id), not '%s'",
+                value);
         goto out;
     }
     GROW(m->src, m->nsrc);

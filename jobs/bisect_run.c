@@ -544,11 +544,12 @@ int bisect_start(const struct config *cfg, const char *config_path, struct store
         char *spec = xasprintf("git:%s@%s?%s", abs, c.bad_sha, rq->build_opts);
         int r = -1;
         if (!rq->axis || rq->build_cmd)
-            err_set(e, ERR_USAGE, "--build-opts is for pvlab's builder: --axis linux|xen "
+            err_set(e, ERR_USAGE,
+                    "--build-opts is for pvlab's builder: --axis linux|xen "
                     "without --build-cmd");
         else
-            r = artifact_check_spec(strcmp(rq->axis, "xen") ? ARTIFACT_LINUX : ARTIFACT_XEN,
-                                    spec, e);
+            r = artifact_check_spec(strcmp(rq->axis, "xen") ? ARTIFACT_LINUX : ARTIFACT_XEN, spec,
+                                    e);
         free(spec);
         if (r < 0)
             goto out;

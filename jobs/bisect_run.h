@@ -38,10 +38,10 @@ struct bisect_request {
     long long request_id; /* the dashboard request it answers, 0 = none */
     struct sv good;       /* revisions as given */
     const char *bad;
-    int find_fix;          /* 0: regression (good older), 1: fix (bad older) */
-    const char *test_cmd;  /* test-command mode */
-    const char *axis;      /* boot mode: "linux" | "xen" */
-    const char *build_cmd; /* boot mode: prints the artifact path; NULL = pvlab's builder */
+    int find_fix;           /* 0: regression (good older), 1: fix (bad older) */
+    const char *test_cmd;   /* test-command mode */
+    const char *axis;       /* boot mode: "linux" | "xen" */
+    const char *build_cmd;  /* boot mode: prints the artifact path; NULL = pvlab's builder */
     const char *build_opts; /* pvlab's builder: "toolchain=T,base=B" (a git: spec's '?' part) */
     const char *xen_spec, *linux_spec; /* the fixed axis (and defaults) */
     const char *repro;

@@ -55,11 +55,14 @@ int matrix_resume(const struct config *cfg, const char *config_path, struct stor
 /* What matrix_check_file found (jobs/matrix_check.c). */
 struct matrix_check {
     size_t cells, xen, linux_, repro, sources;
-    size_t verified;    /* git: specs whose clone gave the recorded tree */
-    struct sv missing;  /* "git clone URL PATH" for each source not cloned here */
-    struct sv unused;   /* [sources] lines no spec names */
+    size_t verified;   /* git: specs whose clone gave the recorded tree */
+    struct sv missing; /* "git clone URL PATH" for each source not cloned here */
+    struct sv unused;  /* [sources] lines no spec names */
 };
-#define MATRIX_CHECK_INIT { 0, 0, 0, 0, 0, 0, SV_INIT, SV_INIT }
+#define MATRIX_CHECK_INIT                                                                          \
+    {                                                                                              \
+        0, 0, 0, 0, 0, 0, SV_INIT, SV_INIT                                                         \
+    }
 
 struct matrix_def;
 /*

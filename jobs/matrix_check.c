@@ -82,8 +82,10 @@ static int check_one(const struct matrix_def *def, enum artifact_kind kind, cons
         }
         used[s - def->src] = 1;
         if (!rev || strcmp(rev, s->commit)) {
-            err_set(e, ERR_CONFIG, "'%s': [sources] %s (line %d) records commit %s; name it in "
-                    "full in the spec", spec, name, s->line, s->commit);
+            err_set(e, ERR_CONFIG,
+                    "'%s': [sources] %s (line %d) records commit %s; name it in "
+                    "full in the spec",
+                    spec, name, s->line, s->commit);
             goto out;
         }
     }

@@ -199,9 +199,9 @@ static void fill_result(struct bctx *b, long long t0)
     res->key = xstrdup(b->key);
     res->commit = xstrdup(b->commit);
     res->src_version = xstrdup(v);
-    res->toolchain = b->tc.fallback ? xasprintf("%s, standing in for %s", b->tc.cc_version,
-                                                b->tc.fallback)
-                                    : xstrdup(b->tc.cc_version);
+    res->toolchain = b->tc.fallback
+                         ? xasprintf("%s, standing in for %s", b->tc.cc_version, b->tc.fallback)
+                         : xstrdup(b->tc.cc_version);
     res->fixes = sv_join(&b->applied, ",");
     res->config_sha256 = xstrdup(b->config_sha);
     res->log_path = xstrdup(b->log);

@@ -64,7 +64,7 @@ int build_config_inputs(struct bctx *b, struct err *e)
         char sum[65];
         if (sha256_file_hex(base, sum, e) < 0) {
             err_prefix(e, "--config-base %s (tinyconfig, allnoconfig, defconfig or a .config file)",
-                   base);
+                       base);
             goto out;
         }
         buf_addf(&in, "base file %s\n", sum);

@@ -63,17 +63,19 @@ int fix_table_parse(const char *text, struct fix_table *t, struct err *e)
             (strcmp(f.v[4], "copy") && strcmp(f.v[4], "append") && strcmp(f.v[4], "replace")) ||
             kver_in_range(&probe, f.v[2]) < 0 ||
             (!strcmp(f.v[4], "replace") && !strstr(f.v[6], REPLACE_SEP))) {
-            err_set(e, ERR_CONFIG, "fix table line '%s': want 8 fields 'id | kind | versions | "
+            err_set(e, ERR_CONFIG,
+                    "fix table line '%s': want 8 fields 'id | kind | versions | "
                     "min-cc | copy|append|replace | arg1 | arg2 | reason' (replace: arg2 is "
-                    "'OLD" REPLACE_SEP "NEW')", l);
+                    "'OLD" REPLACE_SEP "NEW')",
+                    l);
             sv_clear(&f);
             fix_table_free(t);
             goto out;
         }
         t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
-        t->v[t->n] = (struct fix){ xstrdup(f.v[0]), xstrdup(f.v[1]), xstrdup(f.v[2]),
-                                   atoi(f.v[3]), xstrdup(f.v[4]), xstrdup(f.v[5]),
-                                   xstrdup(f.v[6]), xstrdup(f.v[7]) };
+        t->v[t->n] =
+            (struct fix){ xstrdup(f.v[0]), xstrdup(f.v[1]), xstrdup(f.v[2]), atoi(f.v[3]),
+                          xstrdup(f.v[4]), xstrdup(f.v[5]), xstrdup(f.v[6]), xstrdup(f.v[7]) };
         t->n++;
         sv_clear(&f);
     }
@@ -226,8 +228,8 @@ int fixes_apply(const struct fix_table *t, const char *kind, const struct kver *
         } else {
             r = buf_read_file(&b, p1, e);
             if (r == 0) {
-                buf_addf(&b, "%s# pvlab build fix %s\n%s\n", b.len && b.data[b.len - 1] != '\n'
-                         ? "\n" : "", f->id, a2);
+                buf_addf(&b, "%s# pvlab build fix %s\n%s\n",
+                         b.len && b.data[b.len - 1] != '\n' ? "\n" : "", f->id, a2);
                 r = fs_write_atomic(p1, b.data, b.len, e);
             }
         }

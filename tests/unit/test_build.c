@@ -270,7 +270,8 @@ static void test_fix_old_eras(void **state)
     assert_int_equal(fixes_apply(&t, "linux", &v, 10, src, &applied, NULL), 0);
     assert_true(has(&applied, "relocs-static"));
     assert_int_equal(buf_read_file(&b, relocs, NULL), 0);
-    assert_string_equal(b.data, "#include \"relocs.h\"\nstatic Elf_Addr per_cpu_load_addr;\nint x;\n");
+    assert_string_equal(b.data,
+                        "#include \"relocs.h\"\nstatic Elf_Addr per_cpu_load_addr;\nint x;\n");
     /* fixed text (a later stable release): nothing to do, though "Elf_Addr per_cpu..." is in it */
     assert_int_equal(fixes_needed(&t, "linux", &v, 10, src, &again), 0);
     buf_release(&b);
@@ -279,8 +280,8 @@ static void test_fix_old_eras(void **state)
     fix_table_free(&t);
     {
         struct err e = ERR_INIT;
-        assert_int_equal(fix_table_parse("a | linux | 4.1 | 0 | replace | f | no separator | z\n",
-                                         &t, &e), -1);
+        assert_int_equal(
+            fix_table_parse("a | linux | 4.1 | 0 | replace | f | no separator | z\n", &t, &e), -1);
         assert_int_equal(e.code, ERR_CONFIG);
     }
     free(text);
@@ -314,7 +315,9 @@ static void test_toolchain_fallback(void **state)
     tc_table_free(&t);
     /* nothing reachable but the host: no stand-in (the error asks for --archive-mirror) */
     assert_int_equal(tc_table_parse("linux 5.10- host - gcc -\nlinux 3.2-5.9 jessie jessie "
-                                    "gcc-4.9 archive\n", &t, NULL), 0);
+                                    "gcc-4.9 archive\n",
+                                    &t, NULL),
+                     0);
     v = V("3.10");
     assert_null(tc_fallback(&t, tc_choose(&t, "linux", &v)));
     tc_table_free(&t);

@@ -120,8 +120,10 @@ static void test_errors(void **state)
     expect_error("[exclude]\nx = kernel=6.1\n", ":2: [exclude] x", "not a condition");
     expect_error("[xen]\na = 4.17\n", "", "at least one entry in each of [xen], [linux]");
     expect_error("[xen]\nthis line has no equals sign\n", ":2:", "syntax error");
-    expect_error("[sources]\nlinux-3.10 = https://example.org/l 3f16 abcd\n", ":2: [sources] "
-                 "linux-3.10", "want 'URL COMMIT TREE'");
+    expect_error("[sources]\nlinux-3.10 = https://example.org/l 3f16 abcd\n",
+                 ":2: [sources] "
+                 "linux-3.10",
+                 "want 'URL COMMIT TREE'");
     expect_error("[sources]\nl = x\nl = x\n", ":2: [sources] l", "want 'URL COMMIT TREE'");
 }
 
@@ -151,7 +153,8 @@ static void test_sources(void **state)
     repo = xasprintf("%s/linux-3.10.108", dir);
     cmd = xasprintf("mkdir -p %s && cd %s && git init -q && printf 'VERSION = 3\\nPATCHLEVEL = "
                     "10\\nSUBLEVEL = 108\\n' > Makefile && git add Makefile && git -c "
-                    "user.email=t@t -c user.name=t commit -qm v3.10.108", repo, repo);
+                    "user.email=t@t -c user.name=t commit -qm v3.10.108",
+                    repo, repo);
     assert_int_equal(system(cmd), 0);
     free(cmd);
     cmd = xasprintf("git -C %s rev-parse HEAD", repo);
@@ -164,8 +167,8 @@ static void test_sources(void **state)
     /* the recorded commit and tree: verified; a second source nobody names: unused */
     text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s?toolchain=bullseye\n[repro]\n"
                      "r = fpu-leak\n[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n"
-                     "linux-9.9 = https://example.org/a/m %s %s\n", repo, commit, commit, tree,
-                     commit, tree);
+                     "linux-9.9 = https://example.org/a/m %s %s\n",
+                     repo, commit, commit, tree, commit, tree);
     p = write_tmp(text);
     assert_int_equal(matrix_check_file(p, &mc, &e), 0);
     assert_int_equal(mc.verified, 1);
@@ -179,8 +182,8 @@ static void test_sources(void **state)
 
     /* another tree recorded: the clone's content is not what the file names */
     text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s\n[repro]\nr = fpu-leak\n"
-                     "[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n", repo, commit,
-                     commit, zero);
+                     "[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n",
+                     repo, commit, commit, zero);
     p = write_tmp(text);
     assert_int_equal(matrix_check_file(p, &mc, &e), -1);
     assert_int_equal(e.code, ERR_CONFIG);
@@ -193,8 +196,8 @@ static void test_sources(void **state)
 
     /* a spec naming a commit by another name than the recorded one, or a tree not recorded */
     text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@HEAD\n[repro]\nr = fpu-leak\n"
-                     "[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n", repo, commit,
-                     tree);
+                     "[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n",
+                     repo, commit, tree);
     p = write_tmp(text);
     assert_int_equal(matrix_check_file(p, &mc, &e), -1);
     assert_non_null(strstr(e.msg, "name it in full"));
@@ -203,8 +206,8 @@ static void test_sources(void **state)
     free(p);
     free(text);
     text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s\n[repro]\nr = fpu-leak\n"
-                     "[sources]\nother = https://example.org/a/l %s %s\n", repo, commit, commit,
-                     tree);
+                     "[sources]\nother = https://example.org/a/l %s %s\n",
+                     repo, commit, commit, tree);
     p = write_tmp(text);
     assert_int_equal(matrix_check_file(p, &mc, &e), -1);
     assert_non_null(strstr(e.msg, "no [sources] line names 'linux-3.10.108'"));
@@ -216,7 +219,8 @@ static void test_sources(void **state)
     /* not cloned here: listed with the command that clones it; the rest is still checked */
     text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s/gone/linux-3.10.108@%s\n"
                      "[repro]\nr = fpu-leak\n[sources]\nlinux-3.10.108 = "
-                     "https://example.org/a/l %s %s\n", dir, commit, commit, tree);
+                     "https://example.org/a/l %s %s\n",
+                     dir, commit, commit, tree);
     p = write_tmp(text);
     assert_int_equal(matrix_check_file(p, &mc, &e), 0);
     assert_int_equal(mc.missing.n, 1);
@@ -256,10 +260,8 @@ static void test_empty_after_exclusions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nightly_shipped),
-        cmocka_unit_test(test_options_and_exclusions),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_empty_after_exclusions),
+        cmocka_unit_test(test_nightly_shipped), cmocka_unit_test(test_options_and_exclusions),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_empty_after_exclusions),
         cmocka_unit_test(test_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
