@@ -268,6 +268,18 @@ int matrix_report_build(struct store *st, long long id, long long against,
                 c->prev_state = state_of(&c->prev);
                 has_run = 1;
             }
+        if (cur.linux_sha256) {
+            c->booted_linux =
+                xasprintf("%s %s %s", cur.linux_package ? cur.linux_package : "-",
+                          cur.linux_version ? cur.linux_version : "-", cur.linux_sha256);
+            c->booted_xen = xasprintf("%s %s %s", cur.xen_package ? cur.xen_package : "-",
+                                      cur.xen_version ? cur.xen_version : "-",
+                                      cur.xen_sha256 ? cur.xen_sha256 : "-");
+            c->booted_host =
+                xasprintf("%s, %s, cpu %s, L0 %s", cur.qemu_version ? cur.qemu_version : "-",
+                          cur.accel ? cur.accel : "-", cur.cpu_model ? cur.cpu_model : "-",
+                          cur.l0_kernel ? cur.l0_kernel : "-");
+        }
         c->change = cell_classify(c->has_prev, c->prev_state, &c->prev, c->state, &c->r);
         rep->changes[c->change]++;
         if (has_run && (c->change == CHANGE_REGRESSION || c->change == CHANGE_FIXED))
@@ -289,8 +301,12 @@ void matrix_report_free(struct matrix_report *rep)
 {
     matrix_rec_free(&rep->m);
     matrix_cell_recs_free(rep->cells, rep->ncells);
-    for (size_t i = 0; rep->cr && i < rep->ncells; i++)
+    for (size_t i = 0; rep->cr && i < rep->ncells; i++) {
         cell_cause_free(&rep->cr[i].cause);
+        free(rep->cr[i].booted_xen);
+        free(rep->cr[i].booted_linux);
+        free(rep->cr[i].booted_host);
+    }
     free(rep->cr);
     memset(rep, 0, sizeof(*rep));
 }
@@ -456,10 +472,44 @@ void matrix_report_text(const struct matrix_report *rep, struct buf *out)
                   "per-iteration rate; FAIL k/m boots c/N: corruption in k of m boots.\n");
 }
 
+/* Markdown: each axis label with the spec and the image that booted (package, version, sha256). */
+static void booted_md(const struct matrix_report *rep, struct buf *out)
+{
+    const char **ls = xcalloc(rep->ncells + 1, sizeof(*ls));
+    const char *host = NULL;
+
+    for (int which = 0; which < 2; which++) {
+        size_t n = labels(rep, which, ls);
+        buf_addf(out, "\n| %s | spec | image (package or tree, version, sha256) |\n|---|---|---|\n",
+                 which ? "Linux" : "Xen");
+        for (size_t k = 0; k < n; k++) {
+            const struct cell_report *c = NULL;
+            for (size_t i = 0; i < rep->ncells && !c; i++)
+                if (!strcmp(which ? rep->cr[i].c.linux_ : rep->cr[i].c.xen, ls[k]) &&
+                    rep->cr[i].booted_linux)
+                    c = &rep->cr[i];
+            for (size_t i = 0; i < rep->ncells && !c; i++)
+                if (!strcmp(which ? rep->cr[i].c.linux_ : rep->cr[i].c.xen, ls[k]))
+                    c = &rep->cr[i]; /* no trial yet: the spec alone */
+            buf_addf(out, "| %s | `%s` | %s |\n", ls[k], which ? c->c.linux_spec : c->c.xen_spec,
+                     !c->booted_linux ? "(not booted)"
+                     : which          ? c->booted_linux
+                                      : c->booted_xen);
+            if (c->booted_host && !host)
+                host = c->booted_host;
+        }
+    }
+    if (host)
+        buf_addf(out, "\nHost: %s.\n", host);
+    free(ls);
+}
+
 void matrix_report_md(const struct matrix_report *rep, struct buf *out)
 {
     buf_addf(out, "## %s, matrix %lld (%s)\n", rep->m.name, rep->m.id, rep->m.created);
     tables(rep, out, 1);
+    buf_adds(out, "\n### What booted\n");
+    booted_md(rep, out);
     if (rep->against) {
         buf_addf(out, "\nCompared with matrix %lld:\n\n", rep->against);
         changes(rep, out, 1);

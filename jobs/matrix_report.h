@@ -61,6 +61,8 @@ struct cell_report {
     long long prev_run_id;
     enum cell_change change;
     struct cell_cause cause; /* REGRESSION and FIXED cells */
+    /* what booted: "package version sha256", NULL before the cell's first trial */
+    char *booted_xen, *booted_linux, *booted_host;
 };
 
 struct matrix_report {

@@ -184,6 +184,14 @@ static void test_cause(void **state)
                                       "\"regression\",\"xen\":\"4.17\",\"repro\":\"fpu-leak\","
                                       "\"options\":{\"iterations\":2000,\"lazy_fpu\":true}}");
         buf_release(&cmd);
+        /* the published page says what booted in each axis: spec, version, hash */
+        matrix_report_md(&rep, &cmd);
+        assert_non_null(strstr(cmd.data, "### What booted"));
+        assert_non_null(strstr(cmd.data, "| 6.1 | `6.1` | - 6.1.195-1 l2 |"));
+        assert_non_null(
+            strstr(cmd.data, "| 4.17 | `4.17` | - 4.17.7+13-g2445b30a44-0+deb12u1 x1 |"));
+        assert_non_null(strstr(cmd.data, "Host: 7.2.0"));
+        buf_release(&cmd);
     }
     matrix_report_free(&rep);
 
