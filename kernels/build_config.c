@@ -94,10 +94,36 @@ static int kconfig_defines(const char *tree, const char *option)
     return r;
 }
 
-/* Merges the fragment into cfg_path, runs olddefconfig, checks the required options. */
+/*
+ * Resolves the merged config without asking: `make olddefconfig` from 3.7, where it first
+ * exists. Before, every config target but the all*config ones asks about new options on the
+ * terminal (and aborts when input is redirected), so the merged file is given to `make
+ * allnoconfig` as KCONFIG_ALLCONFIG: its values are kept, every option it does not set is off.
+ */
+static int resolve_config(struct bctx *b, const char *cfg_path, const struct buf *merged,
+                          struct err *e)
+{
+    static const struct kver olddef_from = { { 3, 7, 0 } };
+    static const char *const olddef[] = { "olddefconfig", NULL };
+    static const char *const allno[] = { "KCONFIG_ALLCONFIG=.pvlab-allconfig", "allnoconfig",
+                                         NULL };
+    char *all;
+    int r;
+
+    if (b->xen || kver_cmp(&b->ver, &olddef_from) >= 0)
+        return build_run_make(b, olddef, e);
+    all = xasprintf("%s/.pvlab-allconfig", b->obj);
+    r = fs_write_atomic(all, merged->data, merged->len, e);
+    if (r == 0)
+        r = build_run_make(b, allno, e);
+    free(all);
+    (void)cfg_path;
+    return r;
+}
+
+/* Merges the fragment into cfg_path, resolves it, checks the required options. */
 static int merge_and_check(struct bctx *b, const char *cfg_path, struct err *e)
 {
-    static const char *const olddef[] = { "olddefconfig", NULL };
     struct buf cfg = BUF_INIT, merged = BUF_INIT;
     struct sv bad = SV_INIT;
     char sum[65];
@@ -107,7 +133,7 @@ static int merge_and_check(struct bctx *b, const char *cfg_path, struct err *e)
         goto out;
     frag_apply(cfg.data, &b->frag, &merged);
     if (fs_write_atomic(cfg_path, merged.data, merged.len, e) < 0 ||
-        build_run_make(b, olddef, e) < 0)
+        resolve_config(b, cfg_path, &merged, e) < 0)
         goto out;
     buf_reset(&cfg);
     if (buf_read_file(&cfg, cfg_path, e) < 0)
@@ -123,8 +149,8 @@ static int merge_and_check(struct bctx *b, const char *cfg_path, struct err *e)
             free(name);
         }
         err_set(e, ERR_BUILD,
-                "%s %s (%s): options of the %s fragment did not survive `make "
-                "olddefconfig`:%s\nadd what they depend on to the fragment (or mark them '?')",
+                "%s %s (%s): options of the %s fragment did not survive resolving the "
+                "config:%s\nadd what they depend on to the fragment (or mark them '?')",
                 b->kind, b->commit, cfg_path, b->xen ? "Xen" : "PV", msg.data);
         buf_release(&msg);
         goto out;

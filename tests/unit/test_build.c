@@ -594,6 +594,32 @@ static void test_base_by_era(void **state)
     assert_non_null(strstr(e.msg, "allnoconfig"));
     assert_int_equal(res.make_runs, 0);
     build_result_free(&res);
+
+    /* before 3.7 there is no olddefconfig: the merged config is resolved by allnoconfig with
+     * KCONFIG_ALLCONFIG (this Makefile fails on olddefconfig, and keeps what it is given) */
+    buf_reset(&t);
+    buf_addf(&t, "VERSION = 3\nPATCHLEVEL = 4\nSUBLEVEL = 113\n"
+                 "allnoconfig:\n\tif [ -n \"$(KCONFIG_ALLCONFIG)\" ]; then cp "
+                 "$(O)/$(KCONFIG_ALLCONFIG) $(O)/.config; echo all >> $(O)/allcfg-runs; else "
+                 "printf 'CONFIG_64BIT=y\\n' > $(O)/.config; fi\n"
+                 "olddefconfig:\n\t@echo 'No rule to make target olddefconfig'; false\n"
+                 "bzImage:\n\tmkdir -p $(O)/arch/x86/boot\n" MAKE_BZIMAGE "\n");
+    write_file(mk, t.data);
+    r.config_base = NULL;
+    r.srcid = "fake-3.4";
+    assert_int_equal(build_linux(&r, &a, &e), 0);
+    assert_int_equal(res.make_runs, 3); /* allnoconfig, allnoconfig + ALLCONFIG, bzImage */
+    {
+        char *d = fs_dirname(a.path), *cfg = xasprintf("%s/config", d);
+        struct buf c = BUF_INIT;
+        assert_int_equal(buf_read_file(&c, cfg, NULL), 0);
+        assert_non_null(strstr(c.data, "CONFIG_XEN=y")); /* the fragment survived */
+        buf_release(&c);
+        free(cfg);
+        free(d);
+    }
+    build_result_free(&res);
+    artifact_free(&a);
     buf_release(&t);
     free(mk);
     free(src);
