@@ -39,6 +39,7 @@ static const char usage[] =
     "  --hosts FILE         run the trials on these hosts through GNU parallel over ssh\n"
     "                       (its --sshloginfile format; ':' is this host)\n"
     "  --remote-pvlab PATH  pvlab on those hosts (default: pvlab in their PATH)\n"
+    "  --only 'xen=G linux=G repro=G'  run only the matching cells (shell globs on labels)\n"
     "  --self-test-corrupt R [--in-cells 'xen=G linux=G repro=G']\n"
     "                       detector self-test in the matching cells (a positive control)\n"
     "  --timeout S          per-trial limit (default: from the boot and run timeouts)\n"
@@ -241,6 +242,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         O_REMOTE,
         O_SELF,
         O_CELLS,
+        O_ONLY,
         O_TIMEOUT,
         O_AGAINST,
         O_FORMAT,
@@ -255,6 +257,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         { "remote-pvlab", required_argument, NULL, O_REMOTE },
         { "self-test-corrupt", required_argument, NULL, O_SELF },
         { "in-cells", required_argument, NULL, O_CELLS },
+        { "only", required_argument, NULL, O_ONLY },
         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "against", required_argument, NULL, O_AGAINST },
         { "format", required_argument, NULL, O_FORMAT },
@@ -306,6 +309,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
             break;
         }
         case O_CELLS: rq.self_test_cells = optarg; break;
+        case O_ONLY: rq.only_cells = optarg; break;
         case O_TIMEOUT:
             if (cli_parse_long("--timeout", optarg, 1, 86400 * 7, &v, &e) < 0)
                 goto usage_err;

@@ -244,6 +244,19 @@ static int load_cells(struct mctx *m, struct matrix_def *def, struct err *e)
     /* every spec and reproducer first, so a typo costs no download */
     if (matrix_check_specs(def, NULL, e) < 0)
         goto out;
+    if (m->rq->only_cells) { /* a slice of the file: the cells matching, in order */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (cell_matches(m->rq->only_cells, cells[i].xen->label, cells[i].linux_->label,
+                             cells[i].repro->label))
+                cells[k++] = cells[i];
+        if (!k) {
+            err_set(e, ERR_USAGE, "--only '%s' matches none of the %zu cells of %s",
+                    m->rq->only_cells, n, m->rq->file);
+            goto out;
+        }
+        n = k;
+    }
     m->cells = xcalloc(n, sizeof(*m->cells));
     m->ncells = n;
     for (size_t i = 0; i < n; i++) {
@@ -643,6 +656,8 @@ static char *matrix_params(const struct mctx *m, const struct matrix_def *def)
     if (m->rq->self_test_corrupt > 0) {
         jw_kv_dbl(&w, "self_test_corrupt", m->rq->self_test_corrupt);
         jw_kv_s(&w, "self_test_cells", m->rq->self_test_cells ? m->rq->self_test_cells : "*");
+        if (m->rq->only_cells)
+            jw_kv_s(&w, "only", m->rq->only_cells);
     }
     /* where a REGRESSION or FIX of one axis can be bisected (repository aliases) */
     if (def->bisect_xen)

@@ -31,6 +31,7 @@ struct matrix_request {
     const char *remote_pvlab;    /* pvlab's path on those hosts (NULL: "pvlab") */
     double self_test_corrupt;    /* detector self-test rate injected into ... */
     const char *self_test_cells; /* ... the cells matching "xen=G linux=G repro=G" (NULL: all) */
+    const char *only_cells;      /* run only the cells matching (same form; NULL: all) */
     int trial_timeout_s;         /* per trial; 0 = from the boot and run timeouts */
 };
 

@@ -3,7 +3,7 @@
 # (file:line:key), an unknown version (the known ones listed), a matrix emptied by its
 # exclusions, an unknown or finished matrix to resume.
 . "$(dirname "$0")/lib.sh"
-plan 7
+plan 8
 T=$PVLAB_HOME
 export PVLAB_CACHE_DIR=$T/cache # nothing may be fetched: a fresh cache shows it
 
@@ -22,6 +22,10 @@ printf '[xen]\na = 4.17\n[linux]\nl = 6.1\n[repro]\nr = fpu-leak\n[exclude]\nall
 run_pvlab $T/c matrix run $T/empty.conf
 check "a matrix emptied by its exclusions: exit 2, said so" \
     bash -c "[ $rc = 2 ] && grep -q 'the matrix is empty: its 1 exclusion remove' $T/c.err"
+printf '[xen]\na = 4.17\n[linux]\nl = 6.1\n[repro]\nr = fpu-leak\n' >$T/one.conf
+run_pvlab $T/g matrix run $T/one.conf --only 'xen=4.99 repro=*'
+check "--only that matches no cell: exit 2, said so" \
+    bash -c "[ $rc = 2 ] && grep -q \"only 'xen=4.99 repro=\\*' matches none of the 1 cells\" $T/g.err"
 run_pvlab $T/d matrix run $T/no-such.conf
 check "a missing matrix file is named" bash -c "[ $rc = 2 ] && grep -q 'no-such.conf' $T/d.err"
 run_pvlab $T/e matrix resume 4242
