@@ -99,7 +99,8 @@ static char *options_json(const struct matrix_repro *r, double self_test)
     return buf_detach(&b, NULL);
 }
 
-/* Whether the cell matches "xen=G linux=G repro=G" (all given conditions; NULL matches). */
+/* Whether the cell matches "xen=G linux=G repro=G" (all given conditions, each G a shell glob or
+ * "G1|G2" for either; NULL matches). */
 static int cell_matches(const char *conds, const char *xen, const char *lnx, const char *repro)
 {
     struct sv w = SV_INIT;
@@ -114,7 +115,14 @@ static int cell_matches(const char *conds, const char *xen, const char *lnx, con
                             : !strncmp(w.v[i], "linux=", 6) ? lnx
                             : !strncmp(w.v[i], "repro=", 6) ? repro
                                                             : NULL;
-        ok = label && v && fnmatch(v + 1, label, 0) == 0;
+        ok = 0;
+        if (label && v) { /* "G1|G2": either glob */
+            struct sv alt = SV_INIT;
+            sv_split(&alt, v + 1, "|");
+            for (size_t k = 0; k < alt.n && !ok; k++)
+                ok = fnmatch(alt.v[k], label, 0) == 0;
+            sv_clear(&alt);
+        }
     }
     sv_clear(&w);
     return ok;
