@@ -53,6 +53,9 @@ CONFIG_FUTEX=y
 CONFIG_EPOLL=y
 CONFIG_NET=y
 CONFIG_UNIX=y
+# 3.4.113 (a late stable release) builds net/ipv6/output_core.c, which calls ip_idents_reserve,
+# even without INET; with INET off it does not compile
+CONFIG_INET=y ?                         @ 3.4-3.4
 
 # dom0 side of the toolstack (domU runs); small, not needed for dom0-only trials
 CONFIG_XEN_DEV_EVTCHN=y ?

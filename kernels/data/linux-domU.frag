@@ -10,6 +10,8 @@ CONFIG_XEN_PV=y                         @ 4.14-
 CONFIG_TTY=y                            @ 3.9-
 CONFIG_PRINTK=y
 CONFIG_HVC_XEN=y
+# the block-device menu: allnoconfig (the base before 3.17) turns it off, and the frontend with it
+CONFIG_BLK_DEV=y                        @ 2.6.26-3.16
 CONFIG_XEN_BLKDEV_FRONTEND=y
 CONFIG_XEN_NETDEV_FRONTEND=y ?
 CONFIG_BLK_DEV_INITRD=y
@@ -27,3 +29,6 @@ CONFIG_FUTEX=y
 CONFIG_EPOLL=y
 CONFIG_NET=y
 CONFIG_UNIX=y
+# 3.4.113 (a late stable release) builds net/ipv6/output_core.c, which calls ip_idents_reserve,
+# even without INET; with INET off it does not compile
+CONFIG_INET=y ?                         @ 3.4-3.4

@@ -370,6 +370,24 @@ static void test_fragment_eras(void **state)
     assert_non_null(opt_value(&f, "CONFIG_PARAVIRT_GUEST"));
     assert_null(opt_value(&f, "CONFIG_HYPERVISOR_GUEST"));
     assert_null(opt_value(&f, "CONFIG_BINFMT_SCRIPT"));
+    assert_null(opt_value(&f, "CONFIG_INET"));
+    frag_free(&f);
+    v = V("3.4.113"); /* its stable net/ipv6 needs INET */
+    assert_int_equal(frag_parse(text, "linux-dom0.frag", &v, &f, NULL), 0);
+    assert_string_equal(opt_value(&f, "CONFIG_INET"), "y");
+    frag_free(&f);
+    free(text);
+    /* domU before 3.17 (allnoconfig): the block-device menu the frontend sits in */
+    text = slurp("linux-domU.frag");
+    v = V("2.6.32");
+    assert_int_equal(frag_parse(text, "linux-domU.frag", &v, &f, NULL), 0);
+    assert_string_equal(opt_value(&f, "CONFIG_BLK_DEV"), "y");
+    assert_string_equal(opt_value(&f, "CONFIG_XEN_BLKDEV_FRONTEND"), "y");
+    assert_null(opt_value(&f, "CONFIG_HYPERVISOR_GUEST"));
+    frag_free(&f);
+    v = V("6.1");
+    assert_int_equal(frag_parse(text, "linux-domU.frag", &v, &f, NULL), 0);
+    assert_null(opt_value(&f, "CONFIG_BLK_DEV")); /* tinyconfig eras: keys unchanged */
     frag_free(&f);
     free(text);
 }
