@@ -79,8 +79,21 @@ static void print_json(const struct artifact *a, const struct build_result *res)
 
 int cmd_build(struct cli *c, int argc, char **argv)
 {
-    enum { O_REPO = 256, O_REV, O_TAR, O_SRCDIR, O_DEBSRC, O_ROLE, O_BASE, O_DEBUG, O_TC,
-           O_ARCHIVE, O_TO, O_JSON, O_FETCH };
+    enum {
+        O_REPO = 256,
+        O_REV,
+        O_TAR,
+        O_SRCDIR,
+        O_DEBSRC,
+        O_ROLE,
+        O_BASE,
+        O_DEBUG,
+        O_TC,
+        O_ARCHIVE,
+        O_TO,
+        O_JSON,
+        O_FETCH
+    };
     static const struct option opts[] = {
         { "repo", required_argument, NULL, O_REPO },
         { "rev", required_argument, NULL, O_REV },
@@ -117,7 +130,10 @@ int cmd_build(struct cli *c, int argc, char **argv)
         case O_REV: r.rev = optarg; break;
         case O_TAR: r.tarball = optarg; break;
         case O_SRCDIR: r.srcdir = optarg; break;
-        case O_DEBSRC: want_debsrc = 1; debsrc = optarg; break;
+        case O_DEBSRC:
+            want_debsrc = 1;
+            debsrc = optarg;
+            break;
         case O_ROLE:
             if (strcmp(optarg, "dom0") && strcmp(optarg, "domU")) {
                 err_set(&e, ERR_USAGE, "--role expects dom0 or domU, got '%s'", optarg);
@@ -147,18 +163,21 @@ int cmd_build(struct cli *c, int argc, char **argv)
         }
     }
     if (optind + 1 != argc || (strcmp(argv[optind], "linux") && strcmp(argv[optind], "xen"))) {
-        err_set(&e, ERR_USAGE, "say what to build: 'pvlab build linux ...' or 'pvlab build "
+        err_set(&e, ERR_USAGE,
+                "say what to build: 'pvlab build linux ...' or 'pvlab build "
                 "xen ...'");
         goto usage_err;
     }
     r.kind = !strcmp(argv[optind], "xen") ? ARTIFACT_XEN : ARTIFACT_LINUX;
     if (want_debsrc && r.kind != ARTIFACT_XEN) {
-        err_set(&e, ERR_USAGE, "--debian-source builds Xen; for Linux use --tarball with "
+        err_set(&e, ERR_USAGE,
+                "--debian-source builds Xen; for Linux use --tarball with "
                 "Debian's linux-source-X package (/usr/src/linux-source-X.tar.xz)");
         goto usage_err;
     }
     if (!!r.repo + !!r.tarball + !!r.srcdir + want_debsrc != 1) {
-        err_set(&e, ERR_USAGE, "give exactly one source: --repo PATH, --tarball PATH, --srcdir "
+        err_set(&e, ERR_USAGE,
+                "give exactly one source: --repo PATH, --tarball PATH, --srcdir "
                 "PATH or --debian-source");
         goto usage_err;
     }
@@ -207,8 +226,9 @@ int cmd_build(struct cli *c, int argc, char **argv)
                artifact_kind_name(a.kind), res.src_version, a.provider, res.commit,
                (double)res.ms / 1000.0, res.cache_hit ? " (cache hit, make not run)" : "");
         printf("  file:      %s\n  sha256:    %s\n  toolchain: %s\n  fixes:     %s\n"
-               "  log:       %s\n", a.path, a.sha256, res.toolchain,
-               res.fixes && *res.fixes ? res.fixes : "none", res.log_path);
+               "  log:       %s\n",
+               a.path, a.sha256, res.toolchain, res.fixes && *res.fixes ? res.fixes : "none",
+               res.log_path);
     }
     rc = 0;
     goto out;
