@@ -306,6 +306,106 @@ static void test_fix_old_eras(void **state)
     free(tc);
 }
 
+static const struct fix *fix_by_id(const struct fix_table *t, const char *id)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->v[i].id, id))
+            return &t->v[i];
+    return NULL;
+}
+
+/* 2.6.32 (domU) and 3.4: the setup code's own CFLAGS, gnu89 inline semantics and entry_64.S's
+ * misnamed END(): in range where the trees need them, applied to a fake tree with the old text,
+ * not to one that already has the fixed text, and not to the eras that built without them. */
+static void test_fix_pre37_rows(void **state)
+{
+    char *text = slurp("fixes.tab");
+    char *src = xasprintf("%s/pre37", tmpdir), *boot = xasprintf("%s/arch/x86/boot", src);
+    char *kern = xasprintf("%s/arch/x86/kernel", src);
+    char *bootmk = xasprintf("%s/Makefile", boot), *topmk = xasprintf("%s/Makefile", src);
+    char *entry = xasprintf("%s/entry_64.S", kern);
+    char *vdsomk = xasprintf("%s/arch/x86/vdso/Makefile", src);
+    struct fix_table t;
+    struct sv applied = SV_INIT, again = SV_INIT;
+    struct buf b = BUF_INIT;
+    struct kver v;
+    const struct fix *pic, *inl, *size;
+
+    assert_int_equal(fix_table_parse(text, &t, NULL), 0);
+    pic = fix_by_id(&t, "boot-no-pic");
+    inl = fix_by_id(&t, "gnu89-inline");
+    size = fix_by_id(&t, "xen-callback-size");
+    assert_non_null(pic);
+    assert_non_null(inl);
+    assert_non_null(size);
+    v = V("3.4.113");
+    assert_int_equal(fix_in_range(pic, "linux", &v, 10), 1);
+    assert_int_equal(fix_in_range(pic, "linux", &v, 4), 0); /* no PIE by default before gcc 6 */
+    assert_int_equal(fix_in_range(inl, "linux", &v, 10), 0);
+    v = V("3.7.2"); /* built without them: their cache keys must not change */
+    assert_int_equal(fix_in_range(pic, "linux", &v, 10), 0);
+    assert_int_equal(fix_in_range(inl, "linux", &v, 10), 0);
+    assert_int_equal(fix_in_range(size, "linux", &v, 10), 0);
+    v = V("2.6.32");
+    assert_int_equal(fix_in_range(inl, "linux", &v, 10), 1);
+    assert_int_equal(fix_in_range(inl, "linux", &v, 4), 0); /* gnu89 was gcc 4's default */
+    assert_int_equal(fix_in_range(size, "linux", &v, 0), 1); /* binutils, whatever the gcc */
+    v = V("2.6.39.4"); /* -m64 and the right END() already */
+    assert_int_equal(fix_in_range(size, "linux", &v, 10), 0);
+    assert_int_equal(fix_in_range(fix_by_id(&t, "vdso-m64"), "linux", &v, 10), 0);
+    v = V("2.6.32");
+
+    assert_int_equal(fs_mkdirs(boot, NULL), 0);
+    assert_int_equal(fs_mkdirs(kern, NULL), 0);
+    write_file(bootmk, "KBUILD_CFLAGS\t:= $(LINUXINCLUDE) -g -Os -D_SETUP\n");
+    write_file(topmk, "VERSION = 2\nPATCHLEVEL = 6\nSUBLEVEL = 32\n");
+    write_file(entry, "ENTRY(xen_do_hypervisor_callback)\n\tret\nEND(do_hypervisor_callback)\n");
+    {
+        char *vdir = xasprintf("%s/arch/x86/vdso", src);
+        assert_int_equal(fs_mkdirs(vdir, NULL), 0);
+        free(vdir);
+    }
+    write_file(vdsomk, "VDSO_LDFLAGS_vdso.lds = -m elf_x86_64 -Wl,-soname=linux-vdso.so.1 \\\n"
+                       "VDSO_LDFLAGS_vdso32.lds = -m elf_i386 -Wl,-soname=linux-gate.so.1\n");
+    assert_int_equal(fixes_apply(&t, "linux", &v, 10, src, &applied, NULL), 0);
+    assert_true(has(&applied, "boot-no-pic"));
+    assert_true(has(&applied, "gnu89-inline"));
+    assert_true(has(&applied, "xen-callback-size"));
+    assert_true(has(&applied, "vdso-m64"));
+    assert_true(has(&applied, "vdso-m32"));
+    assert_int_equal(buf_read_file(&b, vdsomk, NULL), 0);
+    assert_string_equal(b.data, "VDSO_LDFLAGS_vdso.lds = -m64 -Wl,-soname=linux-vdso.so.1 \\\n"
+                                "VDSO_LDFLAGS_vdso32.lds = -m32 -Wl,-soname=linux-gate.so.1\n");
+    buf_reset(&b);
+    assert_int_equal(buf_read_file(&b, bootmk, NULL), 0);
+    assert_non_null(strstr(b.data, "KBUILD_CFLAGS += $(call cc-option,-fno-pic)"));
+    buf_reset(&b);
+    assert_int_equal(buf_read_file(&b, topmk, NULL), 0);
+    assert_non_null(strstr(b.data, "KBUILD_CFLAGS += $(call cc-option,-fgnu89-inline)"));
+    buf_reset(&b);
+    assert_int_equal(buf_read_file(&b, entry, NULL), 0);
+    assert_string_equal(b.data,
+                        "ENTRY(xen_do_hypervisor_callback)\n\tret\nEND(xen_do_hypervisor_callback)\n");
+    buf_reset(&b);
+    /* once applied (or a release with the fixed END()): nothing more to do */
+    assert_int_equal(fixes_needed(&t, "linux", &v, 10, src, &again), 0);
+    /* the negative control: a tree whose END() was never wrong */
+    write_file(entry, "END(xen_do_hypervisor_callback)\n");
+    assert_int_equal(fixes_needed(&t, "linux", &v, 10, src, &again), 0);
+    buf_release(&b);
+    sv_clear(&applied);
+    sv_clear(&again);
+    fix_table_free(&t);
+    free(text);
+    free(src);
+    free(boot);
+    free(kern);
+    free(bootmk);
+    free(topmk);
+    free(entry);
+    free(vdsomk);
+}
+
 /* Archive-only profiles stand in with the oldest reachable chroot of their kind. */
 static void test_toolchain_fallback(void **state)
 {
@@ -1287,6 +1387,7 @@ int main(void)
         cmocka_unit_test(test_toolchain_choice),
         cmocka_unit_test(test_fix_ranges),
         cmocka_unit_test(test_fix_old_eras),
+        cmocka_unit_test(test_fix_pre37_rows),
         cmocka_unit_test(test_toolchain_fallback),
         cmocka_unit_test(test_fragment_eras),
         cmocka_unit_test(test_fragment_merge_check),
