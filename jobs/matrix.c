@@ -15,6 +15,7 @@
 #include "kernels/kernels.h"
 #include "lab/host.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -27,6 +28,7 @@
 struct shared_art {
     char *spec;
     struct artifact a;
+    char *unbuilt; /* the source does not build: why (the build's message) */
 };
 
 struct mctx {
@@ -39,6 +41,7 @@ struct mctx {
     struct matrix_cell_rec *cells;
     size_t ncells;
     struct run_plan *plans; /* one per cell */
+    char **untestable;      /* per cell: why it cannot be tested (a source that does not build) */
     struct host_stack host;
     char *initramfs, *initramfs_sha256;
     struct shared_art **arts; /* each its own allocation: pointers into it stay valid */
@@ -128,7 +131,6 @@ static int cell_matches(const char *conds, const char *xen, const char *lnx, con
     return ok;
 }
 
-/* The shared artifact of spec (resolved on first use: fetched or built once). */
 /* The kernels layer's options for the matrix's fetches. */
 static void matrix_kernels_opts(struct mctx *m, struct kernels_opts *ko)
 {
@@ -141,27 +143,42 @@ static void matrix_kernels_opts(struct mctx *m, struct kernels_opts *ko)
     ko->progress_ctx = m;
 }
 
+/*
+ * The shared artifact of spec (resolved on first use: fetched or built once). A source that does
+ * not build is no error of the matrix: NULL with *unbuilt saying why (remembered, so the other
+ * cells naming spec do not build it again); their trials are recorded as skip with that reason.
+ * Any other failure: NULL with e set.
+ */
 static const struct artifact *shared(struct mctx *m, enum artifact_kind kind, const char *spec,
-                                     struct err *e)
+                                     const char **unbuilt, struct err *e)
 {
     struct kernels_opts ko;
     struct shared_art *sa;
 
+    *unbuilt = NULL;
     for (size_t i = 0; i < m->narts; i++)
-        if (m->arts[i]->a.kind == kind && !strcmp(m->arts[i]->spec, spec))
-            return &m->arts[i]->a;
+        if (m->arts[i]->a.kind == kind && !strcmp(m->arts[i]->spec, spec)) {
+            *unbuilt = m->arts[i]->unbuilt;
+            return *unbuilt ? NULL : &m->arts[i]->a;
+        }
     matrix_kernels_opts(m, &ko);
     sa = xcalloc(1, sizeof(*sa));
     stage(m, "fetch", spec);
     if (artifact_resolve(&ko, kind, spec, &sa->a, e) < 0) {
         err_prefix(e, "%s '%s'", kind == ARTIFACT_XEN ? "Xen" : "Linux", spec);
-        free(sa);
-        return NULL;
+        if (e->code != ERR_BUILD) {
+            free(sa);
+            return NULL;
+        }
+        sa->unbuilt = xstrdup(e->msg);
+        *unbuilt = sa->unbuilt;
+        stage(m, "untestable", sa->unbuilt);
+        err_clear(e);
     }
     sa->spec = xstrdup(spec);
     m->arts = xrealloc(m->arts, (m->narts + 1) * sizeof(*m->arts));
     m->arts[m->narts++] = sa;
-    return &sa->a;
+    return *unbuilt ? NULL : &sa->a;
 }
 
 /* A run request for cell c (strings borrowed from c and opt). */
@@ -200,17 +217,21 @@ static int plan_cells(struct mctx *m, struct err *e)
     if (payload_initramfs(m->cfg->cache_dir, &m->initramfs, &m->initramfs_sha256, e) < 0)
         return -1;
     m->plans = xcalloc(m->ncells ? m->ncells : 1, sizeof(*m->plans));
+    m->untestable = xcalloc(m->ncells ? m->ncells : 1, sizeof(*m->untestable));
     for (size_t i = 0; i < m->ncells; i++) {
         const struct matrix_cell_rec *c = &m->cells[i];
         struct json_flat opt = { NULL, 0 };
         struct sv domu = SV_INIT;
         struct run_request rq;
-        const struct artifact *x, *l;
+        const struct artifact *x, *l = NULL;
+        const char *unbuilt = NULL;
         struct run_plan *p = &m->plans[i];
         int r;
 
-        if (!(x = shared(m, ARTIFACT_XEN, c->xen_spec, e)) ||
-            !(l = shared(m, ARTIFACT_LINUX, c->linux_spec, e)))
+        x = shared(m, ARTIFACT_XEN, c->xen_spec, &unbuilt, e);
+        if (x)
+            l = shared(m, ARTIFACT_LINUX, c->linux_spec, &unbuilt, e);
+        if (!unbuilt && (!x || !l))
             return -1;
         json_flat_parse(c->options_json ? c->options_json : "{}", &opt, NULL);
         cell_request(m, c, &opt, &domu, &rq);
@@ -221,17 +242,25 @@ static int plan_cells(struct mctx *m, struct err *e)
         p->req.dom0_args = NULL;
         if (r < 0)
             return -1;
-        artifact_copy(&p->xen, x);
-        artifact_copy(&p->linux_, l);
         host_stack_copy(&p->host, &m->host);
         p->initramfs = xstrdup(m->initramfs);
         p->initramfs_sha256 = xstrdup(m->initramfs_sha256);
+        if (unbuilt) { /* recorded with the host it was planned on; nothing to boot */
+            m->untestable[i] = xstrdup(unbuilt);
+            continue;
+        }
+        artifact_copy(&p->xen, x);
+        artifact_copy(&p->linux_, l);
         if (p->req.domus) {
             struct kernels_opts ko;
             matrix_kernels_opts(m, &ko);
             if (run_plan_domus(p, &ko, NULL, e) < 0) {
                 err_prefix(e, "cell %s x %s x %s", c->xen, c->linux_, c->repro);
-                return -1;
+                if (e->code != ERR_BUILD)
+                    return -1;
+                m->untestable[i] = xstrdup(e->msg); /* a domU kernel that does not build */
+                stage(m, "untestable", e->msg);
+                err_clear(e);
             }
             continue;
         }
@@ -328,6 +357,42 @@ static void report(struct mctx *m, const char *last)
     matrix_rec_free(&r);
 }
 
+static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e);
+
+/*
+ * A leased job of a cell that cannot be tested (a source that does not build): recorded at once
+ * as skip, the build's first line as its reason and the whole message as its log. Frees f.
+ */
+static int skip_untestable(struct mctx *m, struct inflight *f, struct err *e)
+{
+    const char *why = m->untestable[f->cell];
+    const char *nl = strchr(why, '\n');
+    struct pool_result r;
+    int rc = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.tag = f;
+    r.out.verdict = VERDICT_SKIP;
+    r.out.reason = nl ? xstrndup(why, (size_t)(nl - why)) : xstrdup(why);
+    r.out.started = clock_iso_now();
+    r.out.finished = clock_iso_now();
+    r.out.boot_ms = -1;
+    {
+        char *dir = fs_dirname(f->log);
+        rc = fs_mkdirs(dir, e);
+        free(dir);
+    }
+    if (rc < 0 || fs_write_atomic(f->log, why, strlen(why), e) < 0) {
+        trial_outcome_free(&r.out);
+        free(f->log);
+        free(f);
+        return -1;
+    }
+    rc = finish_trial(m, &r, e);
+    trial_outcome_free(&r.out);
+    return rc;
+}
+
 /* Starts the next queued job in the pool: 1 started, 0 nothing queued, -1 error. */
 static int start_next(struct mctx *m, struct pool *pool, struct err *e)
 {
@@ -360,6 +425,8 @@ static int start_next(struct mctx *m, struct pool *pool, struct err *e)
         if (r < 0)
             goto fail;
     }
+    if (m->untestable[f->cell])
+        return skip_untestable(m, f, e) < 0 ? -1 : 1;
     job_for(m, f, &tj);
     t.kind = POOL_TRIAL;
     t.job = &tj;
@@ -469,7 +536,8 @@ static int execute_remote(struct mctx *m, struct err *e)
     char *workdir = xasprintf("%s/matrix/%lld", m->cfg->state_dir, m->id);
 
     for (size_t i = 0; i < m->narts; i++)
-        sv_push(&base, m->arts[i]->a.path);
+        if (!m->arts[i]->unbuilt)
+            sv_push(&base, m->arts[i]->a.path);
     sv_push(&base, m->initramfs);
     ro.hosts_file = m->rq->hosts_file;
     ro.remote_pvlab = m->rq->remote_pvlab;
@@ -489,18 +557,26 @@ static int execute_remote(struct mctx *m, struct err *e)
                 goto out;
             if (w == 0)
                 break;
+            f = xcalloc(1, sizeof(*f));
+            f->job = job;
+            for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell; f->cell++)
+                ;
+            if (f->cell < m->ncells && m->untestable[f->cell]) { /* nothing to send */
+                f->log = xasprintf("%s/runs/%lld/trial-%d.log", m->cfg->state_dir,
+                                   m->cells[f->cell].run_id, job.idx);
+                if (skip_untestable(m, f, e) < 0)
+                    goto out;
+                continue;
+            }
             if (!rem) {
                 if (remote_start(&ro, remote_warn, m, &rem, &slots, e) < 0) {
                     store_matrix_release(m->st, m->id, &job, NULL);
+                    free(f);
                     goto out;
                 }
                 m->jobs = slots;
                 report(m, NULL);
             }
-            f = xcalloc(1, sizeof(*f));
-            f->job = job;
-            for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell; f->cell++)
-                ;
             f->log = xasprintf("%s/runs/%lld/trial-%d.%s%d.log", m->cfg->state_dir,
                                m->cells[f->cell].run_id, job.idx, "try", job.infra_retries);
             job_for(m, f, &tj);
@@ -619,12 +695,16 @@ out:
 
 static void mctx_free(struct mctx *m)
 {
-    for (size_t i = 0; m->plans && i < m->ncells; i++)
+    for (size_t i = 0; m->plans && i < m->ncells; i++) {
         run_plan_free(&m->plans[i]);
+        free(m->untestable[i]);
+    }
     free(m->plans);
+    free(m->untestable);
     matrix_cell_recs_free(m->cells, m->ncells);
     for (size_t i = 0; i < m->narts; i++) {
         free(m->arts[i]->spec);
+        free(m->arts[i]->unbuilt);
         artifact_free(&m->arts[i]->a);
         free(m->arts[i]);
     }

@@ -60,9 +60,13 @@ enum cell_change cell_classify(int has_prev, enum cell_state ps, const struct ru
     return clean_implausible(p, c) ? CHANGE_FIXED : CHANGE_HEISENBUG;
 }
 
-/* Rates and infra count of run id, and the run itself (what booted) when rr is not NULL. */
+/*
+ * Rates and infra count of run id, and the run itself (what booted) when rr is not NULL; skip
+ * (may be NULL) gets the trials recorded as skip (a source that did not build) and *why the
+ * first one's reason.
+ */
 static int cell_rates(struct store *st, long long run_id, struct run_rates *r, long *infra,
-                      struct run_rec *rr, struct err *e)
+                      long *skip, char **why, struct run_rec *rr, struct err *e)
 {
     struct run_rec tmp;
     struct trial_rec *t = NULL;
@@ -78,8 +82,13 @@ static int cell_rates(struct store *st, long long run_id, struct run_rates *r, l
     if (store_run_get(st, run_id, rr, &t, &n, e) < 0)
         return -1;
     run_rates(t, n, r);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         *infra += t[i].verdict && !strcmp(t[i].verdict, "infra");
+        if (skip && t[i].verdict && !strcmp(t[i].verdict, "skip")) {
+            if (!(*skip)++ && why && t[i].reason)
+                *why = xstrdup(t[i].reason);
+        }
+    }
     if (rr == &tmp)
         run_rec_free(&tmp);
     trial_recs_free(t, n);
@@ -250,7 +259,8 @@ int matrix_report_build(struct store *st, long long id, long long against,
         int has_run = 0;
         c->c = rep->cells[i];
         c->planned = c->c.trials;
-        if (cell_rates(st, c->c.run_id, &c->r, &c->infra, &cur, e) < 0)
+        if (cell_rates(st, c->c.run_id, &c->r, &c->infra, &c->skipped, &c->untestable, &cur,
+                       e) < 0)
             goto out;
         c->state = state_of(&c->r);
         memset(&prev, 0, sizeof(prev));
@@ -261,7 +271,7 @@ int matrix_report_build(struct store *st, long long id, long long against,
                 c->has_prev = 1;
                 c->prev_run_id = pc[k].run_id;
                 run_rec_free(&prev);
-                if (cell_rates(st, pc[k].run_id, &c->prev, &pinfra, &prev, e) < 0) {
+                if (cell_rates(st, pc[k].run_id, &c->prev, &pinfra, NULL, NULL, &prev, e) < 0) {
                     run_rec_free(&cur);
                     goto out;
                 }
@@ -306,6 +316,7 @@ void matrix_report_free(struct matrix_report *rep)
         free(rep->cr[i].booted_xen);
         free(rep->cr[i].booted_linux);
         free(rep->cr[i].booted_host);
+        free(rep->cr[i].untestable);
     }
     free(rep->cr);
     memset(rep, 0, sizeof(*rep));
@@ -346,7 +357,9 @@ static void cell_text(const struct cell_report *c, int with_change, struct buf *
         buf_adds(out, "-");
         return;
     }
-    if (c->state == CELL_UNTESTED)
+    if (c->state == CELL_UNTESTED && c->skipped && !c->infra)
+        buf_addf(out, "untestable %ld/%ld", c->skipped, c->planned);
+    else if (c->state == CELL_UNTESTED)
         buf_addf(out, "infra %ld/%ld", c->infra, c->planned);
     else if (c->state == CELL_CLEAN)
         buf_addf(out, "pass 0/%lld <%.1e", c->r.iterations, c->r.rate_hi);
@@ -450,6 +463,22 @@ static void changes(const struct matrix_report *rep, struct buf *out, int md)
     }
 }
 
+/* The cells that could not be tested and why ("- xen x linux x repro: reason"), or nothing. */
+static void untestable_list(const struct matrix_report *rep, struct buf *out, int md)
+{
+    int any = 0;
+
+    for (size_t i = 0; i < rep->ncells; i++) {
+        const struct cell_report *c = &rep->cr[i];
+        if (c->state != CELL_UNTESTED || !c->untestable)
+            continue;
+        if (!any++)
+            buf_adds(out, md ? "\n### Could not be tested\n\n" : "\nuntestable:\n");
+        buf_addf(out, md ? "- %s x %s x %s: %s\n" : "  %s x %s x %s: %s\n", c->c.xen, c->c.linux_,
+                 c->c.repro, c->untestable);
+    }
+}
+
 void matrix_report_text(const struct matrix_report *rep, struct buf *out)
 {
     buf_addf(out, "matrix %lld (%s), %s, %s; %ld of %ld trials done", rep->m.id, rep->m.name,
@@ -459,6 +488,7 @@ void matrix_report_text(const struct matrix_report *rep, struct buf *out)
         buf_addf(out, "; compared with matrix %lld", rep->against);
     buf_adds(out, "\n");
     tables(rep, out, 0);
+    untestable_list(rep, out, 0);
     if (rep->against) {
         buf_addf(out,
                  "\nchanges: %ld REGRESSION, %ld FIXED, %ld heisenbug, %ld never-pass, "
@@ -508,6 +538,7 @@ void matrix_report_md(const struct matrix_report *rep, struct buf *out)
 {
     buf_addf(out, "## %s, matrix %lld (%s)\n", rep->m.name, rep->m.id, rep->m.created);
     tables(rep, out, 1);
+    untestable_list(rep, out, 1);
     buf_adds(out, "\n### What booted\n");
     booted_md(rep, out);
     if (rep->against) {
@@ -539,6 +570,12 @@ static void rates_json(struct jw *w, const char *key, const struct run_rates *r)
 static const char *state_name(enum cell_state s)
 {
     return s == CELL_CLEAN ? "pass" : s == CELL_CORRUPT ? "fail" : "infra";
+}
+
+/* A cell's verdict: its state, or "skip" when its trials were skipped (nothing to boot). */
+static const char *cell_verdict(const struct cell_report *c)
+{
+    return c->state == CELL_UNTESTED && c->skipped && !c->infra ? "skip" : state_name(c->state);
 }
 
 void matrix_report_json(const struct matrix_report *rep, struct buf *out)
@@ -587,9 +624,12 @@ void matrix_report_json(const struct matrix_report *rep, struct buf *out)
         jw_key(&w, "options");
         jw_raw(&w, c->c.options_json ? c->c.options_json : "{}");
         jw_kv_int(&w, "run_id", c->c.run_id);
-        jw_kv_s(&w, "verdict", state_name(c->state));
+        jw_kv_s(&w, "verdict", cell_verdict(c));
         jw_kv_int(&w, "trials_planned", c->planned);
         jw_kv_int(&w, "infra", c->infra);
+        jw_kv_int(&w, "skipped", c->skipped);
+        if (c->untestable)
+            jw_kv_s(&w, "untestable", c->untestable);
         jw_kv_int(&w, "infra_retries", c->c.infra_retries);
         rates_json(&w, "rates", &c->r);
         jw_kv_s(&w, "change", rep->against ? cell_change_name(c->change) : NULL);

@@ -55,6 +55,8 @@ struct cell_report {
     struct run_rates r;
     enum cell_state state;
     long infra, planned; /* infra trials recorded; trials planned */
+    long skipped;        /* trials recorded as skip: nothing could be booted */
+    char *untestable;    /* the first skipped trial's reason (a source that does not build) */
     int has_prev;
     struct run_rates prev;
     enum cell_state prev_state;

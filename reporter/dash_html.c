@@ -47,7 +47,7 @@ static const char css[] =
     "table.compat th.row{position:sticky;left:0;background:var(--alt);z-index:1}"
     "table.compat td.c{min-width:10rem;border-left:1px solid var(--bd)}"
     "td.c-pass{background:#f2faf2}td.c-fail{background:#fdf0ef}td.c-infra{background:#fbf6e6}"
-    "td.c-none{background:#f6f7f8;color:var(--mut)}"
+    "td.c-none,td.c-skip{background:#f6f7f8;color:var(--mut)}"
     ".n{font-size:.78rem;color:var(--mut);white-space:nowrap}"
     ".legend{font-size:.8rem;color:var(--mut)}.legend b{font-size:.62rem;border-radius:2px}"
     ".answer .scroll{display:inline-block;background:#fff}ul.ev li{word-break:break-all}"

@@ -91,6 +91,8 @@ void dash_hist_set(struct dash_hist *h, size_t night, const char *xen, const cha
         letter = 'f';
     else if (verdict && !strcmp(verdict, "infra"))
         letter = 'i';
+    else if (verdict && !strcmp(verdict, "skip"))
+        letter = 's';
     h->letters[(*s - 1) * (h->nnights + 1) + night] = letter;
 }
 
@@ -145,6 +147,7 @@ static void hist_strip(const struct html *h, const char *letters)
         case 'p': html_raw(h, "<b class=hp>P</b>"); break;
         case 'f': html_raw(h, "<b class=hf>F</b>"); break;
         case 'i': html_raw(h, "<b class=hi>I</b>"); break;
+        case 's': html_raw(h, "<b class=hn>S</b>"); break;
         default: html_raw(h, "<b class=hn>·</b>");
         }
     }
@@ -164,7 +167,8 @@ static void render_cell(const struct html *h, const json_t *c, size_t idx,
     char id[32];
 
     if (verdict &&
-        (!strcmp(verdict, "pass") || !strcmp(verdict, "fail") || !strcmp(verdict, "infra")))
+        (!strcmp(verdict, "pass") || !strcmp(verdict, "fail") || !strcmp(verdict, "infra") ||
+         !strcmp(verdict, "skip")))
         cls = verdict;
     html_fmt(h, "<td class=\"c c-%s\">", cls);
     if (run_id > 0 && o->lab) {
@@ -181,6 +185,11 @@ static void render_cell(const struct html *h, const json_t *c, size_t idx,
         strcmp(json_string_value(json_object_get(c, "change")), "pass")) {
         html_raw(h, " ");
         html_change(h, json_string_value(json_object_get(c, "change")));
+    }
+    if (json_is_string(json_object_get(c, "untestable"))) { /* why nothing booted */
+        html_raw(h, "<div class=n>");
+        html_text(h, json_string_value(json_object_get(c, "untestable")));
+        html_raw(h, "</div>");
     }
     html_fmt(h, "<div class=n>%.0f boot%s", boots, boots == 1 ? "" : "s");
     if (corrupt_boots > 0)
@@ -221,7 +230,8 @@ static void legend(const struct html *h, const struct dash_table_opts *o)
             html_fmt(h, " Strip: the last %zu runs of this name, newest first", n);
         html_raw(h, " ("
                     "<b class=hp>&nbsp;P&nbsp;</b> pass <b class=hf>&nbsp;F&nbsp;</b> fail "
-                    "<b class=hi>&nbsp;I&nbsp;</b> infra <b class=hn>&nbsp;·&nbsp;</b> not run)");
+                    "<b class=hi>&nbsp;I&nbsp;</b> infra <b class=hn>&nbsp;S&nbsp;</b> untestable "
+                    "<b class=hn>&nbsp;·&nbsp;</b> not run)");
         if (o->night_titles && n > 1) {
             html_raw(h, ": ");
             html_text(h, o->night_titles[0]);

@@ -93,7 +93,7 @@ static void test_upstream_rev(void **state)
 /*
  * One matrix, one cell, two nights: clean under linux A, corrupt under linux B (or the same
  * images both nights). The report names what changed and, with a repository for the axis,
- * the bisection from A's tag to B's.
+ * the bisection from A's tag to B's. corrupt: 0 clean, 1 corrupt, 2 skipped (did not build).
  */
 static long long night(struct store *s, const char *params, const char *lver, const char *lsha,
                        int corrupt)
@@ -133,10 +133,10 @@ static long long night(struct store *s, const char *params, const char *lver, co
         memset(&t, 0, sizeof(t));
         t.run_id = cells[0].run_id;
         t.idx = j.idx;
-        t.verdict = corrupt ? VERDICT_FAIL : VERDICT_PASS;
-        t.reason = "r";
-        t.iterations = 2000;
-        t.corruptions = corrupt ? 300 : 0;
+        t.verdict = corrupt == 2 ? VERDICT_SKIP : corrupt ? VERDICT_FAIL : VERDICT_PASS;
+        t.reason = corrupt == 2 ? "Linux '6.1': linux abc does not build (make bzImage failed)" : "r";
+        t.iterations = corrupt == 2 ? 0 : 2000;
+        t.corruptions = corrupt == 1 ? 300 : 0;
         assert_int_equal(store_matrix_complete(s, id, &j, &t, &e), 0);
     }
     assert_int_equal(store_run_finish(s, cells[0].run_id, "done", &e), 0);
@@ -233,12 +233,64 @@ static void test_cause(void **state)
     free(db);
 }
 
+/* A cell whose kernel did not build: untestable with the build's reason in every format, and no
+ * REGRESSION against a clean night (nothing was measured). */
+static void test_untestable(void **state)
+{
+    char dir[] = "/tmp/pvlab-mr-XXXXXX";
+    char *db;
+    struct store *s = NULL;
+    struct err e = ERR_INIT;
+    struct matrix_report rep;
+    struct buf out = BUF_INIT;
+
+    assert_non_null(mkdtemp(dir));
+    db = xasprintf("%s/pvlab.db", dir);
+    assert_int_equal(store_open(db, &s, &e), 0);
+    long long a = night(s, "{}", "6.1.192-3", "l1", 0);
+    long long b = night(s, "{}", "6.1.192-3", "l1", 2);
+    assert_int_equal(matrix_report_build(s, b, a, &rep, &e), 0);
+    assert_int_equal(rep.cr[0].state, CELL_UNTESTED);
+    assert_int_equal(rep.cr[0].skipped, 2);
+    assert_int_equal(rep.cr[0].infra, 0);
+    assert_string_equal(rep.cr[0].untestable,
+                        "Linux '6.1': linux abc does not build (make bzImage failed)");
+    assert_int_equal(rep.cr[0].change, CHANGE_COULD_NOT_TEST);
+    matrix_report_text(&rep, &out);
+    assert_non_null(strstr(out.data, "untestable 2/2"));
+    assert_non_null(strstr(out.data, "  4.17 x 6.1 x fpu-leak: Linux '6.1': linux abc does not"));
+    buf_reset(&out);
+    matrix_report_md(&rep, &out);
+    assert_non_null(strstr(out.data, "### Could not be tested\n\n- 4.17 x 6.1 x fpu-leak: "));
+    buf_reset(&out);
+    matrix_report_json(&rep, &out);
+    assert_non_null(strstr(out.data, "\"verdict\":\"skip\""));
+    assert_non_null(strstr(out.data, "\"skipped\":2"));
+    assert_non_null(strstr(out.data, "\"untestable\":\"Linux '6.1': linux abc does not build"));
+    matrix_report_free(&rep);
+    /* the negative control: a measured night says nothing of the kind */
+    buf_reset(&out);
+    assert_int_equal(matrix_report_build(s, a, 0, &rep, &e), 0);
+    assert_null(rep.cr[0].untestable);
+    matrix_report_md(&rep, &out);
+    assert_null(strstr(out.data, "Could not be tested"));
+    buf_reset(&out);
+    matrix_report_json(&rep, &out);
+    assert_non_null(strstr(out.data, "\"verdict\":\"pass\""));
+    matrix_report_free(&rep);
+    buf_release(&out);
+    store_close(s);
+    fs_rmtree(dir, NULL);
+    free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_upstream_rev),
         cmocka_unit_test(test_cause),
+        cmocka_unit_test(test_untestable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
