@@ -259,8 +259,7 @@ int matrix_report_build(struct store *st, long long id, long long against,
         int has_run = 0;
         c->c = rep->cells[i];
         c->planned = c->c.trials;
-        if (cell_rates(st, c->c.run_id, &c->r, &c->infra, &c->skipped, &c->untestable, &cur,
-                       e) < 0)
+        if (cell_rates(st, c->c.run_id, &c->r, &c->infra, &c->skipped, &c->untestable, &cur, e) < 0)
             goto out;
         c->state = state_of(&c->r);
         memset(&prev, 0, sizeof(prev));

@@ -348,9 +348,9 @@ static void test_fix_pre37_rows(void **state)
     assert_int_equal(fix_in_range(size, "linux", &v, 10), 0);
     v = V("2.6.32");
     assert_int_equal(fix_in_range(inl, "linux", &v, 10), 1);
-    assert_int_equal(fix_in_range(inl, "linux", &v, 4), 0); /* gnu89 was gcc 4's default */
+    assert_int_equal(fix_in_range(inl, "linux", &v, 4), 0);  /* gnu89 was gcc 4's default */
     assert_int_equal(fix_in_range(size, "linux", &v, 0), 1); /* binutils, whatever the gcc */
-    v = V("2.6.39.4"); /* -m64 and the right END() already */
+    v = V("2.6.39.4");                                       /* -m64 and the right END() already */
     assert_int_equal(fix_in_range(size, "linux", &v, 10), 0);
     assert_int_equal(fix_in_range(fix_by_id(&t, "vdso-m64"), "linux", &v, 10), 0);
     v = V("2.6.32");
@@ -384,8 +384,8 @@ static void test_fix_pre37_rows(void **state)
     assert_non_null(strstr(b.data, "KBUILD_CFLAGS += $(call cc-option,-fgnu89-inline)"));
     buf_reset(&b);
     assert_int_equal(buf_read_file(&b, entry, NULL), 0);
-    assert_string_equal(b.data,
-                        "ENTRY(xen_do_hypervisor_callback)\n\tret\nEND(xen_do_hypervisor_callback)\n");
+    assert_string_equal(
+        b.data, "ENTRY(xen_do_hypervisor_callback)\n\tret\nEND(xen_do_hypervisor_callback)\n");
     buf_reset(&b);
     /* once applied (or a release with the fixed END()): nothing more to do */
     assert_int_equal(fixes_needed(&t, "linux", &v, 10, src, &again), 0);

@@ -187,10 +187,10 @@ static void test_table_escapes(void **state)
 /* A cell whose kernel did not build: its own class and the build's reason, escaped. */
 static void test_table_untestable(void **state)
 {
-    json_t *doc = json_pack("{s[{ssssssssss}{ssssssss}]}", "cells", "xen", "4.17", "linux",
-                            "2.6.32", "repro", "r", "verdict", "skip", "untestable",
-                            "Linux 'git:x': <b> does not build", "xen", "4.17", "linux", "6.1",
-                            "repro", "r", "verdict", "pass");
+    json_t *doc =
+        json_pack("{s[{ssssssssss}{ssssssss}]}", "cells", "xen", "4.17", "linux", "2.6.32", "repro",
+                  "r", "verdict", "skip", "untestable", "Linux 'git:x': <b> does not build", "xen",
+                  "4.17", "linux", "6.1", "repro", "r", "verdict", "pass");
     struct dash_table_opts o = { "lab1", NULL, NULL };
     struct buf b = BUF_INIT;
     struct html h = { &b, 0, 0, NULL };
@@ -242,8 +242,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),        cmocka_unit_test(test_urls),
         cmocka_unit_test(test_svg_chart),     cmocka_unit_test(test_table_sample),
-        cmocka_unit_test(test_table_escapes),
-        cmocka_unit_test(test_table_untestable), cmocka_unit_test(test_utf8_fix),
+        cmocka_unit_test(test_table_escapes), cmocka_unit_test(test_table_untestable),
+        cmocka_unit_test(test_utf8_fix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

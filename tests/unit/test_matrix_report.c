@@ -134,7 +134,8 @@ static long long night(struct store *s, const char *params, const char *lver, co
         t.run_id = cells[0].run_id;
         t.idx = j.idx;
         t.verdict = corrupt == 2 ? VERDICT_SKIP : corrupt ? VERDICT_FAIL : VERDICT_PASS;
-        t.reason = corrupt == 2 ? "Linux '6.1': linux abc does not build (make bzImage failed)" : "r";
+        t.reason =
+            corrupt == 2 ? "Linux '6.1': linux abc does not build (make bzImage failed)" : "r";
         t.iterations = corrupt == 2 ? 0 : 2000;
         t.corruptions = corrupt == 1 ? 300 : 0;
         assert_int_equal(store_matrix_complete(s, id, &j, &t, &e), 0);
