@@ -374,6 +374,8 @@ static int skip_untestable(struct mctx *m, struct inflight *f, struct err *e)
     r.tag = f;
     r.out.verdict = VERDICT_SKIP;
     r.out.reason = nl ? xstrndup(why, (size_t)(nl - why)) : xstrdup(why);
+    if (nl && nl > why && nl[-1] == ':') /* "...; log PATH):" introduces the compiler's lines */
+        r.out.reason[nl - why - 1] = '\0';
     r.out.started = clock_iso_now();
     r.out.finished = clock_iso_now();
     r.out.boot_ms = -1;
