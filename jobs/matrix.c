@@ -325,6 +325,17 @@ struct inflight {
     char *log;
 };
 
+/* The in-flight record of a leased job, with the index of its cell in m->cells. */
+static struct inflight *inflight_new(const struct mctx *m, const struct matrix_job *job)
+{
+    struct inflight *f = xcalloc(1, sizeof(*f));
+
+    f->job = *job;
+    for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job->cell; f->cell++)
+        ;
+    return f;
+}
+
 /* The prepared trial of a leased job; f gets the job and its log. */
 static void job_for(struct mctx *m, struct inflight *f, struct trial_job *tj)
 {
@@ -411,15 +422,14 @@ static int start_next(struct mctx *m, struct pool *pool, struct err *e)
     r = store_matrix_lease(m->st, m->id, lease_s, &job, e);
     if (r <= 0)
         return r;
-    f = xcalloc(1, sizeof(*f));
-    f->job = job;
-    for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell; f->cell++)
-        ;
+    f = inflight_new(m, &job);
     p = &m->plans[f->cell];
     f->log = job.infra_retries ? xasprintf("%s/runs/%lld/trial-%d.retry%d.log", m->cfg->state_dir,
                                            m->cells[f->cell].run_id, job.idx, job.infra_retries)
                                : xasprintf("%s/runs/%lld/trial-%d.log", m->cfg->state_dir,
                                            m->cells[f->cell].run_id, job.idx);
+    if (m->untestable[f->cell]) /* nothing to boot */
+        return skip_untestable(m, f, e) < 0 ? -1 : 1;
     {
         char *dir = fs_dirname(f->log);
         r = fs_mkdirs(dir, e);
@@ -427,8 +437,6 @@ static int start_next(struct mctx *m, struct pool *pool, struct err *e)
         if (r < 0)
             goto fail;
     }
-    if (m->untestable[f->cell])
-        return skip_untestable(m, f, e) < 0 ? -1 : 1;
     job_for(m, f, &tj);
     t.kind = POOL_TRIAL;
     t.job = &tj;
@@ -559,10 +567,7 @@ static int execute_remote(struct mctx *m, struct err *e)
                 goto out;
             if (w == 0)
                 break;
-            f = xcalloc(1, sizeof(*f));
-            f->job = job;
-            for (f->cell = 0; f->cell < m->ncells && m->cells[f->cell].cell != job.cell; f->cell++)
-                ;
+            f = inflight_new(m, &job);
             if (f->cell < m->ncells && m->untestable[f->cell]) { /* nothing to send */
                 f->log = xasprintf("%s/runs/%lld/trial-%d.log", m->cfg->state_dir,
                                    m->cells[f->cell].run_id, job.idx);

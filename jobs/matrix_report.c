@@ -349,6 +349,13 @@ static const struct cell_report *find(const struct matrix_report *rep, const cha
     return NULL;
 }
 
+/* Whether nothing of cell c could be booted: every trial recorded is a skip (a source that does not
+ * build), none an infra result or a measurement. */
+static int cell_untestable(const struct cell_report *c)
+{
+    return c->state == CELL_UNTESTED && c->skipped && !c->infra;
+}
+
 /* "pass 0/4000 <7.5e-04", "FAIL 2/2 boots 12/4000", "infra 2/2" and the change. */
 static void cell_text(const struct cell_report *c, int with_change, struct buf *out)
 {
@@ -356,7 +363,7 @@ static void cell_text(const struct cell_report *c, int with_change, struct buf *
         buf_adds(out, "-");
         return;
     }
-    if (c->state == CELL_UNTESTED && c->skipped && !c->infra)
+    if (cell_untestable(c))
         buf_addf(out, "untestable %ld/%ld", c->skipped, c->planned);
     else if (c->state == CELL_UNTESTED)
         buf_addf(out, "infra %ld/%ld", c->infra, c->planned);
@@ -469,12 +476,12 @@ static void untestable_list(const struct matrix_report *rep, struct buf *out, in
 
     for (size_t i = 0; i < rep->ncells; i++) {
         const struct cell_report *c = &rep->cr[i];
-        if (c->state != CELL_UNTESTED || !c->untestable)
+        if (!cell_untestable(c))
             continue;
         if (!any++)
             buf_adds(out, md ? "\n### Could not be tested\n\n" : "\nuntestable:\n");
         buf_addf(out, md ? "- %s x %s x %s: %s\n" : "  %s x %s x %s: %s\n", c->c.xen, c->c.linux_,
-                 c->c.repro, c->untestable);
+                 c->c.repro, c->untestable ? c->untestable : "?");
     }
 }
 
@@ -574,7 +581,7 @@ static const char *state_name(enum cell_state s)
 /* A cell's verdict: its state, or "skip" when its trials were skipped (nothing to boot). */
 static const char *cell_verdict(const struct cell_report *c)
 {
-    return c->state == CELL_UNTESTED && c->skipped && !c->infra ? "skip" : state_name(c->state);
+    return cell_untestable(c) ? "skip" : state_name(c->state);
 }
 
 void matrix_report_json(const struct matrix_report *rep, struct buf *out)

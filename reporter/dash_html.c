@@ -206,6 +206,12 @@ void html_end(const struct html *h)
                 "</footer></body></html>\n");
 }
 
+int html_verdict_known(const char *verdict)
+{
+    return verdict && (!strcmp(verdict, "pass") || !strcmp(verdict, "fail") ||
+                       !strcmp(verdict, "infra") || !strcmp(verdict, "skip"));
+}
+
 void html_verdict(const struct html *h, const char *verdict)
 {
     const char *cls = "other";
@@ -214,8 +220,7 @@ void html_verdict(const struct html *h, const char *verdict)
         html_raw(h, "<span class=\"v v-other\">–</span>");
         return;
     }
-    if (!strcmp(verdict, "pass") || !strcmp(verdict, "fail") || !strcmp(verdict, "infra") ||
-        !strcmp(verdict, "skip"))
+    if (html_verdict_known(verdict))
         cls = verdict;
     html_fmt(h, "<span class=\"v v-%s\">", cls);
     html_text(h, !strcmp(verdict, "fail") ? "FAIL" : verdict);

@@ -54,6 +54,8 @@ void html_end(const struct html *h);
 
 /* A verdict (pass, fail, infra, skip, or anything else) as a coloured text label. */
 void html_verdict(const struct html *h, const char *verdict);
+/* Whether verdict is one the pages style (pass, fail, infra, skip): its CSS class suffix. */
+int html_verdict_known(const char *verdict);
 /* A matrix change (REGRESSION, FIXED, heisenbug, never-pass, could-not-test, new, pass) as a
  * label; NULL writes nothing. */
 void html_change(const struct html *h, const char *change);

@@ -166,8 +166,7 @@ static void render_cell(const struct html *h, const json_t *c, size_t idx,
     double corr = num(rates, "corruptions");
     char id[32];
 
-    if (verdict && (!strcmp(verdict, "pass") || !strcmp(verdict, "fail") ||
-                    !strcmp(verdict, "infra") || !strcmp(verdict, "skip")))
+    if (html_verdict_known(verdict))
         cls = verdict;
     html_fmt(h, "<td class=\"c c-%s\">", cls);
     if (run_id > 0 && o->lab) {

@@ -51,6 +51,13 @@ run_pvlab() {
 }
 export -f json
 
+# matrix_cell FILE AXIS1 LABEL1 AXIS2 LABEL2 EXPR: EXPR (Perl, $c the cell) of the cell of a
+# `matrix ... --format json` document whose labels on the two axes (xen, linux, repro) match
+matrix_cell() {
+    json "$1" "my (\$c) = grep { \$_->{'$2'} eq '$3' && \$_->{'$4'} eq '$5' } @{\$j->{cells}}; $6"
+}
+export -f matrix_cell
+
 # check_bisect_answer PREFIX WANT WHAT: three checks of a `run_pvlab PREFIX bisect start ...
 # --json`: it found a culprit (exit 0), the culprit is WANT (WHAT says what that commit is), and
 # the answer is stated with P >= 0.95

@@ -24,9 +24,7 @@ fpu-leak = fpu-leak
 [bisect]
 linux = lstable
 EOF
-cell() { # FILE XEN LINUX EXPR
-    json "$1" "my (\$c) = grep { \$_->{xen} eq '$2' && \$_->{linux} eq '$3' } @{\$j->{cells}}; $4"
-}
+cell() { matrix_cell "$1" xen "$2" linux "$3" "$4"; } # FILE XEN LINUX EXPR
 export -f cell
 
 run_pvlab $T/a matrix run $T/m22.conf --format json

@@ -30,9 +30,7 @@ broken = git:$T/broken@HEAD?toolchain=host
 a = fpu-leak
 b = fpu-leak --workers 2
 EOF2
-cell() { # FILE LINUX REPRO EXPR
-    json "$1" "my (\$c) = grep { \$_->{linux} eq '$2' && \$_->{repro} eq '$3' } @{\$j->{cells}}; $4"
-}
+cell() { matrix_cell "$1" linux "$2" repro "$3" "$4"; } # FILE LINUX REPRO EXPR
 export -f cell
 
 run_pvlab $T/a matrix run $T/u.conf --format json
