@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "images/plugin.h"
 #include "jobs/bisect_run.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -35,7 +36,8 @@ static const char usage[] =
     "  --build-opts OPTS   pvlab's builder's choices: toolchain=host|PROFILE|chroot:PATH,\n"
     "                      base=tinyconfig|allnoconfig|defconfig|FILE (comma-separated; the\n"
     "                      '?' part of a git: spec, docs/building.md)\n"
-    "  --xen SPEC --linux SPEC --repro NAME --iterations N --lazy-fpu --dom0-args STR\n"
+    "  --xen SPEC --linux SPEC --repro NAME|script:F|c:F --repro-args WORDS --iterations N\n"
+    "  --lazy-fpu --dom0-args STR\n"
     "  --self-test-corrupt R   as for pvlab run\n"
     "Options:\n"
     "  --repo DIR|ALIAS    git work tree (default .), or an alias of [repos]; must have no\n"
@@ -230,6 +232,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         O_XEN,
         O_LINUX,
         O_REPRO,
+        O_REPRO_ARGS,
         O_ITER,
         O_LAZY,
         O_DOM0,
@@ -256,6 +259,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         { "xen", required_argument, NULL, O_XEN },
         { "linux", required_argument, NULL, O_LINUX },
         { "repro", required_argument, NULL, O_REPRO },
+        { "repro-args", required_argument, NULL, O_REPRO_ARGS },
         { "iterations", required_argument, NULL, O_ITER },
         { "lazy-fpu", no_argument, NULL, O_LAZY },
         { "dom0-args", required_argument, NULL, O_DOM0 },
@@ -276,6 +280,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
     struct bisect_events ev = { on_status, on_trial, NULL, 0, NULL };
     struct bui u;
     struct err e = ERR_INIT;
+    char *repro_spec = NULL;
     const char *sub;
     long long id = 0;
     long v;
@@ -321,6 +326,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         case O_XEN: rq.xen_spec = optarg; break;
         case O_LINUX: rq.linux_spec = optarg; break;
         case O_REPRO: rq.repro = optarg; break;
+        case O_REPRO_ARGS: rq.repro_args = optarg; break;
         case O_ITER:
             if (cli_parse_long("--iterations", optarg, 1, 10000000, &v, &e) < 0)
                 goto usage_err;
@@ -394,6 +400,24 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
             rq.repo = repos_path(c->cfg.repos, rq.repo);
         }
     }
+    if (plugin_is_spec(rq.repro)) { /* every trial, and a resume, reads the same file */
+        repro_spec = plugin_spec_canonical(rq.repro, &e);
+        if (!repro_spec) {
+            cli_error(&e);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        rq.repro = repro_spec;
+        {
+            struct plugin pl; /* refused now, not at the first trial */
+            if (plugin_load(rq.repro, &pl, &e) < 0) {
+                cli_error(&e);
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            plugin_free(&pl);
+        }
+    }
     if (cli_store(c, &e) < 0 || store_bisect_mark_stale(c->store, &e) < 0) {
         cli_error(&e);
         goto out;
@@ -465,5 +489,6 @@ usage_err:
     rc = EXIT_USAGE;
 out:
     sv_clear(&rq.good);
+    free(repro_spec);
     return rc;
 }

@@ -39,6 +39,7 @@ int cmd_report(struct cli *c, int argc, char **argv);
 int cmd_worker(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);
 int cmd_publish(struct cli *c, int argc, char **argv);
+int cmd_repro(struct cli *c, int argc, char **argv);
 /* Posts one finished result ("run", "matrix", "bisect") when [reporter] url is set; a
  * dashboard that is down only costs a warning (the result waits in the spool). */
 void cli_report(struct cli *c, const char *kind, long long id);

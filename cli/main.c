@@ -29,6 +29,7 @@ static const char usage[] =
     "  build    build a Linux PV kernel or a Xen hypervisor from source into the cache\n"
     "  cache    list the artifact cache or remove least recently used entries\n"
     "  host     QEMU, the accelerator chosen and why, CPU models, disk, tools\n"
+    "  repro    list the reproducers (built-in and plug-ins) or show one\n"
     "  help     this text; 'pvlab <command> --help' explains a command\n"
     "\n"
     "Global options:\n"
@@ -106,13 +107,15 @@ int main(int argc, char **argv)
         rc = cmd_serve(&c, argc, argv);
     else if (!strcmp(cmd, "publish"))
         rc = cmd_publish(&c, argc, argv);
+    else if (!strcmp(cmd, "repro"))
+        rc = cmd_repro(&c, argc, argv);
     else if (!strcmp(cmd, "help")) {
         fputs(usage, stdout);
         rc = 0;
     } else {
         fprintf(stderr,
                 "pvlab: unknown command '%s'; commands: run, list, show, bisect, matrix, "
-                "nightly, report, serve, publish, worker, build, cache, host, trial, help\n",
+                "nightly, report, serve, publish, worker, build, cache, host, repro, trial, help\n",
                 cmd);
         rc = EXIT_USAGE;
     }

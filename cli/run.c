@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "images/plugin.h"
 #include "jobs/run.h"
 #include "lab/qemu.h"
 #include "util/buf.h"
@@ -26,7 +27,10 @@ static const char usage[] =
     "                         debsrc:SUITE                     (default [run] xen: 4.17)\n"
     "  --linux SPEC           5.10 | 6.1 | 6.12 (Debian's) | file:PATH | git:REPO@REV |\n"
     "                         tarball:PATH                     (default [run] linux: 6.1)\n"
-    "  --repro NAME           fpu-leak | seed-memcmp | self-test-hang (default fpu-leak)\n"
+    "  --repro NAME           fpu-leak | seed-memcmp | self-test-hang (default fpu-leak), or a\n"
+    "                         plug-in: script:FILE, c:FILE, or either with a directory holding\n"
+    "                         repro.conf (pvlab repro list; docs/reproducers.md)\n"
+    "  --repro-args WORDS     a plug-in's extra arguments, after its parameters' defaults\n"
     "  --trials N             boots, one verdict each (default [run] trials: 1)\n"
     "  --iterations N         fresh processes per trial (default [run] iterations: 2000)\n"
     "  --jobs N               trials at once, each a QEMU guest (default [run] jobs: 1)\n"
@@ -151,12 +155,14 @@ int cmd_run(struct cli *c, int argc, char **argv)
         O_DOMU_VCPUS,
         O_IN,
         O_SELFTEST_IN,
-        O_CPU
+        O_CPU,
+        O_REPRO_ARGS
     };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
         { "linux", required_argument, NULL, O_LINUX },
         { "repro", required_argument, NULL, O_REPRO },
+        { "repro-args", required_argument, NULL, O_REPRO_ARGS },
         { "trials", required_argument, NULL, O_TRIALS },
         { "iterations", required_argument, NULL, O_ITER },
         { "workers", required_argument, NULL, O_WORKERS },
@@ -192,7 +198,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
     struct ui u;
     int print_cmd = 0, quiet = 0, opt, rc = EXIT_RUN_ERROR;
     long v;
-    char *end;
+    char *end, *repro_spec = NULL;
 
     memset(&plan, 0, sizeof(plan));
     memset(&rec, 0, sizeof(rec));
@@ -202,6 +208,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         case O_XEN: over.xen_spec = optarg; break;
         case O_LINUX: over.linux_spec = optarg; break;
         case O_REPRO: over.repro = optarg; break;
+        case O_REPRO_ARGS: over.repro_args = optarg; break;
         case O_TRIALS:
             if (cli_parse_long("--trials", optarg, 1, 100000, &v, &e) < 0)
                 goto usage_err;
@@ -299,6 +306,12 @@ int cmd_run(struct cli *c, int argc, char **argv)
     }
     if (over.n_domu_linux && !over.domus)
         over.domus = over.n_domu_linux;
+    if (plugin_is_spec(over.repro)) { /* trials and the store see the same file, wherever */
+        repro_spec = plugin_spec_canonical(over.repro, &e);
+        if (!repro_spec)
+            goto err;
+        over.repro = repro_spec;
+    }
     status_init(&u.st, !quiet);
     ev.ctx = &u;
     if (cli_config(c, &e) < 0)
@@ -370,5 +383,6 @@ out:
     trial_recs_free(trials, ntrials);
     run_rec_free(&rec);
     run_plan_free(&plan);
+    free(repro_spec);
     return rc;
 }

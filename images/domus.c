@@ -106,7 +106,8 @@ static int write_domus(const struct domus_payload *d, const char *base, const ch
 
     if (cpio_open(path, CPIO_PLAIN, &c, e) < 0)
         goto out;
-    if (payload_add_base(c, e) < 0 || cpio_add_dir(c, "pvlab", 0755, e) < 0 ||
+    if (payload_add_base(c, d->plugin, e) < 0 ||
+        (!d->plugin && cpio_add_dir(c, "pvlab", 0755, e) < 0) ||
         cpio_add_dir(c, "boot", 0755, e) < 0 ||
         cpio_add_file(c, "pvlab/domus.sh", 0755, script, e) < 0 ||
         cpio_add_file(c, "pvlab/domu-initrd.gz", 0644, base, e) < 0)
@@ -144,7 +145,7 @@ int payload_domus_initramfs(const char *cache_dir, const struct domus_payload *d
     struct buf m = BUF_INIT;
     int lock_fd = -1, rc = -1;
 
-    if (payload_initramfs(cache_dir, &base, &base_sha, e) < 0)
+    if (payload_initramfs(cache_dir, d->plugin, &base, &base_sha, e) < 0)
         goto out;
     if (!fs_exists(script)) {
         err_set(e, ERR_NOTFOUND, "guest script %s not found; run `make` (or set PVLAB_GUEST_DIR)",

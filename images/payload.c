@@ -21,10 +21,12 @@
 
 static const struct repro_info repros[] = {
     { "fpu-leak", "fresh execs check XMM/YMM/x87 registers survive a context switch (Xen #40)",
-      "fpu-probe", 0 },
+      "fpu-probe", 0, "iterations",
+      "--iterations=2000 --workers=auto (2 x vCPUs + 1) --self-test-corrupt=0 --lazy-fpu=off" },
     { "seed-memcmp", "the original Xen #40 test case: malloc, memset, memcmp of 256 KiB",
-      "memcmp-probe", 0 },
-    { "self-test-hang", "prints PVLAB-BEGIN and hangs (exercises the host's timeout)", NULL, 1 },
+      "memcmp-probe", 0, "iterations", "--iterations=2000 --workers=auto (2 x vCPUs + 1)" },
+    { "self-test-hang", "prints PVLAB-BEGIN and hangs (exercises the host's timeout)", NULL, 1,
+      "once", "" },
 };
 
 #define NREPROS (sizeof(repros) / sizeof(repros[0]))
@@ -64,7 +66,7 @@ const struct repro_info *repro_lookup(const char *name, struct err *e)
 
 int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e)
 {
-    if (!repro_lookup(p->repro, e))
+    if ((!p->repro || strcmp(p->repro, "plugin")) && !repro_lookup(p->repro, e))
         return -1;
     if (p->iterations < 1 || p->iterations > REPRO_MAX_ITERATIONS) {
         err_set(e, ERR_USAGE, "iterations must be 1..%ld (got %ld)", REPRO_MAX_ITERATIONS,
@@ -133,7 +135,15 @@ struct input {
 
 enum { IN_INIT, IN_FPU, IN_MEMCMP, IN_BUSYBOX, NINPUTS };
 
-static const char *const applets[] = { "sh", "ls", "cat", "dmesg", "poweroff" };
+/* busybox's applets as commands: the few pvlab's guests use, and what plug-in scripts need */
+static const char *const applets[] = {
+    "sh",   "ls",      "cat",    "dmesg",     "poweroff", "grep",    "sed",     "awk",   "head",
+    "tail", "wc",      "cut",    "tr",        "sort",     "uniq",    "test",    "[",     "expr",
+    "seq",  "sleep",   "echo",   "printf",    "true",     "false",   "env",     "uname", "mkdir",
+    "rm",   "cp",      "mv",     "ln",        "chmod",    "od",      "hexdump", "dd",    "date",
+    "ps",   "kill",    "find",   "xargs",     "nproc",    "taskset", "free",    "mount", "umount",
+    "stat", "timeout", "md5sum", "sha256sum",
+};
 
 static void inputs_init(struct input in[NINPUTS], const char *guest_dir, const char *busybox)
 {
@@ -148,13 +158,20 @@ static void inputs_init(struct input in[NINPUTS], const char *guest_dir, const c
     in[IN_BUSYBOX].src = xstrdup(busybox);
 }
 
-/* Checks the inputs exist and are static, and hashes them into the cache key. */
-static int inputs_check(struct input *in, char key[SHA256_HEX_LEN + 1], struct err *e)
+/* Checks the inputs exist and are static, and hashes them (and pl's files) into the cache key. */
+static int inputs_check(struct input *in, const struct payload_plugin *pl,
+                        char key[SHA256_HEX_LEN + 1], struct err *e)
 {
     struct buf manifest = BUF_INIT;
+    char psha[SHA256_HEX_LEN + 1];
     int rc = -1;
 
     buf_addf(&manifest, "%s\n", PAYLOAD_FORMAT);
+    if (pl) {
+        if (sha256_file_hex(pl->program, psha, e) < 0)
+            goto out;
+        buf_addf(&manifest, "plugin %s %s\n%s\n", pl->name, psha, pl->manifest);
+    }
     for (int i = 0; i < NINPUTS; i++) {
         int st = payload_elf_is_static(in[i].src, e);
         if (st < 0 && i != IN_BUSYBOX && e && e->code == ERR_NOTFOUND) {
@@ -193,7 +210,8 @@ out:
 }
 
 /* The entries of the reproducer initramfs, in a fixed order (the bytes are a function of in). */
-static int add_entries(struct cpio *c, const struct input *in, struct err *e)
+static int add_entries(struct cpio *c, const struct input *in, const struct payload_plugin *pl,
+                       struct err *e)
 {
     static const char *const dirs[] = { "bin", "dev", "proc", "sys", "tmp" };
 
@@ -211,16 +229,29 @@ static int add_entries(struct cpio *c, const struct input *in, struct err *e)
         if (cpio_add_symlink(c, name, "busybox", e) < 0)
             return -1;
     }
+    if (pl) {
+        char *prog = xasprintf("pvlab/repro/%s", pl->name);
+        int r = cpio_add_dir(c, "pvlab", 0755, e) < 0 ||
+                        cpio_add_dir(c, "pvlab/repro", 0755, e) < 0 ||
+                        cpio_add_file(c, prog, 0755, pl->program, e) < 0 ||
+                        cpio_add_data(c, "pvlab/repro/manifest", 0644, pl->manifest,
+                                      strlen(pl->manifest), e) < 0
+                    ? -1
+                    : 0;
+        free(prog);
+        return r;
+    }
     return 0;
 }
 
 /* Writes the archive. */
-static int write_archive(const struct input *in, const char *path, struct err *e)
+static int write_archive(const struct input *in, const struct payload_plugin *pl, const char *path,
+                         struct err *e)
 {
     struct cpio *c = NULL;
     int rc = -1;
 
-    if (cpio_open(path, CPIO_GZIP, &c, e) < 0 || add_entries(c, in, e) < 0)
+    if (cpio_open(path, CPIO_GZIP, &c, e) < 0 || add_entries(c, in, pl, e) < 0)
         goto out;
     rc = cpio_commit(c, e);
     c = NULL;
@@ -258,19 +289,20 @@ out:
 }
 
 /* Writes the archive (temp file + rename), then its sha256 record next to it, also atomically. */
-static int publish_archive(const struct input *in, const char *path, const char *side,
-                           char sha[SHA256_HEX_LEN + 1], struct err *e)
+static int publish_archive(const struct input *in, const struct payload_plugin *pl,
+                           const char *path, const char *side, char sha[SHA256_HEX_LEN + 1],
+                           struct err *e)
 {
     char rec[SHA256_HEX_LEN + 2];
 
-    if (write_archive(in, path, e) < 0 || sha256_file_hex(path, sha, e) < 0)
+    if (write_archive(in, pl, path, e) < 0 || sha256_file_hex(path, sha, e) < 0)
         return -1;
     snprintf(rec, sizeof(rec), "%s\n", sha);
     return fs_write_atomic(side, rec, strlen(rec), e);
 }
 
-int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox, char **path_r,
-                  char **sha256_r, struct err *e)
+int payload_build(const char *cache_dir, const char *guest_dir, const char *busybox,
+                  const struct payload_plugin *pl, char **path_r, char **sha256_r, struct err *e)
 {
     struct input in[NINPUTS];
     char key[SHA256_HEX_LEN + 1], sha[SHA256_HEX_LEN + 1];
@@ -279,7 +311,7 @@ int payload_build(const char *cache_dir, const char *guest_dir, const char *busy
     int lock_fd = -1, rc = -1;
 
     inputs_init(in, guest_dir, busybox);
-    if (inputs_check(in, key, e) < 0)
+    if (inputs_check(in, pl, key, e) < 0)
         goto out;
     dir = xasprintf("%s/initramfs", cache_dir);
     path = xasprintf("%s/%s.cpio.gz", dir, key);
@@ -294,7 +326,7 @@ int payload_build(const char *cache_dir, const char *guest_dir, const char *busy
     if (why) {
         if (fs_exists(path))
             log_warn("initramfs", "cached %s cannot be reused: %s; rebuilding it", path, why);
-        if (publish_archive(in, path, side, sha, e) < 0) {
+        if (publish_archive(in, pl, path, side, sha, e) < 0) {
             err_prefix(e, "building the initramfs");
             goto out;
         }
@@ -325,7 +357,7 @@ char *payload_guest_file(const char *name)
     return xasprintf("%s/%s", default_guest_dir(), name);
 }
 
-static const char *default_busybox(void)
+const char *payload_busybox(void)
 {
     const char *busybox = getenv("PVLAB_BUSYBOX");
 
@@ -335,19 +367,21 @@ static const char *default_busybox(void)
                                                                        : "/usr/bin/busybox";
 }
 
-int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e)
+int payload_initramfs(const char *cache_dir, const struct payload_plugin *pl, char **path_r,
+                      char **sha256_r, struct err *e)
 {
-    return payload_build(cache_dir, default_guest_dir(), default_busybox(), path_r, sha256_r, e);
+    return payload_build(cache_dir, default_guest_dir(), payload_busybox(), pl, path_r, sha256_r,
+                         e);
 }
 
-int payload_add_base(struct cpio *c, struct err *e)
+int payload_add_base(struct cpio *c, const struct payload_plugin *pl, struct err *e)
 {
     struct input in[NINPUTS];
     char key[SHA256_HEX_LEN + 1];
     int rc;
 
-    inputs_init(in, default_guest_dir(), default_busybox());
-    rc = inputs_check(in, key, e) < 0 ? -1 : add_entries(c, in, e);
+    inputs_init(in, default_guest_dir(), payload_busybox());
+    rc = inputs_check(in, pl, key, e) < 0 ? -1 : add_entries(c, in, pl, e);
     for (int i = 0; i < NINPUTS; i++)
         free(in[i].src);
     return rc;

@@ -18,6 +18,8 @@ struct repro_info {
     const char *summary; /* one line for listings */
     const char *probe;   /* guest binary exec'd per iteration ("fpu-probe"); NULL if none */
     int self_test_only;  /* 1: exercises pvlab itself, not a bug (keep out of matrices) */
+    const char *model;   /* "iterations" (a fresh exec each) or "once" */
+    const char *params;  /* its options with defaults, for listings */
 };
 
 /* The reproducer with this name, or NULL. Returned pointers are static. */
@@ -33,7 +35,7 @@ const struct repro_info *repro_lookup(const char *name, struct err *e);
 #define REPRO_MAX_WORKERS 256
 
 struct repro_params {
-    const char *repro;        /* table name */
+    const char *repro;        /* table name, or "plugin" (its files are in the initramfs) */
     long iterations;          /* 1..REPRO_MAX_ITERATIONS probes */
     int workers;              /* 0 = auto in the guest (2 * online CPUs + 1) */
     double self_test_corrupt; /* 0..1: fraction of probes that corrupt themselves on purpose */
@@ -47,27 +49,37 @@ struct repro_params {
  */
 int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e);
 
+/* A plug-in reproducer's files in the initramfs (images/plugin.h; strings borrowed). */
+struct payload_plugin {
+    const char *name;     /* its program lands at /pvlab/repro/<name> */
+    const char *program;  /* host path: the script, or the static binary */
+    const char *manifest; /* text of /pvlab/repro/manifest (plugin_guest_manifest) */
+};
+
 /*
  * Builds (or reuses) the dom0 initramfs: gzip'd newc with /init (pvlab-init), /bin/fpu-probe,
  * /bin/memcmp-probe, a static /bin/busybox with applet links, /dev/console (char 5,1) and the
- * /dev /proc /sys /tmp mount points. Stored content-addressed as
- * <cache_dir>/initramfs/<sha256 of inputs and format version>.cpio.gz, so unchanged inputs
- * reuse the file, with the archive's own sha256 in <that name>.sha256: an archive whose bytes
- * no longer match it (truncated by a crash or a full disk) or without that record is rebuilt,
- * with a warning. Concurrent callers are serialised by <cache_dir>/initramfs/.lock. Guest binaries
- * come from $PVLAB_GUEST_DIR, else the build's guest directory; busybox from $PVLAB_BUSYBOX, else
- * /bin/busybox or /usr/bin/busybox. On success *path_r and *sha256_r (hex sha256 of the archive)
- * are malloc'd, caller frees. Blocks on file I/O (a build takes well under a second).
+ * /dev /proc /sys /tmp mount points; with pl, the plug-in under /pvlab/repro (NULL: none). Stored
+ * content-addressed as <cache_dir>/initramfs/<sha256 of inputs and format version>.cpio.gz, so
+ * unchanged inputs reuse the file, with the archive's own sha256 in <that name>.sha256: an archive
+ * whose bytes no longer match it (truncated by a crash or a full disk) or without that record is
+ * rebuilt, with a warning. Concurrent callers are serialised by <cache_dir>/initramfs/.lock. Guest
+ * binaries come from $PVLAB_GUEST_DIR, else the build's guest directory; busybox from
+ * $PVLAB_BUSYBOX, else /bin/busybox or /usr/bin/busybox. On success *path_r and *sha256_r (hex
+ * sha256 of the archive) are malloc'd, caller frees. Blocks on file I/O (a build takes well under a
+ * second).
  */
-int payload_initramfs(const char *cache_dir, char **path_r, char **sha256_r, struct err *e);
+int payload_initramfs(const char *cache_dir, const struct payload_plugin *pl, char **path_r,
+                      char **sha256_r, struct err *e);
 
 /* The parts of a domU trial's dom0 initramfs (strings borrowed). */
 struct domus_payload {
-    const char *toolstack_dir;  /* kernels: toolstack_resolve */
-    const char *modules_dir;    /* kernels: dom0_xen_modules */
-    size_t n;                   /* domUs */
-    const char *const *names;   /* "d1", "d2", ... */
-    const char *const *kernels; /* each domU's kernel as an ELF (kernels: kernel_pv_elf) */
+    const char *toolstack_dir;           /* kernels: toolstack_resolve */
+    const char *modules_dir;             /* kernels: dom0_xen_modules */
+    size_t n;                            /* domUs */
+    const char *const *names;            /* "d1", "d2", ... */
+    const char *const *kernels;          /* each domU's kernel as an ELF (kernels: kernel_pv_elf) */
+    const struct payload_plugin *plugin; /* a plug-in reproducer, or NULL */
 };
 
 /*

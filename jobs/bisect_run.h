@@ -45,6 +45,7 @@ struct bisect_request {
     const char *build_opts; /* pvlab's builder: "toolchain=T,base=B" (a git: spec's '?' part) */
     const char *xen_spec, *linux_spec; /* the fixed axis (and defaults) */
     const char *repro;
+    const char *repro_args; /* a plug-in's extra words */
     long iterations;
     int lazy_fpu;
     const char *dom0_args;

@@ -214,7 +214,7 @@ static int plan_cells(struct mctx *m, struct err *e)
         return -1;
     stage(m, "accel", m->host.accel_note);
     stage(m, "build image", "initramfs");
-    if (payload_initramfs(m->cfg->cache_dir, &m->initramfs, &m->initramfs_sha256, e) < 0)
+    if (payload_initramfs(m->cfg->cache_dir, NULL, &m->initramfs, &m->initramfs_sha256, e) < 0)
         return -1;
     m->plans = xcalloc(m->ncells ? m->ncells : 1, sizeof(*m->plans));
     m->untestable = xcalloc(m->ncells ? m->ncells : 1, sizeof(*m->untestable));
@@ -248,6 +248,10 @@ static int plan_cells(struct mctx *m, struct err *e)
         if (unbuilt) { /* recorded with the host it was planned on; nothing to boot */
             m->untestable[i] = xstrdup(unbuilt);
             continue;
+        }
+        if (run_plan_plugin(p, NULL, e) < 0) { /* a plug-in cell carries its own initramfs */
+            err_prefix(e, "cell %s x %s x %s", c->xen, c->linux_, c->repro);
+            return -1;
         }
         artifact_copy(&p->xen, x);
         artifact_copy(&p->linux_, l);
@@ -307,7 +311,9 @@ static int load_cells(struct mctx *m, struct matrix_def *def, struct err *e)
         c->repro = xstrdup(cells[i].repro->label);
         c->xen_spec = xstrdup(cells[i].xen->spec);
         c->linux_spec = xstrdup(cells[i].linux_->spec);
-        c->repro_name = xstrdup(cells[i].repro->name);
+        c->repro_name = matrix_repro_spec(def, cells[i].repro->name, e);
+        if (!c->repro_name)
+            goto out;
         c->options_json = options_json(cells[i].repro, inject ? m->rq->self_test_corrupt : 0);
         c->trials = cells[i].trials;
         c->iterations = cells[i].iterations;

@@ -74,6 +74,12 @@ struct matrix_def;
  * otherwise it is listed in out->missing.
  */
 int matrix_check_specs(const struct matrix_def *def, struct matrix_check *out, struct err *e);
+/*
+ * A [repro] line's reproducer as runs take it (malloc'd): a built-in's name as is; a plug-in
+ * (script:PATH, c:PATH) with PATH relative to the matrix file's directory made absolute.
+ * NULL with e set when the plug-in's path does not exist.
+ */
+char *matrix_repro_spec(const struct matrix_def *def, const char *name, struct err *e);
 /* Loads file, expands its cells, and matrix_check_specs into *out. */
 int matrix_check_file(const char *file, struct matrix_check *out, struct err *e);
 void matrix_check_free(struct matrix_check *c);

@@ -10,6 +10,7 @@
 
 #include "config/matrix.h"
 #include "images/payload.h"
+#include "images/plugin.h"
 #include "jobs/matrix.h"
 #include "kernels/kernels.h"
 #include "util/buf.h"
@@ -152,7 +153,17 @@ int matrix_check_specs(const struct matrix_def *def, struct matrix_check *out, s
         }
     for (size_t i = 0; i < def->nrepro; i++) {
         struct sv dl = SV_INIT;
-        int bad = !repro_lookup(def->repro[i].name, e);
+        int bad;
+        if (plugin_is_spec(def->repro[i].name)) { /* read and checked, not compiled */
+            char *spec = matrix_repro_spec(def, def->repro[i].name, e);
+            struct plugin p;
+            bad = !spec || plugin_load(spec, &p, e) < 0;
+            if (!bad)
+                plugin_free(&p);
+            free(spec);
+        } else {
+            bad = !repro_lookup(def->repro[i].name, e);
+        }
         if (!bad && def->repro[i].domu_linux)
             sv_split(&dl, def->repro[i].domu_linux, " ");
         for (size_t k = 0; k < dl.n && !bad; k++)
@@ -199,4 +210,19 @@ void matrix_check_free(struct matrix_check *c)
     sv_clear(&c->missing);
     sv_clear(&c->unused);
     *c = (struct matrix_check)MATRIX_CHECK_INIT;
+}
+
+char *matrix_repro_spec(const struct matrix_def *def, const char *name, struct err *e)
+{
+    const char *colon = strchr(name, ':');
+    char *dir, *joined, *spec;
+
+    if (!plugin_is_spec(name) || colon[1] == '/' || colon[1] == '~')
+        return plugin_is_spec(name) ? plugin_spec_canonical(name, e) : xstrdup(name);
+    dir = fs_dirname(def->path);
+    joined = xasprintf("%.*s%s/%s", (int)(colon - name + 1), name, dir, colon + 1);
+    spec = plugin_spec_canonical(joined, e);
+    free(dir);
+    free(joined);
+    return spec;
 }

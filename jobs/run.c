@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "images/payload.h"
+#include "images/plugin.h"
 #include "jobs/pool.h"
 #include "lab/accel.h"
 #include "util/buf.h"
@@ -52,6 +53,7 @@ void run_request_merge(const struct config *cfg, const struct run_request *over,
         rq->linux_spec = over->linux_spec;
     if (over->repro)
         rq->repro = over->repro;
+    rq->repro_args = over->repro_args;
     if (over->trials)
         rq->trials = over->trials;
     if (over->iterations)
@@ -187,7 +189,7 @@ static int compose_dom0_cmdline(struct run_plan *plan, struct err *e)
                  rq->domus, rq->domu_mem_mb ? rq->domu_mem_mb : RUN_DOMU_MEM_MB,
                  rq->domu_vcpus ? rq->domu_vcpus : 2, rq->in_dom0,
                  rq->corrupt_in ? rq->corrupt_in : "all", rq->lazy_fpu);
-    rp.repro = rq->repro;
+    rp.repro = plugin_is_spec(rq->repro) ? "plugin" : rq->repro;
     rp.iterations = rq->iterations;
     rp.workers = rq->workers;
     rp.self_test_corrupt = rq->self_test_corrupt;
@@ -222,6 +224,12 @@ static char *params_json(const struct run_plan *plan)
     jw_kv_s(&w, "dom0_cmdline", plan->dom0_cmdline);
     jw_kv_int(&w, "boot_timeout_s", plan->boot_timeout_s);
     jw_kv_int(&w, "run_timeout_s", plan->run_timeout_s);
+    if (plan->plugin) {
+        jw_key(&w, "plugin");
+        plugin_describe_json(plan->plugin, &w);
+        if (rq->repro_args)
+            jw_kv_s(&w, "repro_args", rq->repro_args);
+    }
     if (rq->domus) {
         jw_kv_int(&w, "domus", rq->domus);
         jw_kv_int(&w, "domu_mem_mb", rq->domu_mem_mb ? rq->domu_mem_mb : RUN_DOMU_MEM_MB);
@@ -277,11 +285,18 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
     plan->req.corrupt_in = plan->corrupt_in;
     if (!plan->req.seed)
         plan->req.seed = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16);
-    if (!repro_find(req->repro)) {
+    if (!repro_find(req->repro) && !plugin_is_spec(req->repro)) {
         struct buf names = BUF_INIT;
         repro_names(&names);
         err_set(e, ERR_NOTFOUND, "unknown reproducer '%s'; known: %s", req->repro, names.data);
         buf_release(&names);
+        return -1;
+    }
+    if (req->repro_args && !plugin_is_spec(req->repro)) {
+        err_set(e, ERR_USAGE,
+                "--repro-args is for plug-ins (script:FILE, c:FILE); %s takes "
+                "--iterations, --workers and the other run options",
+                req->repro);
         return -1;
     }
     if (plan->req.jobs < 1)
@@ -347,6 +362,7 @@ int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
     const char *names[RUN_MAX_DOMUS], *elfs[RUN_MAX_DOMUS];
     char name_buf[RUN_MAX_DOMUS][8];
     struct domus_payload dp = { 0 };
+    struct payload_plugin pl;
     struct kernels_opts dko = *ko;
 
     dko.linux_domu = 1; /* a domU kernel from source gets the domU fragment */
@@ -378,6 +394,12 @@ int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
     dp.n = (size_t)rq->domus;
     dp.names = names;
     dp.kernels = elfs;
+    if (plan->plugin) {
+        pl.name = plan->plugin->name;
+        pl.program = plan->plugin->program;
+        pl.manifest = plan->plugin_manifest;
+        dp.plugin = &pl;
+    }
     if (payload_domus_initramfs(plan->cfg->cache_dir, &dp, &plan->initramfs,
                                 &plan->initramfs_sha256, e) < 0)
         return -1;
@@ -426,6 +448,61 @@ out:
     return rc;
 }
 
+int run_plan_plugin(struct run_plan *plan, const struct run_events *ev, struct err *e)
+{
+    const struct run_request *rq = &plan->req;
+    struct payload_plugin pl;
+    struct plugin *p;
+    struct buf m = BUF_INIT;
+    int rc = -1;
+
+    if (!plugin_is_spec(rq->repro))
+        return 0;
+    stage(ev, "build image", rq->repro);
+    p = xcalloc(1, sizeof(*p));
+    if (plugin_load(rq->repro, p, e) < 0 || plugin_build(p, plan->cfg->cache_dir, e) < 0)
+        goto out;
+    if (rq->domus && !rq->in_dom0 && !(p->runs_in & PLUGIN_IN_DOMU)) {
+        err_set(e, ERR_USAGE,
+                "reproducer %s runs in dom0 only (its runs-in); drop --domus or "
+                "run it with --in dom0",
+                p->name);
+        goto out;
+    }
+    if ((!rq->domus || rq->in_dom0) && !(p->runs_in & PLUGIN_IN_DOM0)) {
+        err_set(e, ERR_USAGE, "reproducer %s runs in domUs only (its runs-in); add --domus N",
+                p->name);
+        goto out;
+    }
+    if (p->compiled)
+        stage(ev, "compiled", p->program);
+    if (plugin_guest_manifest(p, rq->repro_args, &m, e) < 0)
+        goto out;
+    plan->plugin = p;
+    p = NULL;
+    plan->plugin_manifest = buf_detach(&m, NULL);
+    if (!rq->domus) {
+        pl.name = plan->plugin->name;
+        pl.program = plan->plugin->program;
+        pl.manifest = plan->plugin_manifest;
+        free(plan->initramfs);
+        free(plan->initramfs_sha256);
+        plan->initramfs = plan->initramfs_sha256 = NULL;
+        if (payload_initramfs(plan->cfg->cache_dir, &pl, &plan->initramfs, &plan->initramfs_sha256,
+                              e) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (p)
+        plugin_free(p);
+    free(p);
+    buf_release(&m);
+    if (rc < 0)
+        err_prefix(e, "reproducer %s", rq->repro);
+    return rc;
+}
+
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e)
 {
@@ -465,6 +542,8 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
     ko.refresh_hours = cfg->refresh_hours;
     ko.progress = kernels_progress;
     ko.progress_ctx = (void *)ev;
+    if (run_plan_plugin(plan, ev, e) < 0) /* a bad plug-in costs no download */
+        return -1;
     stage(ev, "fetch", req->xen_spec);
     if (artifact_resolve(&ko, ARTIFACT_XEN, req->xen_spec, &plan->xen, e) < 0)
         return -1;
@@ -474,7 +553,8 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
     if (req->domus)
         return run_plan_domus(plan, &ko, ev, e);
     stage(ev, "build image", "initramfs");
-    if (payload_initramfs(cfg->cache_dir, &plan->initramfs, &plan->initramfs_sha256, e) < 0)
+    if (!plan->plugin &&
+        payload_initramfs(cfg->cache_dir, NULL, &plan->initramfs, &plan->initramfs_sha256, e) < 0)
         return -1;
     run_plan_finish(plan);
     return 0;
@@ -713,6 +793,10 @@ void run_plan_free(struct run_plan *plan)
     for (int i = 0; i < RUN_MAX_DOMUS; i++)
         free(plan->domu_specs[i]);
     free(plan->corrupt_in);
+    if (plan->plugin)
+        plugin_free(plan->plugin);
+    free(plan->plugin);
+    free(plan->plugin_manifest);
     free(plan->toolstack_dir);
     free(plan->modules_dir);
     host_stack_free(&plan->host);

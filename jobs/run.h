@@ -23,7 +23,8 @@
 struct run_request {
     const char *xen_spec;     /* "4.17", "file:/boot/xen.gz" */
     const char *linux_spec;   /* "6.1", "file:./bzImage" */
-    const char *repro;        /* "fpu-leak" */
+    const char *repro;        /* "fpu-leak", or a plug-in "script:PATH" / "c:PATH" */
+    const char *repro_args;   /* a plug-in's extra argument words, may be NULL */
     int trials;               /* >= 1 */
     long iterations;          /* per trial */
     int workers;              /* 0 = guest decides (2 x vCPUs + 1) */
@@ -82,6 +83,8 @@ struct run_plan {
     char *corrupt_in;                /* ... and req.corrupt_in */
     char *params_json;               /* the request's parameters, as the store keeps them */
     char *qemu_cmd;                  /* a trial's QEMU command line, shell-quoted */
+    struct plugin *plugin;           /* the request's plug-in (run_plan_plugin), else NULL */
+    char *plugin_manifest;           /* its guest manifest */
 };
 
 /*
@@ -100,6 +103,13 @@ void run_plan_finish(struct run_plan *plan);
  */
 int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
                    const struct run_events *ev, struct err *e);
+/*
+ * A plug-in request's part of preparing (nothing for a built-in): loads and checks the plug-in,
+ * compiles a C one (cached), checks where it may run against the domUs asked for, and, without
+ * domUs, builds the initramfs that carries it (replacing plan->initramfs; run_plan_domus puts
+ * it in a domU trial's). Blocks while gcc runs.
+ */
+int run_plan_plugin(struct run_plan *plan, const struct run_events *ev, struct err *e);
 int run_prepare(const struct config *cfg, const struct run_request *req,
                 const struct run_events *ev, struct run_plan *plan, struct err *e);
 /* The QEMU configuration of a trial whose console goes to serial_log (strings owned by plan). */

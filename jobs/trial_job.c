@@ -35,6 +35,7 @@ static const struct job_opt job_opts[] = {
     J("xen", K_STR, xen_spec),
     J("linux", K_STR, linux_spec),
     J("repro", K_STR, repro),
+    J("repro-args", K_STR, repro_args),
     J("iterations", K_LONG, iterations),
     J("workers", K_INT, workers),
     J("lazy-fpu", K_FLAG, lazy_fpu),
@@ -355,6 +356,7 @@ static void job_request(const struct config *cfg, const struct trial_job *j, con
         rq->linux_spec = *spec_owned;
     if (j->repro)
         rq->repro = j->repro;
+    rq->repro_args = j->repro_args;
     if (j->iterations)
         rq->iterations = j->iterations;
     rq->trials = 1;

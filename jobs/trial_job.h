@@ -29,6 +29,7 @@ struct trial_job { /* all strings borrowed */
     /* spec level */
     const char *xen_spec, *linux_spec;
     const char *repro;
+    const char *repro_args; /* a plug-in's extra words */
     long iterations;
     int workers; /* 0 = the guest decides */
     int lazy_fpu;

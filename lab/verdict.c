@@ -25,6 +25,8 @@ void verdict_free(struct verdict *v)
     free(v->result_json);
     free(v->guest_kernel);
     free(v->places_json);
+    free(v->outcome);
+    free(v->outcome_why);
     sv_clear(&v->evidence);
     memset(v, 0, sizeof(*v));
 }
@@ -87,7 +89,9 @@ static void take_event(struct verdict *v, const char *json)
         return;
     }
     type = json_flat_str(&j, "type");
-    if (type && !strcmp(type, "mismatch"))
+    if (type && !strcmp(type, "evidence")) {
+        v->events--; /* a plug-in's output line kept as evidence: it counts nothing itself */
+    } else if (type && !strcmp(type, "mismatch"))
         v->mismatches++;
     else if (type && (!strcmp(type, "death") || !strcmp(type, "worker-death") ||
                       !strcmp(type, "supervisor-death")))
@@ -112,6 +116,12 @@ static void take_result(struct verdict *v, const char *json)
     v->corruptions = (long long)json_flat_num(&j, "corruptions", 0);
     if (json_flat_num(&j, "self_test", 0) != 0)
         v->self_test = 1;
+    free(v->outcome);
+    free(v->outcome_why);
+    v->outcome = json_flat_str(&j, "outcome") ? xstrdup(json_flat_str(&j, "outcome")) : NULL;
+    v->outcome_why = xasprintf("%s%s%s", json_flat_str(&j, "why") ? json_flat_str(&j, "why") : "",
+                               json_flat_str(&j, "last") ? ": " : "",
+                               json_flat_str(&j, "last") ? json_flat_str(&j, "last") : "");
     json_flat_free(&j);
 }
 
@@ -194,17 +204,30 @@ static void parse_one(const char *log, size_t len, const struct verdict_ctx *ctx
 
     if (v->corruptions > 0 || v->klog_faults > 0) {
         v->kind = VERDICT_FAIL;
-        v->reason = xasprintf("%s%lld corruption%s (%lld mismatch, %lld abnormal death), %lld "
-                              "kernel fault line%s%s",
-                              v->self_test ? "detector self-test: " : "", v->corruptions,
-                              v->corruptions == 1 ? "" : "s", v->mismatches, v->deaths,
-                              v->klog_faults, v->klog_faults == 1 ? "" : "s",
-                              v->saw_result ? ""
-                                            : "; no summary line (the reproducer's "
-                                              "supervisor may have died)");
+        if (v->outcome && v->iterations == 1 && v->corruptions == 1 && !v->klog_faults &&
+            !v->deaths) /* a once-model plug-in: its exit and last line say it best */
+            v->reason = xasprintf("the check failed (%s)", v->outcome_why);
+        else
+            v->reason = xasprintf("%s%lld corruption%s (%lld mismatch, %lld abnormal death), %lld "
+                                  "kernel fault line%s%s",
+                                  v->self_test ? "detector self-test: " : "", v->corruptions,
+                                  v->corruptions == 1 ? "" : "s", v->mismatches, v->deaths,
+                                  v->klog_faults, v->klog_faults == 1 ? "" : "s",
+                                  v->saw_result ? ""
+                                                : "; no summary line (the reproducer's "
+                                                  "supervisor may have died)");
+    } else if (v->saw_result && v->outcome && !strcmp(v->outcome, "skip")) {
+        v->kind = VERDICT_SKIP;
+        v->reason = xasprintf("the reproducer cannot test here (%s)", v->outcome_why);
+    } else if (v->saw_result && v->outcome && !strcmp(v->outcome, "infra")) {
+        v->kind = VERDICT_INFRA;
+        v->reason = xasprintf("the reproducer failed to run (%s)", v->outcome_why);
     } else if (v->saw_result && v->iterations > 0) {
         v->kind = VERDICT_PASS;
-        v->reason = xasprintf("%lld iterations, no corruption", v->iterations);
+        if (v->outcome && v->iterations == 1) /* a once-model plug-in */
+            v->reason = xasprintf("the check passed (%s)", v->outcome_why);
+        else
+            v->reason = xasprintf("%lld iterations, no corruption", v->iterations);
     } else {
         v->kind = VERDICT_INFRA;
         if (ctx && ctx->interrupted)

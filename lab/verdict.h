@@ -6,6 +6,8 @@
  *           with or without a RESULT line (the bug can kill the reproducer's supervisor);
  *   infra - neither a RESULT nor evidence: boot hang, panic, timeout, QEMU error. Says nothing
  *           about the bug.
+ *   skip / infra from a plug-in: its RESULT says "outcome":"skip" (exit 125, XTF 3) or "infra"
+ *           (XTF 4 or 6, another code, a crash of a once-model check), unless there is evidence.
  * A trial without a RESULT line is never pass. Parsing is pure (no I/O) and unit-tested.
  *
  * domU trials (dom0's untagged BEGIN says "mode":"domus" and names the places): each domU's
@@ -49,6 +51,8 @@ struct verdict {
     char *result_json;     /* the RESULT payload, if any */
     char *guest_kernel;    /* from BEGIN */
     char *places_json;     /* domU trials only, else NULL */
+    char *outcome;         /* a plug-in's RESULT "outcome" (pass/fail/skip/infra), else NULL */
+    char *outcome_why;     /* its "why" and "last" output line ("exit 125 (untestable): ...") */
 };
 
 /* Parses a whole console log. v is overwritten; free with verdict_free. */

@@ -19,9 +19,21 @@
  * Kernel parameters: pvlab.repro=NAME pvlab.iterations=N pvlab.workers=W (0 = 2*cpus+1)
  * pvlab.self_test_corrupt=RATE pvlab.seed=S (0 = random; the BEGIN line says which).
  *
+ * Plug-ins (pvlab.repro=plugin): the host put the program and a manifest in /pvlab/repro:
+ *   name NAME / kind script|c / model once|iterations / arg WORD (repeated, in order)
+ * and the program at /pvlab/repro/NAME (a script runs under /bin/sh). Its environment has
+ * PVLAB_SEED, PVLAB_ITERATIONS, PVLAB_ITER (iterations model). Model "once": one run whose
+ * exit code is the verdict (guest.h: plugin_outcome); its output (stdout and stderr) is echoed
+ * as "repro| LINE" and, when it fails, its last lines become evidence EVENTs. Model
+ * "iterations": a fresh exec per iteration like the built-in probes; a fail code counts one
+ * corruption, a death by SIGSEGV/SIGBUS/SIGILL/SIGFPE one death, and a skip or infra code stops
+ * the run. RESULT then carries "outcome" (pass/fail/skip/infra), "exit" and "why".
+ *
  * Host mode (tests only): when not pid 1 the program refuses to run unless given --host; then it
  * mounts nothing and never reboots, reads parameters from --cmdline="..." and probes from
- * --bin-dir=DIR (default: its own directory). --test-kill-supervisor makes the supervisor kill
+ * --bin-dir=DIR (default: its own directory), a plug-in from --repro-dir=DIR (default
+ * /pvlab/repro).
+ * --test-kill-supervisor makes the supervisor kill
  * itself with SIGSEGV after starting the workers, to exercise pid 1's handling.
  */
 #include <errno.h>
@@ -48,6 +60,8 @@
 #define MAX_WORKERS 256
 #define MAX_NOISY_FAILURES 5 /* exec failures described on the console, then only counted */
 #define SUP_EXIT_ERROR 2     /* the supervisor printed PVLAB-ERROR itself */
+#define PLUGIN_MAX_ARGS 32
+#define PLUGIN_EVIDENCE 16 /* output lines of a failed once-model plug-in kept as evidence */
 
 struct config {
     char repro[64];
@@ -62,6 +76,11 @@ struct config {
     char kernel[128];
     int host;
     int kill_supervisor;
+    /* plug-ins */
+    int plugin, once, shell;
+    char repro_dir[512];
+    char args[PLUGIN_MAX_ARGS][256];
+    int nargs;
 };
 
 /* Shared between all processes (MAP_SHARED | MAP_ANONYMOUS, created before any fork). */
@@ -73,6 +92,9 @@ struct shared {
     atomic_long exec_failures;
     atomic_long noisy;
     atomic_int stop;
+    /* a plug-in's iteration that ended the run (skip or infra code): outcome, wait status */
+    atomic_int end_outcome;
+    atomic_int end_status;
 };
 
 static void sleep_ms(long ms)
@@ -127,6 +149,54 @@ static int setup_init(char *msg, size_t n)
     return 0;
 }
 
+/* Reads the plug-in manifest the host wrote (see the top of this file). */
+static int load_plugin(struct config *c, char *msg, size_t n)
+{
+    char path[640], line[320];
+    FILE *f;
+    int have_name = 0, have_kind = 0;
+
+    snprintf(path, sizeof(path), "%s/manifest", c->repro_dir);
+    f = fopen(path, "r");
+    if (!f) {
+        snprintf(msg, n, "pvlab.repro=plugin but %s cannot be read: %s", path, strerror(errno));
+        return -1;
+    }
+    c->plugin = 1;
+    c->once = 1;
+    while (fgets(line, sizeof(line), f)) {
+        char *v = strchr(line, ' ');
+        line[strcspn(line, "\n")] = '\0';
+        if (!v)
+            continue;
+        *v++ = '\0';
+        if (!strcmp(line, "name")) {
+            snprintf(c->repro, sizeof(c->repro), "%s", v);
+            have_name = 1;
+        } else if (!strcmp(line, "kind")) {
+            c->shell = !strcmp(v, "script");
+            have_kind = 1;
+        } else if (!strcmp(line, "model")) {
+            c->once = strcmp(v, "iterations") != 0;
+        } else if (!strcmp(line, "arg") && c->nargs < PLUGIN_MAX_ARGS) {
+            snprintf(c->args[c->nargs++], sizeof(c->args[0]), "%s", v);
+        }
+    }
+    fclose(f);
+    if (!have_name || !have_kind || strchr(c->repro, '/')) {
+        snprintf(msg, n, "%s: no name or kind line", path);
+        return -1;
+    }
+    snprintf(c->probe_path, sizeof(c->probe_path), "%s/%s", c->repro_dir, c->repro);
+    c->probe = c->repro;
+    if (access(c->probe_path, c->shell ? R_OK : X_OK) < 0) {
+        snprintf(msg, n, "plug-in %s is missing or not %s", c->probe_path,
+                 c->shell ? "readable" : "executable");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads pvlab.* parameters into c; on a bad value writes a message for PVLAB-ERROR. */
 static int parse_config(struct config *c, const char *cmdline, const char *bin_dir, char *msg,
                         size_t n)
@@ -138,7 +208,10 @@ static int parse_config(struct config *c, const char *cmdline, const char *bin_d
         snprintf(msg, n, "no pvlab.repro= on the kernel command line");
         return -1;
     }
-    if (!strcmp(c->repro, "fpu-leak")) {
+    if (!strcmp(c->repro, "plugin")) {
+        if (load_plugin(c, msg, n) < 0)
+            return -1;
+    } else if (!strcmp(c->repro, "fpu-leak")) {
         c->probe = "fpu-probe";
     } else if (!strcmp(c->repro, "seed-memcmp")) {
         c->probe = "memcmp-probe";
@@ -164,6 +237,10 @@ static int parse_config(struct config *c, const char *cmdline, const char *bin_d
     }
     if (c->workers == 0)
         c->workers = c->cpus * 2 + 1 > MAX_WORKERS ? MAX_WORKERS : c->cpus * 2 + 1;
+    if (c->plugin && c->once) { /* one run is the whole trial */
+        c->iterations = 1;
+        c->workers = 1;
+    }
     c->rate = 0;
     if (kv_find(cmdline, "pvlab.self_test_corrupt", v, sizeof(v)) && parse_rate(v, &c->rate) < 0) {
         snprintf(msg, n, "bad pvlab.self_test_corrupt=%s (0..1)", v);
@@ -178,7 +255,7 @@ static int parse_config(struct config *c, const char *cmdline, const char *bin_d
         uint64_t s = rng_seed(0);
         c->seed = (unsigned long)(rng_next(&s) & 0xffffffffUL) | 1;
     }
-    if (c->probe) {
+    if (c->probe && !c->plugin) {
         snprintf(c->probe_path, sizeof(c->probe_path), "%s/%s", bin_dir, c->probe);
         if (access(c->probe_path, X_OK) < 0) {
             snprintf(msg, n, "probe %s is missing or not executable", c->probe_path);
@@ -203,6 +280,10 @@ static void print_begin(const struct config *c)
     gline_str(&l, "kernel", c->kernel);
     gline_dbl(&l, "self_test_corrupt", c->rate);
     gline_int(&l, "seed", (long long)c->seed);
+    if (c->plugin) {
+        gline_str(&l, "plugin", c->shell ? "script" : "c");
+        gline_str(&l, "model", c->once ? "once" : "iterations");
+    }
     gline_emit(&l);
 }
 
@@ -218,7 +299,26 @@ static void classify(const struct config *c, struct shared *sh, long iter, pid_t
     long done;
     char msg[160];
 
-    if (WIFEXITED(st) && WEXITSTATUS(st) == PROBE_EXIT_OK) {
+    if (c->plugin && !(WIFSIGNALED(st) && is_death_signal(WTERMSIG(st)))) {
+        char what[96];
+        enum plugin_outcome o = plugin_outcome(st, what, sizeof(what));
+        if (o == PLUGIN_FAIL) {
+            struct gline l;
+            atomic_fetch_add(&sh->mismatches, 1);
+            gline_begin(&l, "EVENT");
+            gline_str(&l, "type", "check-failed");
+            gline_str(&l, "repro", c->repro);
+            gline_int(&l, "iter", iter);
+            gline_int(&l, "pid", pid);
+            gline_str(&l, "how", what);
+            gline_emit(&l);
+        } else if (o != PLUGIN_PASS) { /* the first skip or infra code ends the run */
+            int none = 0;
+            if (atomic_compare_exchange_strong(&sh->end_outcome, &none, (int)o))
+                atomic_store(&sh->end_status, st);
+            atomic_store(&sh->stop, 1);
+        }
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == PROBE_EXIT_OK) {
         /* ok */
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == PROBE_EXIT_MISMATCH) {
         atomic_fetch_add(&sh->mismatches, 1); /* the probe printed its own EVENT */
@@ -268,11 +368,34 @@ static pid_t fork_retry(void)
 }
 
 /* One worker: fresh fork+execve per iteration until the shared count is used up. */
+/* A plug-in's argv ([/bin/sh] program args) and environment; iter 0 for the once model. */
+static void plugin_argv(const struct config *c, long iter, char **argv, char **envp, char *env_seed,
+                        char *env_iter, char *env_iters)
+{
+    int n = 0;
+
+    if (c->shell)
+        argv[n++] = "/bin/sh";
+    argv[n++] = (char *)c->probe_path;
+    for (int i = 0; i < c->nargs; i++)
+        argv[n++] = (char *)c->args[i];
+    argv[n] = NULL;
+    snprintf(env_seed, 48, "PVLAB_SEED=%lu", c->seed);
+    snprintf(env_iter, 48, "PVLAB_ITER=%ld", iter);
+    snprintf(env_iters, 48, "PVLAB_ITERATIONS=%ld", c->iterations);
+    envp[0] = "PATH=/bin:/sbin";
+    envp[1] = env_seed;
+    envp[2] = env_iter;
+    envp[3] = env_iters;
+    envp[4] = NULL;
+}
+
 static int worker(const struct config *c, struct shared *sh)
 {
-    char seed[48], iter_s[48], rate[48];
-    char *argv[] = { (char *)c->probe, seed, iter_s, rate, NULL };
-    char *envp[] = { "PATH=/bin:/sbin", NULL };
+    char seed[48], iter_s[48], rate[48], e_seed[48], e_iter[48], e_iters[48];
+    char *argv[PLUGIN_MAX_ARGS + 4] = { (char *)c->probe, seed, iter_s, rate, NULL };
+    char *envp[8] = { "PATH=/bin:/sbin", NULL };
+    const char *path = c->plugin && c->shell ? "/bin/sh" : c->probe_path;
 
     snprintf(seed, sizeof(seed), "--seed=%lu", c->seed);
     snprintf(rate, sizeof(rate), "--self-test-corrupt=%.9g", c->rate);
@@ -284,6 +407,8 @@ static int worker(const struct config *c, struct shared *sh)
         if (it >= c->iterations)
             break;
         snprintf(iter_s, sizeof(iter_s), "--iter=%ld", it + 1);
+        if (c->plugin)
+            plugin_argv(c, it + 1, argv, envp, e_seed, e_iter, e_iters);
         pid = fork_retry();
         if (pid < 0) {
             char msg[128];
@@ -293,7 +418,7 @@ static int worker(const struct config *c, struct shared *sh)
             return SUP_EXIT_ERROR;
         }
         if (pid == 0) {
-            execve(c->probe_path, argv, envp);
+            execve(path, argv, envp);
             _exit(PROBE_EXIT_EXEC);
         }
         while (waitpid(pid, &st, 0) < 0) {
@@ -330,7 +455,119 @@ static void print_result(const struct config *c, struct shared *sh, long long el
     gline_int(&l, "exec_failures", atomic_load(&sh->exec_failures));
     gline_bool(&l, "self_test", c->rate > 0);
     gline_int(&l, "elapsed_ms", elapsed);
+    if (c->plugin) {
+        int o = atomic_load(&sh->end_outcome);
+        char what[96] = "";
+        if (o)
+            plugin_outcome(atomic_load(&sh->end_status), what, sizeof(what));
+        gline_str(&l, "outcome",
+                  o               ? plugin_outcome_name((enum plugin_outcome)o)
+                  : mism + deaths ? "fail"
+                                  : "pass");
+        if (o)
+            gline_str(&l, "why", what);
+    }
     gline_emit(&l);
+}
+
+/* Emits one line of a once-model plug-in's output, and keeps the last PLUGIN_EVIDENCE. */
+static void once_line(char *line, char keep[PLUGIN_EVIDENCE][200], int *nkeep)
+{
+    char out[GUEST_LINE_MAX];
+
+    if (!*line)
+        return;
+    snprintf(out, sizeof(out), "repro| %s", line);
+    guest_say(out);
+    if (*nkeep == PLUGIN_EVIDENCE) {
+        memmove(keep[0], keep[1], sizeof(keep[0]) * (PLUGIN_EVIDENCE - 1));
+        (*nkeep)--;
+    }
+    snprintf(keep[(*nkeep)++], sizeof(keep[0]), "%s", line);
+}
+
+/*
+ * A once-model plug-in: runs it with its output on a pipe, echoes each line, and turns its
+ * exit into the RESULT (and, for a failure, the evidence). Returns the supervisor's exit code.
+ */
+static int run_once(const struct config *c)
+{
+    static char keep[PLUGIN_EVIDENCE][200];
+    char *argv[PLUGIN_MAX_ARGS + 4], *envp[8], e_seed[48], e_iter[48], e_iters[48];
+    char buf[4096], line[512], what[96];
+    size_t ll = 0;
+    int p[2], st = 0, nkeep = 0;
+    long long t0 = guest_now_ms();
+    enum plugin_outcome o;
+    struct gline l;
+    pid_t pid;
+
+    if (pipe(p) < 0 || (pid = fork_retry()) < 0) {
+        guest_error("cannot start the plug-in (pipe/fork)");
+        return SUP_EXIT_ERROR;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        if (p[1] > 2)
+            close(p[1]);
+        plugin_argv(c, 1, argv, envp, e_seed, e_iter, e_iters);
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    close(p[1]);
+    for (;;) {
+        ssize_t r = read(p[0], buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] == '\n' || ll == sizeof(line) - 1) {
+                line[ll] = '\0';
+                once_line(line, keep, &nkeep);
+                ll = 0;
+            }
+            if (buf[i] != '\n')
+                line[ll++] = buf[i];
+        }
+    }
+    line[ll] = '\0';
+    once_line(line, keep, &nkeep);
+    close(p[0]);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    o = plugin_outcome(st, what, sizeof(what));
+    if (o == PLUGIN_FAIL) {
+        for (int i = 0; i < nkeep; i++) {
+            gline_begin(&l, "EVENT");
+            gline_str(&l, "type", "evidence");
+            gline_str(&l, "repro", c->repro);
+            gline_str(&l, "line", keep[i]);
+            gline_emit(&l);
+        }
+        gline_begin(&l, "EVENT");
+        gline_str(&l, "type", "check-failed");
+        gline_str(&l, "repro", c->repro);
+        gline_str(&l, "how", what);
+        gline_emit(&l);
+    }
+    gline_begin(&l, "RESULT");
+    gline_str(&l, "repro", c->repro);
+    gline_int(&l, "iterations", o == PLUGIN_PASS || o == PLUGIN_FAIL ? 1 : 0);
+    gline_int(&l, "corruptions", o == PLUGIN_FAIL);
+    gline_int(&l, "mismatches", o == PLUGIN_FAIL);
+    gline_int(&l, "deaths", 0);
+    gline_int(&l, "exec_failures", 0);
+    gline_bool(&l, "self_test", 0);
+    gline_int(&l, "elapsed_ms", guest_now_ms() - t0);
+    gline_str(&l, "outcome", plugin_outcome_name(o));
+    gline_str(&l, "why", what);
+    if (nkeep)
+        gline_str(&l, "last", keep[nkeep - 1]);
+    gline_emit(&l);
+    return 0;
 }
 
 /* The supervisor: runs the workers, replaces dead ones, prints RESULT. Returns an exit code. */
@@ -340,6 +577,8 @@ static int supervise(const struct config *c, struct shared *sh)
     long live = 0, respawns = 0, failed = 0;
     int st;
 
+    if (c->plugin && c->once)
+        return run_once(c);
     for (long i = 0; i < c->workers; i++) {
         if (spawn_worker(c, sh) < 0) {
             guest_error("supervisor cannot fork a worker");
@@ -351,6 +590,7 @@ static int supervise(const struct config *c, struct shared *sh)
     }
     if (c->kill_supervisor)
         raise(SIGSEGV);
+
     while (live > 0) {
         pid_t pid = waitpid(-1, &st, 0);
         if (pid < 0) {
@@ -463,6 +703,8 @@ int main(int argc, char **argv)
         prctl(PR_SET_CHILD_SUBREAPER, 1);
         v = arg_find(argc, argv, "--cmdline");
         snprintf(cmdline, sizeof(cmdline), "%s", v ? v : "");
+        v = arg_find(argc, argv, "--repro-dir");
+        snprintf(cfg.repro_dir, sizeof(cfg.repro_dir), "%s", v ? v : "/pvlab/repro");
         v = arg_find(argc, argv, "--bin-dir");
         if (v)
             snprintf(bin_dir, sizeof(bin_dir), "%s", v);
@@ -487,6 +729,7 @@ int main(int argc, char **argv)
         cmdline[r] = '\0';
         close(fd);
         snprintf(bin_dir, sizeof(bin_dir), "/bin");
+        snprintf(cfg.repro_dir, sizeof(cfg.repro_dir), "/pvlab/repro");
     }
 
     if (parse_config(&cfg, cmdline, bin_dir, msg, sizeof(msg)) < 0) {

@@ -28,7 +28,7 @@ for line in sys.stdin:
 # Prints a numeric field of the RESULT line.
 result_field() { sed -n 's/^PVLAB-RESULT .*"'"$2"'":\([0-9]*\).*/\1/p' "$1"; }
 
-echo "1..16"
+echo "1..19"
 
 # 1-3: binaries exist and are static
 for b in pvlab-init fpu-probe memcmp-probe; do
@@ -152,5 +152,43 @@ check "pvlab-init: unknown reproducer is PVLAB-ERROR naming the known ones" \
     error_run "pvlab.repro=nope" "known: fpu-leak, seed-memcmp, self-test-hang"
 check "pvlab-init: iterations out of range is PVLAB-ERROR" \
     error_run "pvlab.repro=fpu-leak pvlab.iterations=0" "pvlab.iterations=0"
+
+# 17-19: plug-ins (a manifest and a program in --repro-dir): the iterations model counts fail
+# codes as corruption and deaths as deaths, a skip code ends the run; the once model's exit is
+# the verdict and its output is echoed, and kept as evidence when it fails
+plugin_dir() { # plugin_dir MODEL SCRIPT
+    rm -rf "$tmp/pl" && mkdir -p "$tmp/pl" &&
+        printf 'name chk\nkind script\nmodel %s\narg --k=v\n' "$1" > "$tmp/pl/manifest" &&
+        printf '%s\n' "$2" > "$tmp/pl/chk"
+}
+plugin_iter_run() {
+    plugin_dir iterations 'case "$PVLAB_ITER" in 2|6) echo bad; exit 1;; 4) exit 5;; 8) kill -SEGV $$;; esac; [ "$1" = --k=v ]'
+    init_run --repro-dir="$tmp/pl" --cmdline="pvlab.repro=plugin pvlab.iterations=10 pvlab.workers=3" || return 1
+    grep -q '^PVLAB-BEGIN {"repro":"chk","iterations":10,.*"plugin":"script","model":"iterations"}' "$tmp/out" &&
+        [ "$(result_field "$tmp/out" mismatches)" = 3 ] && [ "$(result_field "$tmp/out" deaths)" = 1 ] &&
+        [ "$(result_field "$tmp/out" iterations)" = 10 ] &&
+        [ "$(grep -c '^PVLAB-EVENT {"type":"check-failed","repro":"chk"' "$tmp/out")" = 3 ] &&
+        grep -q '"how":"exit 5 (XTF failure)"' "$tmp/out" && grep -q '"outcome":"fail"' "$tmp/out" &&
+        protocol_ok "$tmp/out" || { sed 's/^/# /' "$tmp/out"; return 1; }
+}
+check "pvlab-init plug-in, iterations: exit 1 and XTF 5 are corruptions, SIGSEGV a death" plugin_iter_run
+plugin_skip_run() {
+    plugin_dir iterations '[ "$PVLAB_ITER" -ge 5 ] && exit 3; exit 0'
+    init_run --repro-dir="$tmp/pl" --cmdline="pvlab.repro=plugin pvlab.iterations=500 pvlab.workers=2" || return 1
+    grep -q '"outcome":"skip","why":"exit 3 (XTF skip)"' "$tmp/out" &&
+        [ "$(result_field "$tmp/out" iterations)" -lt 500 ] && protocol_ok "$tmp/out" ||
+        { sed 's/^/# /' "$tmp/out" | tail -5; return 1; }
+}
+check "pvlab-init plug-in, iterations: XTF skip stops the run with outcome skip" plugin_skip_run
+plugin_once_run() {
+    plugin_dir once 'echo "seed=$PVLAB_SEED args=$*"; echo "the last word"; exit 1'
+    init_run --repro-dir="$tmp/pl" --cmdline="pvlab.repro=plugin pvlab.iterations=99 pvlab.seed=42" || return 1
+    grep -q '^PVLAB-BEGIN {"repro":"chk","iterations":1,"workers":1,' "$tmp/out" &&
+        grep -qx 'repro| seed=42 args=--k=v' "$tmp/out" &&
+        [ "$(grep -c '^PVLAB-EVENT {"type":"evidence","repro":"chk","line":' "$tmp/out")" = 2 ] &&
+        grep -q '^PVLAB-RESULT {"repro":"chk","iterations":1,"corruptions":1,.*"outcome":"fail","why":"exit 1","last":"the last word"}' "$tmp/out" &&
+        protocol_ok "$tmp/out" || { sed 's/^/# /' "$tmp/out"; return 1; }
+}
+check "pvlab-init plug-in, once: output echoed, exit 1 is fail with its lines as evidence" plugin_once_run
 
 [ $fails -eq 0 ]

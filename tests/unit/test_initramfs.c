@@ -480,7 +480,7 @@ static void test_payload_layout(void **state)
     FILE *p;
 
     make_inputs(f->dir, &guest, &bb);
-    assert_int_equal(payload_build(cache, guest, bb, &path, &sha, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &path, &sha, &e), 0);
     assert_int_equal(strncmp(path, prefix, strlen(prefix)), 0);
     assert_int_equal(strlen(path + strlen(prefix)), 64 + strlen(".cpio.gz"));
     assert_string_equal(path + strlen(path) - 8, ".cpio.gz");
@@ -532,6 +532,56 @@ static void test_payload_layout(void **state)
     free(cmd);
 }
 
+/* A plug-in lands under pvlab/repro with its manifest, and is part of the cache key. */
+static void test_payload_plugin(void **state)
+{
+    struct fx *f = *state;
+    char *guest, *bb, *p0 = NULL, *s0 = NULL, *p1 = NULL, *s1 = NULL, *p2 = NULL, *s2 = NULL;
+    char *cache = xasprintf("%s/cache", f->dir), *prog = xasprintf("%s/check.sh", f->dir);
+    struct payload_plugin pl = { "check", prog, "name check\nkind script\nmodel once\n" };
+    struct err e = ERR_INIT;
+    struct archive a;
+    const struct entry *en;
+
+    make_inputs(f->dir, &guest, &bb);
+    write_file(prog, "exit 0\n", 7);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p0, &s0, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, &pl, &p1, &s1, &e), 0);
+    assert_string_not_equal(p0, p1);
+    parse(&a, p1);
+    en = find(&a, "pvlab/repro/check");
+    assert_non_null(en);
+    assert_int_equal(en->mode, 0100755);
+    assert_memory_equal(en->data, "exit 0\n", 7);
+    en = find(&a, "pvlab/repro/manifest");
+    assert_non_null(en);
+    assert_memory_equal(en->data, pl.manifest, strlen(pl.manifest));
+    assert_non_null(find(&a, "bin/grep")); /* scripts get the common applets */
+    archive_free(&a);
+    parse(&a, p0); /* negative control: no plug-in, no /pvlab */
+    assert_null(find(&a, "pvlab/repro/manifest"));
+    archive_free(&a);
+    /* another program or another manifest (arguments) is another archive */
+    write_file(prog, "exit 1\n", 7);
+    assert_int_equal(payload_build(cache, guest, bb, &pl, &p2, &s2, &e), 0);
+    assert_string_not_equal(p1, p2);
+    free(p2);
+    free(s2);
+    pl.manifest = "name check\nkind script\nmodel once\narg --x\n";
+    assert_int_equal(payload_build(cache, guest, bb, &pl, &p2, &s2, &e), 0);
+    assert_string_not_equal(p1, p2);
+    free(p0);
+    free(s0);
+    free(p1);
+    free(s1);
+    free(p2);
+    free(s2);
+    free(guest);
+    free(bb);
+    free(cache);
+    free(prog);
+}
+
 static void test_payload_reuse_and_key(void **state)
 {
     struct fx *f = *state;
@@ -541,10 +591,10 @@ static void test_payload_reuse_and_key(void **state)
     struct stat st1, st2;
 
     make_inputs(f->dir, &guest, &bb);
-    assert_int_equal(payload_build(cache, guest, bb, &p1, &s1, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p1, &s1, &e), 0);
     assert_int_equal(stat(p1, &st1), 0);
     sleep(1);
-    assert_int_equal(payload_build(cache, guest, bb, &p2, &s2, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p2, &s2, &e), 0);
     assert_string_equal(p1, p2);
     assert_string_equal(s1, s2);
     assert_int_equal(stat(p2, &st2), 0);
@@ -554,7 +604,7 @@ static void test_payload_reuse_and_key(void **state)
     fpu = xasprintf("%s/fpu-probe", guest); /* new probe contents: new key, new archive */
     write_file(fpu, "x", 1);
     write_fake_elf(fpu, 0, "fpu-v2");
-    assert_int_equal(payload_build(cache, guest, bb, &p3, &s3, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p3, &s3, &e), 0);
     assert_string_not_equal(p1, p3);
     assert_string_not_equal(s1, s3);
     assert_true(fs_exists(p1));
@@ -565,7 +615,7 @@ static void test_payload_reuse_and_key(void **state)
     p3 = NULL;
     free(s2);
     s2 = NULL;
-    assert_int_equal(payload_build(cache, guest, bb, &p3, &s2, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p3, &s2, &e), 0);
     assert_string_equal(s2, s3);
     {
         char *idir = xasprintf("%s/initramfs", cache);
@@ -605,7 +655,7 @@ static void test_payload_damaged_cache_rebuilt(void **state)
     ino_t ino;
 
     make_inputs(f->dir, &guest, &bb);
-    assert_int_equal(payload_build(cache, guest, bb, &p1, &s1, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p1, &s1, &e), 0);
     side = xasprintf("%s.sha256", p1);
     assert_int_equal(buf_read_file(&rec, side, &e), 0);
     assert_int_equal(rec.len, 65);
@@ -615,7 +665,7 @@ static void test_payload_damaged_cache_rebuilt(void **state)
 
     /* negative control: an intact archive is reused as it is */
     sleep(1);
-    assert_int_equal(payload_build(cache, guest, bb, &p2, &s2, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p2, &s2, &e), 0);
     assert_string_equal(s2, s1);
     assert_int_equal(stat(p2, &st2), 0);
     assert_int_equal(st1.st_ino, st2.st_ino);
@@ -625,7 +675,7 @@ static void test_payload_damaged_cache_rebuilt(void **state)
 
     /* truncated: rebuilt (a new file renamed into place) with the first build's bytes */
     assert_int_equal(truncate(p1, st1.st_size / 2), 0);
-    assert_int_equal(payload_build(cache, guest, bb, &p2, &s2, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p2, &s2, &e), 0);
     assert_string_equal(p2, p1);
     assert_string_equal(s2, s1);
     assert_int_equal(sha256_file_hex(p1, got, &e), 0);
@@ -637,7 +687,7 @@ static void test_payload_damaged_cache_rebuilt(void **state)
     /* no sha256 record (an archive from an older pvlab, or a crash between the two renames) */
     ino = inode_of(p1);
     assert_int_equal(unlink(side), 0);
-    assert_int_equal(payload_build(cache, guest, bb, &p2, &s2, &e), 0);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &p2, &s2, &e), 0);
     assert_string_equal(s2, s1);
     assert_int_not_equal(inode_of(p1), ino);
     assert_true(fs_exists(side));
@@ -663,26 +713,26 @@ static void test_payload_errors(void **state)
 
     p = xasprintf("%s/memcmp-probe", guest);
     assert_int_equal(unlink(p), 0);
-    assert_int_equal(payload_build(cache, guest, bb, &path, &sha, &e), -1);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &path, &sha, &e), -1);
     assert_int_equal(e.code, ERR_NOTFOUND);
     assert_non_null(strstr(e.msg, "memcmp-probe"));
     assert_non_null(strstr(e.msg, "make"));
     write_fake_elf(p, 1, "dynamic probe");
-    assert_int_equal(payload_build(cache, guest, bb, &path, &sha, &e), -1);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &path, &sha, &e), -1);
     assert_non_null(strstr(e.msg, "dynamically linked"));
     write_fake_elf(p, 0, "memcmp");
     free(p);
 
     write_fake_elf(bb, 1, "dynamic busybox");
-    assert_int_equal(payload_build(cache, guest, bb, &path, &sha, &e), -1);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &path, &sha, &e), -1);
     assert_int_equal(e.code, ERR_TOOL);
     assert_non_null(strstr(e.msg, "apt-get install busybox-static"));
     assert_int_equal(unlink(bb), 0);
-    assert_int_equal(payload_build(cache, guest, bb, &path, &sha, &e), -1);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &path, &sha, &e), -1);
     assert_int_equal(e.code, ERR_TOOL);
     assert_non_null(strstr(e.msg, "apt-get install busybox-static"));
     write_file(bb, "#!/bin/sh\n", 10);
-    assert_int_equal(payload_build(cache, guest, bb, &path, &sha, &e), -1);
+    assert_int_equal(payload_build(cache, guest, bb, NULL, &path, &sha, &e), -1);
     assert_non_null(strstr(e.msg, "not a 64-bit ELF"));
     assert_null(path);
     assert_null(sha);
@@ -703,13 +753,13 @@ static void test_payload_env(void **state)
     make_inputs(f->dir, &guest, &bb);
     setenv("PVLAB_GUEST_DIR", guest, 1);
     setenv("PVLAB_BUSYBOX", bb, 1);
-    assert_int_equal(payload_initramfs(cache, &path, &sha, &e), 0);
+    assert_int_equal(payload_initramfs(cache, NULL, &path, &sha, &e), 0);
     assert_true(fs_exists(path));
     free(path);
     free(sha);
     path = sha = NULL;
     setenv("PVLAB_GUEST_DIR", "/nonexistent-pvlab-guest", 1);
-    assert_int_equal(payload_initramfs(cache, &path, &sha, &e), -1);
+    assert_int_equal(payload_initramfs(cache, NULL, &path, &sha, &e), -1);
     assert_non_null(strstr(e.msg, "/nonexistent-pvlab-guest/pvlab-init"));
     assert_non_null(strstr(e.msg, "make"));
     unsetenv("PVLAB_GUEST_DIR");
@@ -739,6 +789,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_and_errors_leave_nothing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_commit_replaces_existing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_layout, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_payload_plugin, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_reuse_and_key, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_damaged_cache_rebuilt, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_payload_errors, fx_setup, fx_teardown),

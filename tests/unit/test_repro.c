@@ -104,13 +104,25 @@ static void test_cmdline_validation(void **state)
     buf_release(&b);
 }
 
+/* A plug-in travels in the initramfs; its command line names only "plugin". */
+static void test_cmdline_plugin(void **state)
+{
+    struct repro_params p = { "plugin", 1, 0, 0, 7 };
+    struct buf b = BUF_INIT;
+    struct err e = ERR_INIT;
+
+    assert_int_equal(repro_cmdline(&p, &b, &e), 0);
+    assert_non_null(strstr(b.data, " pvlab.repro=plugin pvlab.iterations=1 "));
+    assert_non_null(strstr(b.data, " pvlab.seed=7"));
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_lookup_error_lists_names),
-        cmocka_unit_test(test_cmdline_output),
-        cmocka_unit_test(test_cmdline_validation),
+        cmocka_unit_test(test_find),           cmocka_unit_test(test_lookup_error_lists_names),
+        cmocka_unit_test(test_cmdline_output), cmocka_unit_test(test_cmdline_validation),
+        cmocka_unit_test(test_cmdline_plugin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

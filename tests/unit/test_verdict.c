@@ -262,6 +262,62 @@ static void test_domus_toolstack_error(void **state)
     assert_false(verdict_line_is_tagged("PVLAB-END", 9));
 }
 
+/* Plug-in outcomes: the guest's RESULT "outcome" decides skip and infra; fail keeps evidence. */
+#define PBEGIN "PVLAB-BEGIN {\"repro\":\"avx\",\"iterations\":1,\"plugin\":\"script\"}\r\n"
+static void test_plugin_outcomes(void **state)
+{
+    struct verdict v;
+
+    parse(BOOT PBEGIN
+          "repro| kernel 6.1, 2 CPUs\r\n"
+          "PVLAB-EVENT {\"type\":\"evidence\",\"repro\":\"avx\",\"line\":\"CPU 0: no "
+          "avx\"}\r\n"
+          "PVLAB-EVENT {\"type\":\"check-failed\",\"repro\":\"avx\",\"how\":\"exit 1\"}\r\n"
+          "PVLAB-RESULT {\"repro\":\"avx\",\"iterations\":1,\"corruptions\":1,"
+          "\"mismatches\":1,\"deaths\":0,\"outcome\":\"fail\",\"why\":\"exit 1\","
+          "\"last\":\"CPU 0: no avx\"}\r\nPVLAB-END\r\n",
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_FAIL);
+    assert_int_equal(v.corruptions, 1); /* the evidence line counts nothing itself */
+    assert_int_equal(v.mismatches, 1);
+    assert_int_equal(v.evidence.n, 2);
+    assert_non_null(strstr(v.evidence.v[0], "CPU 0: no avx"));
+    assert_string_equal(v.reason, "the check failed (exit 1: CPU 0: no avx)");
+    verdict_free(&v);
+
+    parse(BOOT PBEGIN "PVLAB-RESULT {\"repro\":\"avx\",\"iterations\":0,\"corruptions\":0,"
+                      "\"outcome\":\"skip\",\"why\":\"exit 125 (untestable)\",\"last\":\"no "
+                      "cpuinfo\"}\r\nPVLAB-END\r\n",
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_SKIP);
+    assert_string_equal(v.reason,
+                        "the reproducer cannot test here (exit 125 (untestable): no cpuinfo)");
+    verdict_free(&v);
+
+    parse(BOOT PBEGIN "PVLAB-RESULT {\"repro\":\"avx\",\"iterations\":0,\"corruptions\":0,"
+                      "\"outcome\":\"infra\",\"why\":\"exit 4 (XTF error)\"}\r\nPVLAB-END\r\n",
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_string_equal(v.reason, "the reproducer failed to run (exit 4 (XTF error))");
+    verdict_free(&v);
+
+    /* evidence wins over a skip: a kernel fault line is still a fail */
+    parse(BOOT PBEGIN "[ 1.0] traps: x[12] general protection ip:1 sp:2 error:0\r\n"
+                      "PVLAB-RESULT {\"iterations\":0,\"corruptions\":0,\"outcome\":\"skip\","
+                      "\"why\":\"exit 3 (XTF skip)\"}\r\nPVLAB-END\r\n",
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_FAIL);
+    verdict_free(&v);
+
+    /* negative control: a pass outcome is a pass, as a built-in's RESULT is */
+    parse(BOOT PBEGIN "PVLAB-RESULT {\"iterations\":1,\"corruptions\":0,\"outcome\":\"pass\","
+                      "\"why\":\"exit 0\"}\r\nPVLAB-END\r\n",
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_PASS);
+    assert_string_equal(v.reason, "the check passed (exit 0)");
+    verdict_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_domus_fail_names_the_domu),
         cmocka_unit_test(test_domus_silent_domu_is_infra),
         cmocka_unit_test(test_domus_toolstack_error),
+        cmocka_unit_test(test_plugin_outcomes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

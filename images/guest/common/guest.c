@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -288,4 +289,49 @@ long long guest_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum plugin_outcome plugin_outcome(int status, char *what, size_t n)
+{
+    static const struct {
+        int code;
+        enum plugin_outcome o;
+        const char *why;
+    } codes[] = {
+        { 0, PLUGIN_PASS, "" },
+        { 1, PLUGIN_FAIL, "" },
+        { 5, PLUGIN_FAIL, " (XTF failure)" },
+        { 125, PLUGIN_SKIP, " (untestable)" },
+        { 3, PLUGIN_SKIP, " (XTF skip)" },
+        { 4, PLUGIN_INFRA, " (XTF error)" },
+        { 6, PLUGIN_INFRA, " (XTF crash)" },
+        { 126, PLUGIN_INFRA, " (not executable)" },
+        { 127, PLUGIN_INFRA, " (not found)" },
+    };
+    int code;
+
+    if (!WIFEXITED(status)) {
+        snprintf(what, n, "killed by %s",
+                 WIFSIGNALED(status) ? guest_signame(WTERMSIG(status)) : "?");
+        return PLUGIN_INFRA;
+    }
+    code = WEXITSTATUS(status);
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i].code == code) {
+            snprintf(what, n, "exit %d%s", code, codes[i].why);
+            return codes[i].o;
+        }
+    snprintf(what, n, "exit %d (not a reproducer exit code)", code);
+    return PLUGIN_INFRA;
+}
+
+const char *plugin_outcome_name(enum plugin_outcome o)
+{
+    switch (o) {
+    case PLUGIN_PASS: return "pass";
+    case PLUGIN_FAIL: return "fail";
+    case PLUGIN_SKIP: return "skip";
+    case PLUGIN_INFRA: return "infra";
+    }
+    return "?";
 }

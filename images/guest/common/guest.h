@@ -71,4 +71,15 @@ int cpu_avx_usable(void);
 /* Monotonic milliseconds. */
 long long guest_now_ms(void);
 
+/*
+ * Plug-in reproducers (docs/reproducers.md) end with pvlab's codes or XTF's:
+ *   pass  0;  fail  1, 5 (XTF failure);  skip  125, 3 (XTF skip);
+ *   infra 4 (XTF error), 6 (XTF crash), any other code, death by a signal.
+ */
+enum plugin_outcome { PLUGIN_PASS, PLUGIN_FAIL, PLUGIN_SKIP, PLUGIN_INFRA };
+/* The outcome of a wait status; *what gets a description ("exit 3 (XTF skip)"), size n. */
+enum plugin_outcome plugin_outcome(int status, char *what, size_t n);
+/* "pass", "fail", "skip", "infra" */
+const char *plugin_outcome_name(enum plugin_outcome o);
+
 #endif
