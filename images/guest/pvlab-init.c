@@ -19,6 +19,11 @@
  * Kernel parameters: pvlab.repro=NAME pvlab.iterations=N pvlab.workers=W (0 = 2*cpus+1)
  * pvlab.self_test_corrupt=RATE pvlab.seed=S (0 = random; the BEGIN line says which).
  *
+ * Amplifiers: pvlab.overcommit=K makes the default worker count K x CPUs (instead of 2 x CPUs +
+ * 1); pvlab.churn=1 starts a memory churner beside the workers (pid 1's child, first in line for
+ * the OOM killer): it keeps allocating, touching and freeing anonymous memory up to a margin
+ * below MemAvailable, so the workers' allocations go through reclaim and compaction.
+ *
  * Plug-ins (pvlab.repro=plugin): the host put the program and a manifest in /pvlab/repro:
  *   name NAME / kind script|c / model once|iterations / arg WORD (repeated, in order)
  * and the program at /pvlab/repro/NAME (a script runs under /bin/sh). Its environment has
@@ -81,6 +86,8 @@ struct config {
     char repro_dir[512];
     char args[PLUGIN_MAX_ARGS][256];
     int nargs;
+    long overcommit; /* 0 = 2 x CPUs + 1 workers; K = K x CPUs */
+    int churn;
 };
 
 /* Shared between all processes (MAP_SHARED | MAP_ANONYMOUS, created before any fork). */
@@ -235,6 +242,15 @@ static int parse_config(struct config *c, const char *cmdline, const char *bin_d
         snprintf(msg, n, "bad pvlab.workers=%s (0..%d)", v, MAX_WORKERS);
         return -1;
     }
+    c->overcommit = 0;
+    if (kv_find(cmdline, "pvlab.overcommit", v, sizeof(v)) &&
+        parse_long(v, 0, 64, &c->overcommit) < 0) {
+        snprintf(msg, n, "bad pvlab.overcommit=%s (0..64)", v);
+        return -1;
+    }
+    c->churn = kv_find(cmdline, "pvlab.churn", v, sizeof(v)) && !strcmp(v, "1");
+    if (c->workers == 0 && c->overcommit > 0)
+        c->workers = c->cpus * c->overcommit > MAX_WORKERS ? MAX_WORKERS : c->cpus * c->overcommit;
     if (c->workers == 0)
         c->workers = c->cpus * 2 + 1 > MAX_WORKERS ? MAX_WORKERS : c->cpus * 2 + 1;
     if (c->plugin && c->once) { /* one run is the whole trial */
@@ -284,6 +300,8 @@ static void print_begin(const struct config *c)
         gline_str(&l, "plugin", c->shell ? "script" : "c");
         gline_str(&l, "model", c->once ? "once" : "iterations");
     }
+    if (c->churn)
+        gline_bool(&l, "churn", 1);
     gline_emit(&l);
 }
 
@@ -622,6 +640,63 @@ static int supervise(const struct config *c, struct shared *sh)
     return 0;
 }
 
+static pid_t churner = -1; /* pvlab.churn's process, killed when the supervisor ends */
+
+/* MemAvailable in KiB, or -1. */
+static long mem_available_kb(void)
+{
+    char line[128];
+    long kb = -1;
+    FILE *f = fopen("/proc/meminfo", "r");
+
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+#define CHURN_CHUNK (1L << 20)
+#define CHURN_MARGIN_KB (24L * 1024) /* left for the workers, the probes and the kernel */
+#define CHURN_MAX_CHUNKS 4096
+
+/* The memory churner (pvlab.churn=1): never returns; pid 1 kills it. */
+static void churn(const struct config *c, struct shared *sh)
+{
+    static char *chunks[CHURN_MAX_CHUNKS];
+    uint64_t rng = rng_seed(c->seed);
+    long held = 0;
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+
+    if (fd >= 0) { /* the OOM killer takes the churner, never a probe or pid 1 */
+        if (write(fd, "1000", 4) < 0) {
+        }
+        close(fd);
+    }
+    while (!atomic_load(&sh->stop)) {
+        long avail = mem_available_kb();
+        if (avail > CHURN_MARGIN_KB + 1024 && held < CHURN_MAX_CHUNKS) {
+            char *p = mmap(NULL, CHURN_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                           -1, 0);
+            if (p != MAP_FAILED) {
+                for (long off = 0; off < CHURN_CHUNK; off += 4096) /* every page, for real */
+                    p[off] = (char)off;
+                chunks[held++] = p;
+            }
+        } else if (held > 0) { /* at the margin: free a random quarter and grow again */
+            for (long k = held / 4 + 1; k > 0 && held > 0; k--) {
+                long i = (long)(rng_next(&rng) % (uint64_t)held);
+                munmap(chunks[i], CHURN_CHUNK);
+                chunks[i] = chunks[--held];
+            }
+        } else {
+            sleep_ms(10);
+        }
+    }
+    _exit(0);
+}
+
 /* Reaps everything left for up to ms (orphaned probes, killed workers). */
 static void reap_all(long ms)
 {
@@ -662,7 +737,10 @@ static void wait_supervisor(const struct config *c, struct shared *sh, pid_t sup
         gline_int(&l, "deaths", atomic_load(&sh->deaths));
         gline_emit(&l);
         kill(-sup, SIGKILL);
-    } else if (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != SUP_EXIT_ERROR) {
+    }
+    if (churner > 0)
+        kill(churner, SIGKILL);
+    if (!WIFSIGNALED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != SUP_EXIT_ERROR) {
         snprintf(msg, sizeof(msg), "supervisor exited with code %d", WEXITSTATUS(st));
         guest_error(msg);
     }
@@ -756,6 +834,11 @@ int main(int argc, char **argv)
         _exit(supervise(&cfg, sh));
     }
     setpgid(sup, sup);
+    if (cfg.churn) {
+        churner = fork_retry();
+        if (churner == 0)
+            churn(&cfg, sh);
+    }
     wait_supervisor(&cfg, sh, sup);
     guest_say("PVLAB-END");
     finish(&cfg, 0);
