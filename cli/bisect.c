@@ -37,7 +37,7 @@ static const char usage[] =
     "                      base=tinyconfig|allnoconfig|defconfig|FILE (comma-separated; the\n"
     "                      '?' part of a git: spec, docs/building.md)\n"
     "  --xen SPEC --linux SPEC --repro NAME|script:F|c:F --repro-args WORDS --iterations N\n"
-    "  --lazy-fpu --dom0-args STR\n"
+    "  --lazy-fpu --amplifier LIST --dom0-args STR\n"
     "  --self-test-corrupt R   as for pvlab run\n"
     "Options:\n"
     "  --repo DIR|ALIAS    git work tree (default .), or an alias of [repos]; must have no\n"
@@ -233,6 +233,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         O_LINUX,
         O_REPRO,
         O_REPRO_ARGS,
+        O_AMP,
         O_ITER,
         O_LAZY,
         O_DOM0,
@@ -260,6 +261,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         { "linux", required_argument, NULL, O_LINUX },
         { "repro", required_argument, NULL, O_REPRO },
         { "repro-args", required_argument, NULL, O_REPRO_ARGS },
+        { "amplifier", required_argument, NULL, O_AMP },
         { "iterations", required_argument, NULL, O_ITER },
         { "lazy-fpu", no_argument, NULL, O_LAZY },
         { "dom0-args", required_argument, NULL, O_DOM0 },
@@ -327,6 +329,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         case O_LINUX: rq.linux_spec = optarg; break;
         case O_REPRO: rq.repro = optarg; break;
         case O_REPRO_ARGS: rq.repro_args = optarg; break;
+        case O_AMP: rq.amplifiers = optarg; break;
         case O_ITER:
             if (cli_parse_long("--iterations", optarg, 1, 10000000, &v, &e) < 0)
                 goto usage_err;

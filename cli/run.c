@@ -156,13 +156,15 @@ int cmd_run(struct cli *c, int argc, char **argv)
         O_IN,
         O_SELFTEST_IN,
         O_CPU,
-        O_REPRO_ARGS
+        O_REPRO_ARGS,
+        O_AMP
     };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
         { "linux", required_argument, NULL, O_LINUX },
         { "repro", required_argument, NULL, O_REPRO },
         { "repro-args", required_argument, NULL, O_REPRO_ARGS },
+        { "amplifier", required_argument, NULL, O_AMP },
         { "trials", required_argument, NULL, O_TRIALS },
         { "iterations", required_argument, NULL, O_ITER },
         { "workers", required_argument, NULL, O_WORKERS },
@@ -209,6 +211,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         case O_LINUX: over.linux_spec = optarg; break;
         case O_REPRO: over.repro = optarg; break;
         case O_REPRO_ARGS: over.repro_args = optarg; break;
+        case O_AMP: over.amplifiers = optarg; break;
         case O_TRIALS:
             if (cli_parse_long("--trials", optarg, 1, 100000, &v, &e) < 0)
                 goto usage_err;

@@ -68,10 +68,11 @@ static int parse_repro(const char *label, const char *value, struct matrix_repro
             continue;
         }
         if (strcmp(o, "--iterations") && strcmp(o, "--trials") && strcmp(o, "--workers") &&
+            strcmp(o, "--amplifier") &&
             strcmp(o, "--self-test-corrupt") && strcmp(o, "--dom0-args") && strcmp(o, "--domus") &&
             strcmp(o, "--domu-linux") && strcmp(o, "--in")) {
             err_set(e, ERR_CONFIG,
-                    "unknown reproducer option '%s' (known: --lazy-fpu, "
+                    "unknown reproducer option '%s' (known: --lazy-fpu, --amplifier LIST, "
                     "--iterations N, --trials N, --self-test-corrupt R, --dom0-args WORD, "
                     "--workers N, --domus N, --domu-linux SPEC, --in dom0,domu)",
                     o);
@@ -86,6 +87,9 @@ static int parse_repro(const char *label, const char *value, struct matrix_repro
             if (parse_long(arg, 1, 10000000, &n, e) < 0)
                 goto out;
             r->iterations = n;
+        } else if (!strcmp(o, "--amplifier")) {
+            free(r->amplifiers); /* names checked by jobs/matrix_check.c */
+            r->amplifiers = xstrdup(arg);
         } else if (!strcmp(o, "--trials")) {
             if (parse_long(arg, 1, 100000, &n, e) < 0)
                 goto out;
@@ -409,6 +413,7 @@ void matrix_def_free(struct matrix_def *m)
         free(m->repro[i].name);
         free(m->repro[i].dom0_args);
         free(m->repro[i].domu_linux);
+        free(m->repro[i].amplifiers);
     }
     free(m->repro);
     for (size_t i = 0; i < m->nexcl; i++) {

@@ -40,6 +40,7 @@ struct matrix_repro {
     char *label;
     char *name; /* fpu-leak */
     int lazy_fpu;
+    char *amplifiers; /* --amplifier LIST, NULL = none */
     long iterations; /* 0 = the matrix's */
     int trials;      /* 0 = the matrix's */
     double self_test_corrupt;

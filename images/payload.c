@@ -13,6 +13,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/sha256.h"
+#include "util/sv.h"
 #include "util/xalloc.h"
 
 #ifndef PVLAB_GUEST_DIR
@@ -86,7 +87,50 @@ int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e)
     buf_addf(out, " pvlab.repro=%s pvlab.iterations=%ld pvlab.workers=%d", p->repro, p->iterations,
              p->workers);
     buf_addf(out, " pvlab.self_test_corrupt=%.9g pvlab.seed=%lu", p->self_test_corrupt, p->seed);
+    if (p->amplifiers & AMP_MEM_PRESSURE)
+        buf_adds(out, " pvlab.churn=1");
+    if (p->amplifiers & AMP_OVERCOMMIT)
+        buf_addf(out, " pvlab.overcommit=%d", AMP_OVERCOMMIT_FACTOR);
     return 0;
+}
+
+static const char *const amp_names[] = { "lazy-fpu", "mem-pressure", "overcommit" };
+#define NAMPS (sizeof(amp_names) / sizeof(amp_names[0]))
+
+int amplifier_parse(const char *list, unsigned *mask, struct err *e)
+{
+    struct sv w = SV_INIT;
+    int rc = 0;
+
+    *mask = 0;
+    if (list)
+        sv_split(&w, list, ", \t");
+    for (size_t i = 0; i < w.n && rc == 0; i++) {
+        size_t k = 0;
+        while (k < NAMPS && strcmp(w.v[i], amp_names[k]))
+            k++;
+        if (k == NAMPS) {
+            err_set(e, ERR_USAGE, "unknown amplifier '%s'; known: lazy-fpu, mem-pressure, "
+                                  "overcommit (docs/reproducers.md)", w.v[i]);
+            rc = -1;
+        } else {
+            *mask |= 1u << k;
+        }
+    }
+    sv_clear(&w);
+    return rc;
+}
+
+void amplifier_names(unsigned mask, struct buf *out)
+{
+    int first = 1;
+    for (size_t k = 0; k < NAMPS; k++)
+        if (mask & (1u << k)) {
+            buf_addf(out, "%s%s", first ? "" : ",", amp_names[k]);
+            first = 0;
+        }
+    if (first)
+        buf_adds(out, "");
 }
 
 int payload_elf_is_static(const char *path, struct err *e)

@@ -31,6 +31,21 @@ void repro_names(struct buf *out);
 /* repro_find with an error naming the known reproducers (ERR_NOTFOUND). */
 const struct repro_info *repro_lookup(const char *name, struct err *e);
 
+/*
+ * Amplifiers: run-wide settings that make bug #40's class of bug more likely to show.
+ *   lazy-fpu      eagerfpu=off on the guest command line (Linux 3.7-4.13 default to eager FPU)
+ *   mem-pressure  dom0 gets AMP_DOM0_MEM and a memory churner runs beside the workers
+ *                 (pvlab.churn=1), so allocations go through reclaim and may sleep
+ *   overcommit    AMP_OVERCOMMIT x vCPUs workers instead of 2 x vCPUs + 1 (pvlab.overcommit)
+ */
+enum { AMP_LAZY_FPU = 1, AMP_MEM_PRESSURE = 2, AMP_OVERCOMMIT = 4 };
+#define AMP_DOM0_MEM "dom0_mem=192M,max:192M"
+#define AMP_OVERCOMMIT_FACTOR 8
+/* "lazy-fpu,overcommit" (commas or blanks) into a mask; ERR_USAGE naming the known ones. */
+int amplifier_parse(const char *list, unsigned *mask, struct err *e);
+/* Appends the mask's names, comma-separated, in the table's order ("" for none). */
+void amplifier_names(unsigned mask, struct buf *out);
+
 #define REPRO_MAX_ITERATIONS 10000000L
 #define REPRO_MAX_WORKERS 256
 
@@ -40,11 +55,13 @@ struct repro_params {
     int workers;              /* 0 = auto in the guest (2 * online CPUs + 1) */
     double self_test_corrupt; /* 0..1: fraction of probes that corrupt themselves on purpose */
     unsigned long seed;       /* 0 = the guest picks one and reports it in PVLAB-BEGIN */
+    unsigned amplifiers;      /* AMP_* (lazy-fpu is the caller's: eagerfpu=off) */
 };
 
 /*
  * Validates p and appends " pvlab.repro=NAME pvlab.iterations=N pvlab.workers=W
- * pvlab.self_test_corrupt=R pvlab.seed=S" (leading space) to out, for the dom0 command line.
+ * pvlab.self_test_corrupt=R pvlab.seed=S" (leading space) to out, for the dom0 command line,
+ * then " pvlab.churn=1" and " pvlab.overcommit=K" for those amplifiers.
  * Returns 0, or -1 with e set (ERR_USAGE / ERR_NOTFOUND); out is unchanged on error.
  */
 int repro_cmdline(const struct repro_params *p, struct buf *out, struct err *e);

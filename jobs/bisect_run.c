@@ -98,6 +98,8 @@ static char *params_json(const struct bisect_request *rq)
     jw_kv_s(&w, "repro", rq->repro);
     if (rq->repro_args)
         jw_kv_s(&w, "repro_args", rq->repro_args);
+    if (rq->amplifiers)
+        jw_kv_s(&w, "amplifiers", rq->amplifiers);
     jw_kv_int(&w, "iterations", rq->iterations);
     jw_kv_bool(&w, "lazy_fpu", rq->lazy_fpu);
     jw_kv_s(&w, "dom0_args", rq->dom0_args);
@@ -139,6 +141,7 @@ static int params_parse(struct bctx *c, const char *json, struct err *e)
     S(linux_spec, "linux");
     S(repro, "repro");
     S(repro_args, "repro_args");
+    S(amplifiers, "amplifiers");
     S(dom0_args, "dom0_args");
 #undef S
     rq->iterations = (long)json_flat_num(&j, "iterations", (double)rq->iterations);

@@ -46,6 +46,7 @@ struct bisect_request {
     const char *xen_spec, *linux_spec; /* the fixed axis (and defaults) */
     const char *repro;
     const char *repro_args; /* a plug-in's extra words */
+    const char *amplifiers; /* run's --amplifier */
     long iterations;
     int lazy_fpu;
     const char *dom0_args;

@@ -96,6 +96,7 @@ static int start(struct bctx *c, struct pool *pool, struct pending *p, struct er
         memset(&job, 0, sizeof(job));
         job.repro = c->rq.repro;
         job.repro_args = c->rq.repro_args;
+        job.amplifiers = c->rq.amplifiers;
         job.iterations = c->rq.iterations;
         job.lazy_fpu = c->rq.lazy_fpu;
         job.self_test_corrupt = c->rq.self_test_corrupt;

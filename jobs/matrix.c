@@ -88,6 +88,8 @@ static char *options_json(const struct matrix_repro *r, double self_test)
     jw_init(&w, &b);
     jw_obj(&w);
     jw_kv_bool(&w, "lazy_fpu", r->lazy_fpu);
+    if (r->amplifiers)
+        jw_kv_s(&w, "amplifiers", r->amplifiers);
     jw_kv_int(&w, "workers", r->workers);
     if (r->dom0_args)
         jw_kv_s(&w, "dom0_args", r->dom0_args);
@@ -194,6 +196,7 @@ static void cell_request(const struct mctx *m, const struct matrix_cell_rec *c,
     rq->trials = c->trials;
     rq->iterations = c->iterations;
     rq->lazy_fpu = json_flat_num(opt, "lazy_fpu", 0) != 0;
+    rq->amplifiers = json_flat_str(opt, "amplifiers");
     rq->workers = (int)json_flat_num(opt, "workers", 0);
     rq->dom0_args = json_flat_str(opt, "dom0_args");
     rq->self_test_corrupt = json_flat_num(opt, "self_test_corrupt", 0);
@@ -240,6 +243,7 @@ static int plan_cells(struct mctx *m, struct err *e)
         sv_clear(&domu);
         /* the request's strings point into the options; the plan keeps copies it needs */
         p->req.dom0_args = NULL;
+        p->req.amplifiers = NULL; /* kept as plan->amplifiers */
         if (r < 0)
             return -1;
         host_stack_copy(&p->host, &m->host);

@@ -164,6 +164,10 @@ int matrix_check_specs(const struct matrix_def *def, struct matrix_check *out, s
         } else {
             bad = !repro_lookup(def->repro[i].name, e);
         }
+        if (!bad && def->repro[i].amplifiers) {
+            unsigned mask;
+            bad = amplifier_parse(def->repro[i].amplifiers, &mask, e) < 0;
+        }
         if (!bad && def->repro[i].domu_linux)
             sv_split(&dl, def->repro[i].domu_linux, " ");
         for (size_t k = 0; k < dl.n && !bad; k++)

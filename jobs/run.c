@@ -62,6 +62,7 @@ void run_request_merge(const struct config *cfg, const struct run_request *over,
         rq->jobs = over->jobs;
     rq->workers = over->workers;
     rq->lazy_fpu = over->lazy_fpu;
+    rq->amplifiers = over->amplifiers;
     rq->self_test_corrupt = over->self_test_corrupt;
     rq->seed = over->seed;
     rq->dom0_args = over->dom0_args;
@@ -194,6 +195,7 @@ static int compose_dom0_cmdline(struct run_plan *plan, struct err *e)
     rp.workers = rq->workers;
     rp.self_test_corrupt = rq->self_test_corrupt;
     rp.seed = rq->seed;
+    rp.amplifiers = plan->amplifiers;
     if (repro_cmdline(&rp, &b, e) < 0)
         goto out;
     if (rq->lazy_fpu)
@@ -218,6 +220,12 @@ static char *params_json(const struct run_plan *plan)
     jw_kv_int(&w, "iterations", rq->iterations);
     jw_kv_int(&w, "workers", rq->workers);
     jw_kv_bool(&w, "lazy_fpu", rq->lazy_fpu);
+    if (plan->amplifiers) {
+        struct buf a = BUF_INIT;
+        amplifier_names(plan->amplifiers, &a);
+        jw_kv_s(&w, "amplifiers", a.data);
+        buf_release(&a);
+    }
     jw_kv_dbl(&w, "self_test_corrupt", rq->self_test_corrupt);
     jw_kv_int(&w, "seed", (long long)rq->seed);
     jw_kv_s(&w, "xen_cmdline", plan->xen_cmdline);
@@ -311,11 +319,19 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
     }
     if (check_domus(cfg, req, cfg->xen_cmdline, e) < 0)
         return -1;
+    if (amplifier_parse(req->amplifiers, &plan->amplifiers, e) < 0)
+        return -1;
+    if (plan->amplifiers & AMP_LAZY_FPU) /* the same switch as --lazy-fpu */
+        plan->req.lazy_fpu = 1;
+    if (plan->req.lazy_fpu)
+        plan->amplifiers |= AMP_LAZY_FPU;
     if (compose_dom0_cmdline(plan, e) < 0)
         return -1;
-    plan->xen_cmdline = req->xen_args && *req->xen_args
-                            ? xasprintf("%s %s", cfg->xen_cmdline, req->xen_args)
-                            : xstrdup(cfg->xen_cmdline);
+    /* the user's words last: their dom0_mem wins over mem-pressure's */
+    plan->xen_cmdline = xasprintf("%s%s%s%s", cfg->xen_cmdline,
+                                  plan->amplifiers & AMP_MEM_PRESSURE ? " " AMP_DOM0_MEM : "",
+                                  req->xen_args && *req->xen_args ? " " : "",
+                                  req->xen_args && *req->xen_args ? req->xen_args : "");
     plan->boot_timeout_s = req->boot_timeout_s ? req->boot_timeout_s : cfg->boot_s;
     plan->run_timeout_s =
         req->run_timeout_s

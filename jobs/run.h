@@ -29,6 +29,7 @@ struct run_request {
     long iterations;          /* per trial */
     int workers;              /* 0 = guest decides (2 x vCPUs + 1) */
     int lazy_fpu;             /* add eagerfpu=off to dom0 (Linux 3.7-4.1) */
+    const char *amplifiers;   /* "lazy-fpu,mem-pressure,overcommit" (images/payload.h), or NULL */
     double self_test_corrupt; /* detector self-test rate, 0 = off */
     unsigned long seed;       /* 0 = pick one */
     const char *dom0_args;    /* extra dom0 command-line words, may be NULL */
@@ -83,6 +84,7 @@ struct run_plan {
     char *corrupt_in;                /* ... and req.corrupt_in */
     char *params_json;               /* the request's parameters, as the store keeps them */
     char *qemu_cmd;                  /* a trial's QEMU command line, shell-quoted */
+    unsigned amplifiers;             /* AMP_* of req.amplifiers and req.lazy_fpu */
     struct plugin *plugin;           /* the request's plug-in (run_plan_plugin), else NULL */
     char *plugin_manifest;           /* its guest manifest */
 };

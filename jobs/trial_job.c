@@ -36,6 +36,7 @@ static const struct job_opt job_opts[] = {
     J("linux", K_STR, linux_spec),
     J("repro", K_STR, repro),
     J("repro-args", K_STR, repro_args),
+    J("amplifier", K_STR, amplifiers),
     J("iterations", K_LONG, iterations),
     J("workers", K_INT, workers),
     J("lazy-fpu", K_FLAG, lazy_fpu),
@@ -357,6 +358,7 @@ static void job_request(const struct config *cfg, const struct trial_job *j, con
     if (j->repro)
         rq->repro = j->repro;
     rq->repro_args = j->repro_args;
+    rq->amplifiers = j->amplifiers;
     if (j->iterations)
         rq->iterations = j->iterations;
     rq->trials = 1;

@@ -30,6 +30,7 @@ struct trial_job { /* all strings borrowed */
     const char *xen_spec, *linux_spec;
     const char *repro;
     const char *repro_args; /* a plug-in's extra words */
+    const char *amplifiers; /* "mem-pressure,overcommit" (images/payload.h) */
     long iterations;
     int workers; /* 0 = the guest decides */
     int lazy_fpu;

@@ -12,7 +12,8 @@
 #   PVLAB-END
 # Parameters from /proc/cmdline: pvlab.domus=N pvlab.domu_mem=MiB pvlab.domu_vcpus=N
 # pvlab.domu_timeout=S pvlab.in_dom0=0|1 pvlab.corrupt_in=all|NAME[,NAME]; the reproducer's
-# pvlab.repro/iterations/workers/self_test_corrupt/seed go on to each place (seed + index).
+# pvlab.repro/iterations/workers/self_test_corrupt/seed/churn/overcommit go on to each place
+# (seed + index).
 # Kernels: /pvlab/domus lists "NAME KERNEL" per domU.
 
 /bin/busybox --install -s /bin 2>/dev/null
@@ -55,6 +56,8 @@ WORKERS=$(arg workers 0)
 RATE=$(arg self_test_corrupt 0)
 SEED=$(arg seed 0)
 LAZY=$(arg lazy_fpu 0)
+CHURN=$(arg churn 0)
+OVERCOMMIT=$(arg overcommit 0)
 
 for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc; do
     [ -e /lib/modules/xen/$m.ko ] || continue # built in
@@ -83,7 +86,7 @@ repro_args() {
     [ "$SEED" != 0 ] && s=$((SEED + $2))
     [ "$LAZY" = 1 ] && [ "$1" != dom0 ] && printf 'eagerfpu=off '
     echo "pvlab.repro=$REPRO pvlab.iterations=$ITER pvlab.workers=$WORKERS" \
-        "pvlab.self_test_corrupt=$r pvlab.seed=$s"
+        "pvlab.self_test_corrupt=$r pvlab.seed=$s pvlab.churn=$CHURN pvlab.overcommit=$OVERCOMMIT"
 }
 
 relays=""

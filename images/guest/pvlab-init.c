@@ -102,6 +102,9 @@ struct shared {
     /* a plug-in's iteration that ended the run (skip or infra code): outcome, wait status */
     atomic_int end_outcome;
     atomic_int end_status;
+    /* pvlab.churn: the most memory the churner held (MiB) and its frees */
+    atomic_long churn_peak_mb;
+    atomic_long churn_frees;
 };
 
 static void sleep_ms(long ms)
@@ -683,6 +686,8 @@ static void churn(const struct config *c, struct shared *sh)
                 for (long off = 0; off < CHURN_CHUNK; off += 4096) /* every page, for real */
                     p[off] = (char)off;
                 chunks[held++] = p;
+                if (held > atomic_load(&sh->churn_peak_mb))
+                    atomic_store(&sh->churn_peak_mb, held);
             }
         } else if (held > 0) { /* at the margin: free a random quarter and grow again */
             for (long k = held / 4 + 1; k > 0 && held > 0; k--) {
@@ -690,6 +695,7 @@ static void churn(const struct config *c, struct shared *sh)
                 munmap(chunks[i], CHURN_CHUNK);
                 chunks[i] = chunks[--held];
             }
+            atomic_fetch_add(&sh->churn_frees, 1);
         } else {
             sleep_ms(10);
         }
@@ -738,8 +744,12 @@ static void wait_supervisor(const struct config *c, struct shared *sh, pid_t sup
         gline_emit(&l);
         kill(-sup, SIGKILL);
     }
-    if (churner > 0)
+    if (churner > 0) {
         kill(churner, SIGKILL);
+        snprintf(msg, sizeof(msg), "pvlab-init: memory churner held up to %ld MiB, freed %ld times",
+                 atomic_load(&sh->churn_peak_mb), atomic_load(&sh->churn_frees));
+        guest_say(msg);
+    }
     if (!WIFSIGNALED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != SUP_EXIT_ERROR) {
         snprintf(msg, sizeof(msg), "supervisor exited with code %d", WEXITSTATUS(st));
         guest_error(msg);

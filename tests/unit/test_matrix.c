@@ -58,7 +58,7 @@ static void test_options_and_exclusions(void **state)
     char *p = write_tmp("[matrix]\ntrials = 3\n[xen]\nx4.17 = 4.17\nx4.20 = 4.20\n"
                         "[linux]\nl6.1 = 6.1\nl5.10 = 5.10\n"
                         "[repro]\nlazy = fpu-leak --lazy-fpu --iterations 3000 --trials 5\n"
-                        "plain = fpu-leak --dom0-args loglevel=4\n"
+                        "plain = fpu-leak --dom0-args loglevel=4 --amplifier overcommit\n"
                         "domu = fpu-leak --domu-linux 6.1 --domu-linux 5.10 --in dom0,domu\n"
                         "[exclude]\nold = xen=x4.2* linux=l5.*\nnolazy = repro=lazy linux=l6.1\n"
                         "[bisect]\nlinux = linux-stable\n");
@@ -69,6 +69,8 @@ static void test_options_and_exclusions(void **state)
     assert_int_equal(m.repro[0].iterations, 3000);
     assert_int_equal(m.repro[0].trials, 5);
     assert_string_equal(m.repro[1].dom0_args, "loglevel=4");
+    assert_string_equal(m.repro[1].amplifiers, "overcommit");
+    assert_null(m.repro[0].amplifiers);
     assert_int_equal(m.repro[1].domus, 0); /* a dom0 reproducer has no domUs */
     assert_int_equal(m.repro[2].domus, 2); /* one domU per --domu-linux */
     assert_string_equal(m.repro[2].domu_linux, "6.1 5.10");

@@ -213,12 +213,66 @@ static void test_goldens_differ(void **state)
     buf_release(&b);
 }
 
+/* Amplifiers reach both command lines and the recorded parameters; --lazy-fpu is one of them. */
+static void test_amplifier_plan(void **state)
+{
+    struct config cfg;
+    struct run_request rq;
+    struct run_plan plan;
+    struct err e = ERR_INIT;
+    const char *mem;
+
+    config_defaults(&cfg);
+    run_request_defaults(&cfg, &rq);
+    rq.amplifiers = "mem-pressure,overcommit,lazy-fpu";
+    rq.xen_args = "loglvl=all";
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_true(plan.req.lazy_fpu);
+    assert_non_null(strstr(plan.dom0_cmdline, " eagerfpu=off"));
+    assert_non_null(strstr(plan.dom0_cmdline, " pvlab.churn=1"));
+    assert_non_null(strstr(plan.dom0_cmdline, " pvlab.overcommit=8"));
+    /* after the configured dom0_mem (Xen takes the last), before the user's own words */
+    mem = strstr(plan.xen_cmdline, " dom0_mem=192M,max:192M");
+    assert_non_null(mem);
+    assert_true(mem > strstr(plan.xen_cmdline, "dom0_mem=1024M"));
+    assert_true(mem < strstr(plan.xen_cmdline, "loglvl=all"));
+    run_plan_finish(&plan);
+    assert_non_null(strstr(plan.params_json, "\"amplifiers\":\"lazy-fpu,mem-pressure,overcommit\""));
+    run_plan_free(&plan);
+
+    /* --lazy-fpu alone is recorded as the lazy-fpu amplifier; nothing else changes */
+    run_request_defaults(&cfg, &rq);
+    rq.lazy_fpu = 1;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_null(strstr(plan.dom0_cmdline, "pvlab.churn"));
+    assert_null(strstr(plan.xen_cmdline, "192M"));
+    run_plan_finish(&plan);
+    assert_non_null(strstr(plan.params_json, "\"amplifiers\":\"lazy-fpu\""));
+    run_plan_free(&plan);
+
+    /* negative control: none asked, none recorded */
+    run_request_defaults(&cfg, &rq);
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    run_plan_finish(&plan);
+    assert_null(strstr(plan.params_json, "amplifiers"));
+    assert_null(strstr(plan.dom0_cmdline, "eagerfpu"));
+    run_plan_free(&plan);
+
+    run_request_defaults(&cfg, &rq);
+    rq.amplifiers = "hot";
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), -1);
+    assert_non_null(strstr(e.msg, "unknown amplifier 'hot'"));
+    run_plan_free(&plan);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_goldens_differ),
         cmocka_unit_test(test_domus_plan),
+        cmocka_unit_test(test_amplifier_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
