@@ -5,7 +5,7 @@
 # codes reach the verdict (0 pass, 125 skip, XTF's 4 infra). Bad plug-ins are refused before
 # any boot, each with its reason.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 17
 T=$PVLAB_HOME
 
 # --- refused before any boot (exit 128, the reason on stderr) ---
@@ -28,6 +28,9 @@ check "a bash script is refused: the guest has only busybox sh" \
 run_pvlab $T/args run --repro fpu-leak --repro-args '--x'
 check "--repro-args with a built-in is refused" \
     bash -c "[ $rc = 128 ] && grep -q 'repro-args is for plug-ins' $T/args.err"
+run_pvlab $T/amp run --amplifier lazy-fpu,turbo
+check "an unknown amplifier is refused, naming the known ones" \
+    bash -c "[ $rc = 128 ] && grep -q \"unknown amplifier 'turbo'; known: lazy-fpu, mem-pressure, overcommit\" $T/amp.err"
 check "no run was stored for any of them" \
     bash -c "[ \"\$(\"$PVLAB\" list --json | perl -MJSON::PP -e 'local \$/; print scalar @{decode_json(<STDIN>)}')\" = 0 ]"
 
