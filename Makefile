@@ -18,7 +18,7 @@ WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonl
 TOP := $(abspath .)
 B ?= build
 CPPFLAGS += -I. -D_GNU_SOURCE -DPVLAB_TOP='"$(TOP)"' -DPVLAB_GUEST_DIR='"$(TOP)/$(B)/guest"'
-LIBS := -linih -lsqlite3 -ljansson -lcurl -lmicrohttpd -lpthread -lz -lm
+LIBS := -linih -lsqlite3 -ljansson -lcurl -lmicrohttpd -lvirt -lpthread -lz -lm
 GUEST_CFLAGS := -O2 -static -Wall -Wextra -Wno-unused-parameter
 
 LAYERS := util config kernels images lab jobs reporter

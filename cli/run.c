@@ -53,6 +53,11 @@ static const char usage[] =
     "                         (default all)\n"
     "  --cpu-model MODEL      QEMU CPU model for this run, e.g. max,-smap,-avx (default\n"
     "                         [qemu] cpu_tcg / cpu_kvm); probed before the first trial\n"
+    "  --amplifier LIST       lazy-fpu, mem-pressure (192 MiB dom0 + a memory churner),\n"
+    "                         overcommit (8 workers per vCPU); comma-separated, recorded\n"
+    "  --backend qemu|libvirt run QEMU directly (default [lab] backend) or as a transient\n"
+    "                         libvirt domain pvlab-... (docs/libvirt.md)\n"
+    "  --libvirt-uri URI      libvirt's connection (default [lab] libvirt_uri)\n"
     "  --dom0-args STR        extra dom0 kernel command-line words\n"
     "  --xen-args STR         extra Xen command-line words\n"
     "  --boot-timeout S       seconds until the reproducer starts (default: config boot_s)\n"
@@ -157,7 +162,9 @@ int cmd_run(struct cli *c, int argc, char **argv)
         O_SELFTEST_IN,
         O_CPU,
         O_REPRO_ARGS,
-        O_AMP
+        O_AMP,
+        O_BACKEND,
+        O_LVURI
     };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
@@ -165,6 +172,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         { "repro", required_argument, NULL, O_REPRO },
         { "repro-args", required_argument, NULL, O_REPRO_ARGS },
         { "amplifier", required_argument, NULL, O_AMP },
+        { "backend", required_argument, NULL, O_BACKEND },
+        { "libvirt-uri", required_argument, NULL, O_LVURI },
         { "trials", required_argument, NULL, O_TRIALS },
         { "iterations", required_argument, NULL, O_ITER },
         { "workers", required_argument, NULL, O_WORKERS },
@@ -212,6 +221,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         case O_REPRO: over.repro = optarg; break;
         case O_REPRO_ARGS: over.repro_args = optarg; break;
         case O_AMP: over.amplifiers = optarg; break;
+        case O_BACKEND: over.backend = optarg; break;
+        case O_LVURI: over.libvirt_uri = optarg; break;
         case O_TRIALS:
             if (cli_parse_long("--trials", optarg, 1, 100000, &v, &e) < 0)
                 goto usage_err;

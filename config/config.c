@@ -12,7 +12,7 @@
 #include "util/fsutil.h"
 #include "util/xalloc.h"
 
-enum opt_type { OPT_STR, OPT_PATH, OPT_INT, OPT_ACCEL, OPT_OPTSTR, OPT_RATE };
+enum opt_type { OPT_STR, OPT_PATH, OPT_INT, OPT_ACCEL, OPT_OPTSTR, OPT_RATE, OPT_BACKEND };
 
 struct opt {
     const char *section;
@@ -41,6 +41,8 @@ static const struct opt opts[] = {
     O("qemu", "probe_timeout_s", OPT_INT, probe_timeout_s, "5", 1, 600),
     O("qemu", "memory_mb", OPT_INT, memory_mb, "2048", 256, 1 << 20),
     O("qemu", "smp", OPT_INT, smp, "2", 1, 256),
+    O("lab", "backend", OPT_BACKEND, lab_backend, "qemu", 0, 0),
+    O("lab", "libvirt_uri", OPT_STR, libvirt_uri, "qemu:///system", 0, 0),
     O("xen", "cmdline", OPT_STR, xen_cmdline,
       "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M", 0, 0),
     O("dom0", "cmdline", OPT_STR, dom0_cmdline, "console=hvc0 earlyprintk=xen", 0, 0),
@@ -130,6 +132,14 @@ static int apply(struct config *c, const struct opt *o, const char *value, struc
         *(double *)field = d;
         return 0;
     }
+    case OPT_BACKEND:
+        if (strcmp(value, "qemu") && strcmp(value, "libvirt")) {
+            err_set(e, ERR_CONFIG, "'%s' is not one of qemu, libvirt", value);
+            return -1;
+        }
+        free(*(char **)field);
+        *(char **)field = xstrdup(value);
+        return 0;
     case OPT_ACCEL:
         if (!strcmp(value, "auto"))
             *(enum accel_policy *)field = ACCEL_AUTO;
@@ -313,7 +323,8 @@ out:
 void config_free(struct config *c)
 {
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-        if (opts[i].type == OPT_STR || opts[i].type == OPT_PATH || opts[i].type == OPT_OPTSTR) {
+        if (opts[i].type == OPT_STR || opts[i].type == OPT_PATH || opts[i].type == OPT_OPTSTR ||
+            opts[i].type == OPT_BACKEND) {
             char **field = (char **)((char *)c + opts[i].offset);
             free(*field);
             *field = NULL;

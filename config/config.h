@@ -25,6 +25,8 @@ struct config {
     int probe_timeout_s; /* deadline of the KVM probe guest */
     int memory_mb;
     int smp;
+    char *lab_backend; /* "qemu" (QEMU run directly) or "libvirt" (lab/libvirt.h) */
+    char *libvirt_uri; /* the libvirt backend's connection */
     char *xen_cmdline;
     char *dom0_cmdline;
     int boot_s;

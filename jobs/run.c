@@ -11,6 +11,7 @@
 #include "images/plugin.h"
 #include "jobs/pool.h"
 #include "lab/accel.h"
+#include "lab/libvirt.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -78,6 +79,8 @@ void run_request_merge(const struct config *cfg, const struct run_request *over,
     rq->in_dom0 = over->in_dom0;
     rq->corrupt_in = over->corrupt_in;
     rq->cpu_model = over->cpu_model;
+    rq->backend = over->backend ? over->backend : cfg->lab_backend;
+    rq->libvirt_uri = over->libvirt_uri ? over->libvirt_uri : cfg->libvirt_uri;
 }
 
 /* The kernel spec of domU i (0-based). */
@@ -220,6 +223,10 @@ static char *params_json(const struct run_plan *plan)
     jw_kv_int(&w, "iterations", rq->iterations);
     jw_kv_int(&w, "workers", rq->workers);
     jw_kv_bool(&w, "lazy_fpu", rq->lazy_fpu);
+    if (rq->backend && !strcmp(rq->backend, "libvirt")) {
+        jw_kv_s(&w, "backend", "libvirt");
+        jw_kv_s(&w, "libvirt_uri", rq->libvirt_uri);
+    }
     if (plan->amplifiers) {
         struct buf a = BUF_INIT;
         amplifier_names(plan->amplifiers, &a);
@@ -298,6 +305,10 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
         repro_names(&names);
         err_set(e, ERR_NOTFOUND, "unknown reproducer '%s'; known: %s", req->repro, names.data);
         buf_release(&names);
+        return -1;
+    }
+    if (req->backend && strcmp(req->backend, "qemu") && strcmp(req->backend, "libvirt")) {
+        err_set(e, ERR_USAGE, "--backend must be qemu or libvirt (got '%s')", req->backend);
         return -1;
     }
     if (req->repro_args && !plugin_is_spec(req->repro)) {
@@ -541,6 +552,13 @@ int run_prepare(const struct config *cfg, const struct run_request *req,
         return -1;
     if (req->cpu_model && use_cpu_model(plan, req->cpu_model, e) < 0)
         return -1;
+    if (req->backend && !strcmp(req->backend, "libvirt")) { /* fail now, not at a trial */
+        struct libvirt *lv = NULL;
+        stage(ev, "check", "libvirt");
+        if (libvirt_open(req->libvirt_uri, &lv, e) < 0)
+            return -1;
+        libvirt_close(lv);
+    }
     if (ev && ev->note)
         ev->note(ev->ctx, plan->host.accel_note);
     log_info("run", "%s", plan->host.accel_note);
@@ -632,6 +650,8 @@ void run_plan_job(const struct run_plan *plan, const char *log_path, struct tria
     j->boot_timeout_s = plan->boot_timeout_s;
     j->run_timeout_s = plan->run_timeout_s;
     j->log_path = log_path;
+    j->backend = plan->req.backend;
+    j->libvirt_uri = plan->req.libvirt_uri;
 }
 
 /* What the store keeps of a finished trial (strings borrowed from o). */

@@ -47,6 +47,8 @@ struct run_request {
     int in_dom0;            /* the reproducer runs in dom0 as well */
     const char *corrupt_in; /* places the self-test corrupts: "d2", "dom0,d1"; NULL all */
     const char *cpu_model;  /* QEMU -cpu of this run; NULL = [qemu] cpu_tcg / cpu_kvm */
+    const char *backend;     /* "qemu" or "libvirt"; NULL = [lab] backend */
+    const char *libvirt_uri; /* NULL = [lab] libvirt_uri */
 };
 
 #define RUN_MAX_DOMUS 8

@@ -55,6 +55,8 @@ static const struct job_opt job_opts[] = {
     J("dom0-cmdline", K_STR, dom0_cmdline),
     J("accel", K_STR, accel),
     J("cpu-model", K_STR, cpu_model),
+    J("backend", K_STR, backend),
+    J("libvirt-uri", K_STR, libvirt_uri),
     J("memory-mb", K_INT, memory_mb),
     J("smp", K_INT, smp),
     J("xen-sha256", K_STR, xen_sha256),
@@ -359,6 +361,8 @@ static void job_request(const struct config *cfg, const struct trial_job *j, con
         rq->repro = j->repro;
     rq->repro_args = j->repro_args;
     rq->amplifiers = j->amplifiers;
+    rq->backend = j->backend;
+    rq->libvirt_uri = j->libvirt_uri;
     if (j->iterations)
         rq->iterations = j->iterations;
     rq->trials = 1;
@@ -477,6 +481,8 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         ts.run_timeout_s = plan.run_timeout_s;
     }
     ts.qemu.serial_log = j->log_path;
+    ts.backend = j->backend ? j->backend : cfg->lab_backend;
+    ts.libvirt_uri = j->libvirt_uri ? j->libvirt_uri : cfg->libvirt_uri;
     ts.shutdown_s = cfg->shutdown_s;
     ts.log_cap = (size_t)cfg->console_log_mb << 20;
     ts.progress = progress;

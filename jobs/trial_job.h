@@ -43,6 +43,7 @@ struct trial_job { /* all strings borrowed */
     const char *xen_image, *kernel_image, *initramfs;
     const char *xen_cmdline, *dom0_cmdline;
     const char *accel, *cpu_model;
+    const char *backend, *libvirt_uri; /* NULL: the configuration's [lab] */
     int memory_mb, smp;
     /* prepared, on another host: the images' sha256, checked before booting (NULL: unchecked) */
     const char *xen_sha256, *kernel_sha256, *initramfs_sha256;

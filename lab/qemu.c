@@ -28,21 +28,39 @@ static int check_path(const char *what, const char *path, struct err *e)
     return 0;
 }
 
+int qemu_check_cfg(const struct qemu_cfg *cfg, struct err *e)
+{
+    if (check_path("Xen image", cfg->xen_path, e) < 0 ||
+        check_path("dom0 kernel", cfg->dom0_path, e) < 0 ||
+        check_path("initramfs", cfg->initrd_path, e) < 0 ||
+        check_path("serial log", cfg->serial_log, e) < 0)
+        return -1;
+    if (strchr(cfg->serial_log, ',')) {
+        err_set(e, ERR_USAGE, "serial log path '%s' contains a comma; set state_dir elsewhere",
+                cfg->serial_log);
+        return -1;
+    }
+    return 0;
+}
+
+void qemu_modules(const struct qemu_cfg *cfg, struct buf *out)
+{
+    add_escaped(out, cfg->dom0_path);
+    if (cfg->dom0_cmdline && *cfg->dom0_cmdline) {
+        buf_addch(out, ' ');
+        add_escaped(out, cfg->dom0_cmdline);
+    }
+    buf_addch(out, ',');
+    add_escaped(out, cfg->initrd_path);
+}
+
 int qemu_build_argv(const struct qemu_cfg *cfg, struct sv *argv, struct err *e)
 {
     struct buf mods = BUF_INIT;
     int rc = -1;
 
-    if (check_path("Xen image", cfg->xen_path, e) < 0 ||
-        check_path("dom0 kernel", cfg->dom0_path, e) < 0 ||
-        check_path("initramfs", cfg->initrd_path, e) < 0 ||
-        check_path("serial log", cfg->serial_log, e) < 0)
+    if (qemu_check_cfg(cfg, e) < 0)
         goto out;
-    if (strchr(cfg->serial_log, ',')) {
-        err_set(e, ERR_USAGE, "serial log path '%s' contains a comma; set state_dir elsewhere",
-                cfg->serial_log);
-        goto out;
-    }
     sv_push(argv, cfg->binary);
     sv_push(argv, "-machine");
     sv_push(argv, cfg->machine);
@@ -69,14 +87,7 @@ int qemu_build_argv(const struct qemu_cfg *cfg, struct sv *argv, struct err *e)
     sv_push(argv, cfg->xen_path);
     sv_push(argv, "-append");
     sv_push(argv, cfg->xen_cmdline);
-    /* multiboot modules: "dom0-kernel its-cmdline,initrd" */
-    add_escaped(&mods, cfg->dom0_path);
-    if (cfg->dom0_cmdline && *cfg->dom0_cmdline) {
-        buf_addch(&mods, ' ');
-        add_escaped(&mods, cfg->dom0_cmdline);
-    }
-    buf_addch(&mods, ',');
-    add_escaped(&mods, cfg->initrd_path);
+    qemu_modules(cfg, &mods);
     sv_push(argv, "-initrd");
     sv_push(argv, mods.data);
     rc = 0;

@@ -25,6 +25,10 @@ struct qemu_cfg {
     const char *serial_log;  /* the L1 serial port (Xen + dom0 console) goes to this file */
 };
 
+/* The paths' checks of qemu_build_argv (both backends render the same cfg). 0 or -1 with e. */
+int qemu_check_cfg(const struct qemu_cfg *cfg, struct err *e);
+/* Appends the multiboot module list "dom0-kernel its-cmdline,initrd" (commas doubled). */
+void qemu_modules(const struct qemu_cfg *cfg, struct buf *out);
 /*
  * Appends the argv for cfg to argv. Fails (ERR_USAGE) for paths QEMU's multiboot module list
  * cannot carry (spaces), naming the path.

@@ -1,5 +1,6 @@
 #include "lab/trial.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -8,7 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lab/domxml.h"
+#include "lab/libvirt.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -113,6 +117,46 @@ static int on_console(struct proc_loop *l, int fd, short revents, void *ctx, str
     return 0;
 }
 
+/* The libvirt domain of this trial: named after its console log, owned by this process. */
+static int start_domain(const struct trial_spec *t, struct libvirt **lv_r, const char *xml_log,
+                        struct err *e)
+{
+    struct buf xml = BUF_INIT, name = BUF_INIT;
+    struct domxml_owner o;
+    const char *base = strrchr(t->qemu.serial_log, '/');
+    char host[256] = "", *now = clock_iso_now(), *which = NULL;
+    struct qemu_cfg q;
+    int reaped = 0, rc = -1;
+
+    base = base ? base + 1 : t->qemu.serial_log;
+    buf_addf(&name, DOMXML_NAME_PREFIX "%ld-", (long)getpid());
+    for (const char *p = base; *p && strcmp(p, ".log"); p++)
+        buf_addch(&name, isalnum((unsigned char)*p) || *p == '-' ? *p : '-');
+    gethostname(host, sizeof(host) - 1);
+    o.name = name.data;
+    o.pid = (long)getpid();
+    o.host = host;
+    o.started = now;
+    q = t->qemu; /* libvirt wants the emulator's absolute path */
+    if (q.binary && q.binary[0] != '/' && (which = fs_which(q.binary)) != NULL)
+        q.binary = which;
+    if (domxml_build(&q, &o, &xml, e) < 0 || libvirt_open(t->libvirt_uri, lv_r, e) < 0)
+        goto out;
+    if (libvirt_reap(*lv_r, &reaped, e) < 0)
+        goto out;
+    fs_write_atomic(xml_log, xml.data, xml.len, NULL);
+    if (libvirt_start(*lv_r, xml.data, e) < 0)
+        goto out;
+    log_debug("lab", "started libvirt domain %s, console %s", name.data, t->qemu.serial_log);
+    rc = 0;
+out:
+    buf_release(&xml);
+    buf_release(&name);
+    free(now);
+    free(which);
+    return rc;
+}
+
 int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
 {
     struct sv argv = SV_INIT;
@@ -123,6 +167,8 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     struct buf qemu_out = BUF_INIT;
     struct proc_loop *loop = NULL;
     char *qemu_failure = NULL;
+    struct libvirt *lv = NULL;
+    int lv_mode = t->backend && !strcmp(t->backend, "libvirt");
     enum trial_stage last_stage = TRIAL_DONE;
     long long last_progress = 0;
     int started = 0, ino = -1;
@@ -145,19 +191,38 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
         goto out;
     }
     unlink(r->qemu_log);
-    spec.argv = (const char *const *)sv_argv(&argv);
-    spec.log_path = r->qemu_log;
-    spec.grace_ms = 2000;
-    if (proc_start(&spec, &qemu, e) < 0)
-        goto out;
-    started = 1;
-    w.start_ms = qemu.start_ms;
-    log_debug("lab", "started QEMU pid %d, console %s", (int)qemu.pid, t->qemu.serial_log);
-
-    /* one poll for QEMU's end and the console log's growth (inotify on its directory) */
     loop = proc_loop_new();
-    if (proc_loop_add(loop, &qemu, e) < 0)
-        goto out;
+    if (lv_mode) {
+        struct err le = ERR_INIT;
+        w.start_ms = proc_now_ms();
+        if (start_domain(t, &lv, r->qemu_log, &le) < 0) {
+            if (!lv || le.code != ERR_PROC) { /* no connection, bad XML: nothing was tried */
+                err_set(e, le.code, "%s", le.msg);
+                goto out;
+            }
+            /* libvirt's QEMU failed to start: the host cannot run the guest */
+            qemu_failure = xstrdup(le.msg);
+            vctx.qemu_failure = qemu_failure;
+            r->qemu_early_exit = 1;
+            r->wall_ms = proc_now_ms() - w.start_ms;
+            verdict_parse("", 0, &vctx, &r->v);
+            rc = 0;
+            goto out;
+        }
+        started = 1;
+    } else {
+        spec.argv = (const char *const *)sv_argv(&argv);
+        spec.log_path = r->qemu_log;
+        spec.grace_ms = 2000;
+        if (proc_start(&spec, &qemu, e) < 0)
+            goto out;
+        started = 1;
+        w.start_ms = qemu.start_ms;
+        log_debug("lab", "started QEMU pid %d, console %s", (int)qemu.pid, t->qemu.serial_log);
+        /* one poll for QEMU's end and the console log's growth (inotify on its directory) */
+        if (proc_loop_add(loop, &qemu, e) < 0)
+            goto out;
+    }
     ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (ino >= 0) {
         char *dir = fs_dirname(t->qemu.serial_log);
@@ -176,7 +241,12 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
         r2 = proc_loop_run(loop, 250, e);
         if (r2 < 0)
             goto out;
-        exited = proc_loop_ended(loop) != NULL;
+        exited = lv_mode ? !libvirt_running(lv) : proc_loop_ended(loop) != NULL;
+        if (lv_mode && !exited && proc_interrupted()) { /* QEMU mode: proc kills its child */
+            vctx.interrupted = 1;
+            libvirt_destroy(lv);
+            break;
+        }
         now = proc_now_ms();
         watch_read(&w, now);
         w.prog.stage = exited ? TRIAL_DONE : w.stage;
@@ -190,7 +260,10 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
             break;
         if (w.log.truncated) {
             vctx.log_truncated = 1;
-            proc_kill(&qemu);
+            if (lv_mode)
+                libvirt_destroy(lv);
+            else
+                proc_kill(&qemu);
             break;
         }
         switch (w.stage) {
@@ -208,15 +281,18 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
                 log_debug("lab", "guest finished but QEMU did not exit in %d s; stopping it",
                           t->shutdown_s);
             }
-            proc_kill(&qemu);
+            if (lv_mode)
+                libvirt_destroy(lv);
+            else
+                proc_kill(&qemu);
             break;
         }
     }
     watch_read(&w, proc_now_ms());
     r->wall_ms = proc_now_ms() - w.start_ms;
     r->boot_ms = w.begin_ms ? w.begin_ms - w.start_ms : -1;
-    r->qemu_exit = proc_exit_code(&qemu);
-    vctx.interrupted = qemu.end == PROC_INTERRUPTED;
+    r->qemu_exit = lv_mode ? 0 : proc_exit_code(&qemu);
+    vctx.interrupted = vctx.interrupted || qemu.end == PROC_INTERRUPTED;
     if (!vctx.interrupted && !vctx.timed_out && !vctx.log_truncated && r->qemu_exit != 0 &&
         w.stage != TRIAL_SHUTDOWN) {
         char *what = proc_describe(&qemu);
@@ -232,8 +308,12 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     verdict_parse(w.log.data, w.log.len, &vctx, &r->v);
     rc = 0;
 out:
-    if (started && qemu.end == PROC_RUNNING)
+    if (started && !lv_mode && qemu.end == PROC_RUNNING)
         proc_kill(&qemu);
+    if (lv) {
+        libvirt_destroy(lv);
+        libvirt_close(lv);
+    }
     proc_release(&qemu);
     if (ino >= 0) {
         proc_loop_remove_fd(loop, ino);

@@ -29,6 +29,8 @@ struct trial_progress {
 
 struct trial_spec {
     struct qemu_cfg qemu; /* qemu.serial_log is the console log */
+    const char *backend;     /* "qemu" (NULL: the same) runs QEMU itself; "libvirt" a domain */
+    const char *libvirt_uri; /* libvirt backend: the connection (NULL: libvirt's default) */
     int boot_timeout_s;
     int run_timeout_s;
     int shutdown_s;
@@ -44,7 +46,8 @@ struct trial_result {
     int qemu_exit;       /* exit code, 128+signal, -1 */
     int qemu_early_exit; /* QEMU failed by itself before the guest printed a byte: the host
                             cannot start guests (a setup error on a run's first trial) */
-    char *qemu_log;      /* QEMU's own stdout/stderr, next to the console log */
+    char *qemu_log;      /* QEMU's own stdout/stderr, next to the console log (libvirt: the
+                            domain's XML; QEMU's output is in libvirt's own log) */
 };
 
 /*

@@ -6,7 +6,8 @@ set -eu
 PKGS="gcc make libc6-dev libinih-dev libsqlite3-dev zlib1g-dev libcmocka-dev libjansson-dev libcurl4-openssl-dev
 qemu-system-x86 busybox-static cpio perl git sqlite3 debian-archive-keyring ca-certificates bc
 bison flex libelf-dev libssl-dev python3 xz-utils dpkg-dev debootstrap ccache linux-source-6.1
-clang-format parallel openssh-server openssh-client rsync libmicrohttpd-dev wrk chromium"
+clang-format parallel openssh-server openssh-client rsync libmicrohttpd-dev wrk chromium
+libvirt-dev libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients"
 
 missing=""
 for p in $PKGS; do

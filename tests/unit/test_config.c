@@ -56,6 +56,8 @@ static void test_shipped_file_matches_defaults(void **state)
     assert_int_equal(a.run_base_s, b.run_base_s);
     assert_int_equal(a.accel, b.accel);
     assert_string_equal(a.kvm_device, b.kvm_device);
+    assert_string_equal(a.lab_backend, b.lab_backend);
+    assert_string_equal(a.libvirt_uri, b.libvirt_uri);
     assert_int_equal(a.probe_timeout_s, b.probe_timeout_s);
     assert_string_equal(a.run_xen, b.run_xen);
     assert_string_equal(a.run_linux, b.run_linux);

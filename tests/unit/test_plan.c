@@ -2,7 +2,9 @@
  * From configuration to QEMU argv (libvirt's qemuxml2argv manner): a configuration file and a
  * fake host description (does the KVM device open, how the probe guests did) go through the
  * accelerator decision and the run plan to the argv a trial runs, compared with a golden file
- * (tests/fixtures/plan/<case>.argv; PVLAB_REGEN=1 rewrites them, then review the diff).
+ * (tests/fixtures/plan/<case>.argv; PVLAB_REGEN=1 rewrites them, then review the diff). The
+ * same plan's libvirt domain XML (lab/domxml.c) is compared with <case>.xml, and with the argv:
+ * both renderings must boot the same machine (CPU, memory, vCPUs, Xen, modules, console).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,11 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "jobs/run.h"
 #include "lab/accel_priv.h"
+#include "lab/domxml.h"
+#include "lab/libvirt.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
 
@@ -34,6 +40,111 @@ struct plan_case {
     double self_test_corrupt;
 };
 
+/* got against the golden file (PVLAB_REGEN=1 rewrites it). */
+static void golden_compare(const char *name, const char *golden, const char *got)
+{
+    struct buf want = BUF_INIT;
+    struct err e = ERR_INIT;
+
+    if (getenv("PVLAB_REGEN")) {
+        FILE *f = fopen(golden, "w");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+    }
+    assert_int_equal(buf_read_file(&want, golden, &e), 0);
+    if (strcmp(got, want.data))
+        fail_msg("%s: differs from %s:\n%s", name, golden, got);
+    buf_release(&want);
+}
+
+/* The text of <tag>...</tag> in xml, unescaped (malloc'd), or NULL. */
+static char *xml_text(const char *xml, const char *tag)
+{
+    char open[32], close[32];
+    const char *a, *b;
+    struct buf out = BUF_INIT;
+
+    snprintf(open, sizeof(open), "<%s", tag); /* "<memory>" or "<memory unit=...>" */
+    snprintf(close, sizeof(close), "</%s>", tag);
+    for (a = strstr(xml, open); a && a[strlen(open)] != '>' && a[strlen(open)] != ' ';)
+        a = strstr(a + 1, open);
+    if (!a)
+        return NULL;
+    a = strchr(a, '>') + 1;
+    b = strstr(a, close);
+    assert_non_null(b);
+    for (const char *p = a; p < b; p++) {
+        static const char *const ent[][2] = { { "&amp;", "&" }, { "&lt;", "<" }, { "&gt;", ">" },
+                                              { "&apos;", "'" }, { "&quot;", "\"" } };
+        size_t k;
+        for (k = 0; k < 5; k++)
+            if (!strncmp(p, ent[k][0], strlen(ent[k][0])))
+                break;
+        if (k < 5) {
+            buf_adds(&out, ent[k][1]);
+            p += strlen(ent[k][0]) - 1;
+        } else {
+            buf_addch(&out, *p);
+        }
+    }
+    return buf_detach(&out, NULL);
+}
+
+/* The argument after opt in argv. */
+static const char *argv_after(const struct sv *argv, const char *opt)
+{
+    for (size_t i = 0; i + 1 < argv->n; i++)
+        if (!strcmp(argv->v[i], opt))
+            return argv->v[i + 1];
+    fail_msg("no %s in the argv", opt);
+    return NULL;
+}
+
+/* Both renderings of one machine: the same CPU, memory, vCPUs, Xen and modules, console. */
+static void check_same_machine(const struct sv *argv, const char *xml)
+{
+    char *v, want[256];
+    const char *cpu = argv_after(argv, "-cpu");
+
+    v = xml_text(xml, "memory");
+    assert_string_equal(v, argv_after(argv, "-m"));
+    free(v);
+    v = xml_text(xml, "vcpu");
+    assert_string_equal(v, argv_after(argv, "-smp"));
+    free(v);
+    v = xml_text(xml, "kernel");
+    assert_string_equal(v, argv_after(argv, "-kernel"));
+    free(v);
+    v = xml_text(xml, "initrd");
+    assert_string_equal(v, argv_after(argv, "-initrd"));
+    free(v);
+    v = xml_text(xml, "cmdline");
+    assert_string_equal(v, argv_after(argv, "-append"));
+    free(v);
+    v = xml_text(xml, "emulator");
+    assert_string_equal(v, argv->v[0]);
+    free(v);
+    snprintf(want, sizeof(want), "<source path='%s'/>", argv_after(argv, "-serial") + 5);
+    assert_non_null(strstr(xml, want));
+    snprintf(want, sizeof(want), "<domain type='%s'>",
+             strcmp(argv_after(argv, "-accel"), "kvm") ? "qemu" : "kvm");
+    assert_non_null(strstr(xml, want));
+    /* the CPU: max is libvirt's maximum mode, host its passthrough, and each -feature is
+     * disabled */
+    if (!strncmp(cpu, "max", 3))
+        assert_non_null(strstr(xml, "<cpu mode='maximum'"));
+    else if (!strncmp(cpu, "host", 4))
+        assert_non_null(strstr(xml, "<cpu mode='host-passthrough'"));
+    for (const char *f = strchr(cpu, ','); f; f = strchr(f + 1, ',')) {
+        const char *end = strchr(f + 1, ',');
+        int len = end ? (int)(end - f - 2) : (int)strlen(f + 2);
+        snprintf(want, sizeof(want), "<feature policy='%s' name='%.*s'/>",
+                 f[1] == '-' ? "disable" : "require", len, f + 2);
+        assert_non_null(strstr(xml, want));
+    }
+}
+
 /* Builds the trial argv of c and compares it with its golden file. */
 static void check_case(const struct plan_case *c)
 {
@@ -46,10 +157,12 @@ static void check_case(const struct plan_case *c)
     struct accel_probe tcg = { 1, c->host.tcg_ms, NULL, "ok" };
     struct qemu_cfg q;
     struct sv argv = SV_INIT;
-    struct buf got = BUF_INIT, want = BUF_INIT;
+    struct buf got = BUF_INIT, xml = BUF_INIT;
     struct err e = ERR_INIT;
+    struct domxml_owner owner = { "pvlab-4242-trial-1", 4242, "labhost", "2026-12-05T00:00:00Z" };
     char *conf = xasprintf("%s/tests/fixtures/plan/%s.conf", PVLAB_TOP, c->conf);
     char *golden = xasprintf("%s/tests/fixtures/plan/%s.argv", PVLAB_TOP, c->name);
+    char *golden_xml = xasprintf("%s/tests/fixtures/plan/%s.xml", PVLAB_TOP, c->name);
     char *accel = NULL, *note = NULL;
 
     config_defaults(&cfg);
@@ -79,24 +192,20 @@ static void check_case(const struct plan_case *c)
     assert_int_equal(qemu_build_argv(&q, &argv, &e), 0);
     for (size_t i = 0; i < argv.n; i++)
         buf_addf(&got, "%s\n", argv.v[i]);
-    if (getenv("PVLAB_REGEN")) {
-        FILE *f = fopen(golden, "w");
-        assert_non_null(f);
-        fputs(got.data, f);
-        fclose(f);
-    }
-    assert_int_equal(buf_read_file(&want, golden, &e), 0);
-    if (strcmp(got.data, want.data))
-        fail_msg("%s: argv differs from %s:\n%s", c->name, golden, got.data);
+    golden_compare(c->name, golden, got.data);
+    assert_int_equal(domxml_build(&q, &owner, &xml, &e), 0);
+    golden_compare(c->name, golden_xml, xml.data);
+    check_same_machine(&argv, xml.data);
     /* the command line the store keeps is the same argv, shell-quoted */
     assert_non_null(strstr(plan.qemu_cmd, strcmp(accel, "kvm") ? "-accel tcg" : "-accel kvm"));
     buf_release(&got);
-    buf_release(&want);
+    buf_release(&xml);
     sv_clear(&argv);
     run_plan_free(&plan);
     config_free(&cfg);
     free(conf);
     free(golden);
+    free(golden_xml);
 }
 
 static const struct plan_case cases[] = {
@@ -266,6 +375,69 @@ static void test_amplifier_plan(void **state)
     config_free(&cfg);
 }
 
+/* A domU trial's machine in both renderings; the owner metadata; XML escaping. */
+static void test_domxml_domus_and_owner(void **state)
+{
+    struct config cfg;
+    struct run_request rq;
+    struct run_plan plan;
+    struct qemu_cfg q;
+    struct sv argv = SV_INIT;
+    struct buf xml = BUF_INIT;
+    struct err e = ERR_INIT;
+    struct domxml_owner owner = { "pvlab-4242-trial-1", 4242, "labhost", "2026-12-05T00:00:00Z" };
+    char *golden = xasprintf("%s/tests/fixtures/plan/domus.xml", PVLAB_TOP), host[64];
+    long pid;
+    pid_t child;
+
+    config_defaults(&cfg);
+    run_request_defaults(&cfg, &rq);
+    rq.seed = 42;
+    rq.domus = 2;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    plan.host.qemu_binary = xstrdup("/usr/bin/qemu-system-x86_64");
+    plan.host.accel = xstrdup("tcg");
+    plan.host.cpu_model = xstrdup(cfg.cpu_tcg);
+    plan.xen.path = xstrdup("/cache/artifacts/xen/k1/xen.bin");
+    plan.linux_.path = xstrdup("/cache/artifacts/linux/k2/vmlinuz");
+    plan.initramfs = xstrdup("/cache/initramfs/domus-k4.cpio");
+    run_qemu_cfg(&plan, "/state/runs/8/trial-1.log", &q);
+    assert_int_equal(qemu_build_argv(&q, &argv, &e), 0);
+    assert_int_equal(domxml_build(&q, &owner, &xml, &e), 0);
+    golden_compare("domus", golden, xml.data);
+    check_same_machine(&argv, xml.data);
+    assert_non_null(strstr(xml.data, "rdinit=/pvlab/domus.sh pvlab.domus=2"));
+
+    /* the owner comes back out of the metadata; anything else is not pvlab's */
+    assert_int_equal(domxml_parse_owner("<pvlab:trial xmlns:pvlab='urn:x-pvlab:trial:1' "
+                                        "pid='4242' host='labhost' started='x'/>",
+                                        &pid, host, sizeof(host)),
+                     0);
+    assert_int_equal(pid, 4242);
+    assert_string_equal(host, "labhost");
+    assert_int_equal(domxml_parse_owner("<other pid='1' host='h'/>", &pid, host, sizeof(host)), -1);
+    assert_int_equal(domxml_parse_owner("<trial host='h'/>", &pid, host, sizeof(host)), -1);
+    assert_int_equal(domxml_parse_owner(NULL, &pid, host, sizeof(host)), -1);
+    /* a live owner keeps its domain, a dead one does not */
+    assert_true(libvirt_pid_alive((long)getpid()));
+    child = fork();
+    if (child == 0)
+        _exit(0);
+    waitpid(child, NULL, 0);
+    assert_false(libvirt_pid_alive((long)child));
+
+    /* paths and command lines with XML's special characters are escaped */
+    buf_reset(&xml);
+    q.xen_cmdline = "a<b & 'c'";
+    assert_int_equal(domxml_build(&q, &owner, &xml, &e), 0);
+    assert_non_null(strstr(xml.data, "<cmdline>a&lt;b &amp; &apos;c&apos;</cmdline>"));
+    buf_release(&xml);
+    sv_clear(&argv);
+    run_plan_free(&plan);
+    config_free(&cfg);
+    free(golden);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_goldens_differ),
         cmocka_unit_test(test_domus_plan),
         cmocka_unit_test(test_amplifier_plan),
+        cmocka_unit_test(test_domxml_domus_and_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
