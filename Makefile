@@ -93,7 +93,7 @@ check: deps
 # with pvlab's builder (~21 min) run in check-all only.
 SLOW_CI := tests/e2e/slow/t5010-build-xen-debsrc.sh tests/e2e/slow/t5020-build-errors.sh \
 	tests/e2e/slow/t6000-bisect-boot.sh tests/e2e/slow/t6020-bisect-plugin.sh \
-	tests/e2e/slow/t6100-matrix-hosts.sh
+	tests/e2e/slow/t6100-matrix-hosts.sh tests/e2e/slow/t6300-libvirt.sh
 
 check-slow: all
 	$(PROVE) tests/e2e/slow/*.sh
