@@ -68,9 +68,9 @@ static int parse_repro(const char *label, const char *value, struct matrix_repro
             continue;
         }
         if (strcmp(o, "--iterations") && strcmp(o, "--trials") && strcmp(o, "--workers") &&
-            strcmp(o, "--amplifier") &&
-            strcmp(o, "--self-test-corrupt") && strcmp(o, "--dom0-args") && strcmp(o, "--domus") &&
-            strcmp(o, "--domu-linux") && strcmp(o, "--in")) {
+            strcmp(o, "--amplifier") && strcmp(o, "--self-test-corrupt") &&
+            strcmp(o, "--dom0-args") && strcmp(o, "--domus") && strcmp(o, "--domu-linux") &&
+            strcmp(o, "--in")) {
             err_set(e, ERR_CONFIG,
                     "unknown reproducer option '%s' (known: --lazy-fpu, --amplifier LIST, "
                     "--iterations N, --trials N, --self-test-corrupt R, --dom0-args WORD, "

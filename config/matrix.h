@@ -41,8 +41,8 @@ struct matrix_repro {
     char *name; /* fpu-leak */
     int lazy_fpu;
     char *amplifiers; /* --amplifier LIST, NULL = none */
-    long iterations; /* 0 = the matrix's */
-    int trials;      /* 0 = the matrix's */
+    long iterations;  /* 0 = the matrix's */
+    int trials;       /* 0 = the matrix's */
     double self_test_corrupt;
     int workers;
     char *dom0_args;  /* NULL = none */

@@ -110,8 +110,10 @@ int amplifier_parse(const char *list, unsigned *mask, struct err *e)
         while (k < NAMPS && strcmp(w.v[i], amp_names[k]))
             k++;
         if (k == NAMPS) {
-            err_set(e, ERR_USAGE, "unknown amplifier '%s'; known: lazy-fpu, mem-pressure, "
-                                  "overcommit (docs/reproducers.md)", w.v[i]);
+            err_set(e, ERR_USAGE,
+                    "unknown amplifier '%s'; known: lazy-fpu, mem-pressure, "
+                    "overcommit (docs/reproducers.md)",
+                    w.v[i]);
             rc = -1;
         } else {
             *mask |= 1u << k;

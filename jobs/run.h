@@ -42,11 +42,11 @@ struct run_request {
     int domus;                 /* 0, or 1..RUN_MAX_DOMUS */
     const char *domu_linux[8]; /* domU i boots spec i (the last repeats; none: --linux) */
     int n_domu_linux;
-    int domu_mem_mb;        /* 0 = RUN_DOMU_MEM_MB */
-    int domu_vcpus;         /* 0 = 2 */
-    int in_dom0;            /* the reproducer runs in dom0 as well */
-    const char *corrupt_in; /* places the self-test corrupts: "d2", "dom0,d1"; NULL all */
-    const char *cpu_model;  /* QEMU -cpu of this run; NULL = [qemu] cpu_tcg / cpu_kvm */
+    int domu_mem_mb;         /* 0 = RUN_DOMU_MEM_MB */
+    int domu_vcpus;          /* 0 = 2 */
+    int in_dom0;             /* the reproducer runs in dom0 as well */
+    const char *corrupt_in;  /* places the self-test corrupts: "d2", "dom0,d1"; NULL all */
+    const char *cpu_model;   /* QEMU -cpu of this run; NULL = [qemu] cpu_tcg / cpu_kvm */
     const char *backend;     /* "qemu" or "libvirt"; NULL = [lab] backend */
     const char *libvirt_uri; /* NULL = [lab] libvirt_uri */
 };

@@ -28,7 +28,7 @@ struct trial_progress {
 };
 
 struct trial_spec {
-    struct qemu_cfg qemu; /* qemu.serial_log is the console log */
+    struct qemu_cfg qemu;    /* qemu.serial_log is the console log */
     const char *backend;     /* "qemu" (NULL: the same) runs QEMU itself; "libvirt" a domain */
     const char *libvirt_uri; /* libvirt backend: the connection (NULL: libvirt's default) */
     int boot_timeout_s;

@@ -680,8 +680,8 @@ static void churn(const struct config *c, struct shared *sh)
     while (!atomic_load(&sh->stop)) {
         long avail = mem_available_kb();
         if (avail > CHURN_MARGIN_KB + 1024 && held < CHURN_MAX_CHUNKS) {
-            char *p = mmap(NULL, CHURN_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                           -1, 0);
+            char *p =
+                mmap(NULL, CHURN_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (p != MAP_FAILED) {
                 for (long off = 0; off < CHURN_CHUNK; off += 4096) /* every page, for real */
                     p[off] = (char)off;

@@ -75,8 +75,11 @@ static char *xml_text(const char *xml, const char *tag)
     b = strstr(a, close);
     assert_non_null(b);
     for (const char *p = a; p < b; p++) {
-        static const char *const ent[][2] = { { "&amp;", "&" }, { "&lt;", "<" }, { "&gt;", ">" },
-                                              { "&apos;", "'" }, { "&quot;", "\"" } };
+        static const char *const ent[][2] = { { "&amp;", "&" },
+                                              { "&lt;", "<" },
+                                              { "&gt;", ">" },
+                                              { "&apos;", "'" },
+                                              { "&quot;", "\"" } };
         size_t k;
         for (k = 0; k < 5; k++)
             if (!strncmp(p, ent[k][0], strlen(ent[k][0])))
@@ -346,7 +349,8 @@ static void test_amplifier_plan(void **state)
     assert_true(mem > strstr(plan.xen_cmdline, "dom0_mem=1024M"));
     assert_true(mem < strstr(plan.xen_cmdline, "loglvl=all"));
     run_plan_finish(&plan);
-    assert_non_null(strstr(plan.params_json, "\"amplifiers\":\"lazy-fpu,mem-pressure,overcommit\""));
+    assert_non_null(
+        strstr(plan.params_json, "\"amplifiers\":\"lazy-fpu,mem-pressure,overcommit\""));
     run_plan_free(&plan);
 
     /* --lazy-fpu alone is recorded as the lazy-fpu amplifier; nothing else changes */

@@ -153,8 +153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find),           cmocka_unit_test(test_lookup_error_lists_names),
         cmocka_unit_test(test_cmdline_output), cmocka_unit_test(test_cmdline_validation),
-        cmocka_unit_test(test_cmdline_plugin),
-        cmocka_unit_test(test_amplifiers),
+        cmocka_unit_test(test_cmdline_plugin), cmocka_unit_test(test_amplifiers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
