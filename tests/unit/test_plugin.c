@@ -177,7 +177,11 @@ static void test_manifest_errors(void **state)
     assert_string_equal(p.name, "b");
     plugin_free(&p);
     /* a directory without a manifest */
-    assert_int_equal(fs_mkdirs(xasprintf("%s/empty", dir), NULL), 0);
+    {
+        char *empty = xasprintf("%s/empty", dir);
+        assert_int_equal(fs_mkdirs(empty, NULL), 0);
+        free(empty);
+    }
     assert_int_equal(load("script", "empty", &p, &e), -1);
     assert_non_null(strstr(e.msg, "without a readable repro.conf"));
 }
