@@ -49,8 +49,10 @@ check "the text table names the axes and every cell" \
 run_pvlab $T/am matrix show --format md
 check "the Markdown table is a table" bash -c "grep -q '^| Linux' $T/am.out && grep -q '^|---|' $T/am.out"
 
-# the positive control: corruption injected in one cell only
-run_pvlab $T/b matrix run $T/m22.conf --self-test-corrupt 0.1 --in-cells 'xen=x4.17 linux=l6.1' \
+# the positive control: corruption injected in one cell only. REGRESSION needs the one boot's
+# lower rate bound to make 100 clean iterations implausible (about 8 of 100 or more): at 0.1
+# one run in five drew fewer; at 0.25 (25 expected) fewer than 8 is a 1-in-10^5 draw
+run_pvlab $T/b matrix run $T/m22.conf --self-test-corrupt 0.25 --in-cells 'xen=x4.17 linux=l6.1' \
     --against previous --format json
 tail -4 $T/b.err | diag
 check "second run: the injected cell fails" [ "$(cell $T/b.out x4.17 l6.1 '$c->{verdict}')" = fail ]
