@@ -156,6 +156,31 @@ static void print_places(const char *places_json)
     json_decref(root);
 }
 
+/* Snapshot runs: the corruption rate of the restored trials next to the booted ones'. */
+static void print_snapshot_rates(const struct trial_rec *t, size_t nt)
+{
+    long long it[2] = { 0, 0 }, c[2] = { 0, 0 };
+    long boots[2] = { 0, 0 };
+    int any = 0;
+
+    for (size_t i = 0; i < nt; i++) {
+        int k;
+        if (!t[i].snapshot || !t[i].verdict ||
+            (strcmp(t[i].verdict, "pass") && strcmp(t[i].verdict, "fail")))
+            continue;
+        k = !strncmp(t[i].snapshot, "restored", 8);
+        any |= k;
+        it[k] += t[i].iterations;
+        c[k] += t[i].corruptions;
+        boots[k]++;
+    }
+    if (!any)
+        return;
+    printf("by origin:   restored %lld of %lld iterations in %ld trial%s; booted %lld of %lld in "
+           "%ld\n",
+           c[1], it[1], boots[1], boots[1] == 1 ? "" : "s", c[0], it[0], boots[0]);
+}
+
 void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, size_t nt)
 {
     printf("run %lld     %s, %s, %s\n", r->id, r->repro ? r->repro : "?",
@@ -173,9 +198,15 @@ void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, siz
         if (t[i].places_json)
             print_places(t[i].places_json);
         printf("             log: %s\n", t[i].log_path ? t[i].log_path : "-");
+        if (t[i].snapshot)
+            printf("             machine: %s\n",
+                   !strncmp(t[i].snapshot, "restored", 8) ? t[i].snapshot
+                   : !strncmp(t[i].snapshot, "made", 4)   ? "booted (and saved as the snapshot)"
+                                                          : "booted");
     }
     printf("verdict:     %s (%ld pass, %ld fail, %ld infra of %d planned)\n",
            r->verdict ? r->verdict : "none", r->trials_pass, r->trials_fail, r->trials_infra,
            r->trials_planned);
     print_rates(t, nt);
+    print_snapshot_rates(t, nt);
 }

@@ -55,6 +55,9 @@ static const char usage[] =
     "                         [qemu] cpu_tcg / cpu_kvm); probed before the first trial\n"
     "  --amplifier LIST       lazy-fpu, mem-pressure (192 MiB dom0 + a memory churner),\n"
     "                         overcommit (8 workers per vCPU); comma-separated, recorded\n"
+    "  --fresh-boot-every K   snapshot trials: 0 = boot once, save the ready machine and\n"
+    "                         restore it for every further trial; K = also boot every K-th\n"
+    "                         trial; 1 = boot every trial (default [run] fresh_boot_every)\n"
     "  --backend qemu|libvirt run QEMU directly (default [lab] backend) or as a transient\n"
     "                         libvirt domain pvlab-... (docs/libvirt.md)\n"
     "  --libvirt-uri URI      libvirt's connection (default [lab] libvirt_uri)\n"
@@ -164,7 +167,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         O_REPRO_ARGS,
         O_AMP,
         O_BACKEND,
-        O_LVURI
+        O_LVURI,
+        O_FRESH
     };
     static const struct option opts[] = {
         { "xen", required_argument, NULL, O_XEN },
@@ -173,6 +177,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         { "repro-args", required_argument, NULL, O_REPRO_ARGS },
         { "amplifier", required_argument, NULL, O_AMP },
         { "backend", required_argument, NULL, O_BACKEND },
+        { "fresh-boot-every", required_argument, NULL, O_FRESH },
         { "libvirt-uri", required_argument, NULL, O_LVURI },
         { "trials", required_argument, NULL, O_TRIALS },
         { "iterations", required_argument, NULL, O_ITER },
@@ -214,6 +219,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
     memset(&plan, 0, sizeof(plan));
     memset(&rec, 0, sizeof(rec));
     memset(&over, 0, sizeof(over));
+    over.fresh_every = -1;
     while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (opt) {
         case O_XEN: over.xen_spec = optarg; break;
@@ -222,6 +228,11 @@ int cmd_run(struct cli *c, int argc, char **argv)
         case O_REPRO_ARGS: over.repro_args = optarg; break;
         case O_AMP: over.amplifiers = optarg; break;
         case O_BACKEND: over.backend = optarg; break;
+        case O_FRESH:
+            if (cli_parse_long("--fresh-boot-every", optarg, 0, 1000000, &v, &e) < 0)
+                goto usage_err;
+            over.fresh_every = (int)v;
+            break;
         case O_LVURI: over.libvirt_uri = optarg; break;
         case O_TRIALS:
             if (cli_parse_long("--trials", optarg, 1, 100000, &v, &e) < 0)
@@ -320,6 +331,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
     }
     if (over.n_domu_linux && !over.domus)
         over.domus = over.n_domu_linux;
+    if (print_cmd) /* the printed command must run by itself: no START line to wait for */
+        over.fresh_every = 1;
     if (plugin_is_spec(over.repro)) { /* trials and the store see the same file, wherever */
         repro_spec = plugin_spec_canonical(over.repro, &e);
         if (!repro_spec)

@@ -201,6 +201,7 @@ static void cell_request(const struct mctx *m, const struct matrix_cell_rec *c,
     rq->dom0_args = json_flat_str(opt, "dom0_args");
     rq->self_test_corrupt = json_flat_num(opt, "self_test_corrupt", 0);
     rq->jobs = 1;
+    rq->fresh_every = 1; /* matrix cells boot every trial (snapshot trials: pvlab run, bisect) */
     rq->domus = (int)json_flat_num(opt, "domus", 0);
     rq->in_dom0 = json_flat_num(opt, "in_dom0", 0) != 0;
     if (dl)

@@ -18,6 +18,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/sha256.h"
 #include "util/stats.h"
 #include "util/xalloc.h"
 
@@ -42,6 +43,7 @@ void run_request_defaults(const struct config *cfg, struct run_request *rq)
     rq->trials = cfg->run_trials;
     rq->iterations = cfg->run_iterations;
     rq->jobs = cfg->run_jobs;
+    rq->fresh_every = cfg->run_fresh_every;
 }
 
 void run_request_merge(const struct config *cfg, const struct run_request *over,
@@ -55,6 +57,8 @@ void run_request_merge(const struct config *cfg, const struct run_request *over,
     if (over->repro)
         rq->repro = over->repro;
     rq->repro_args = over->repro_args;
+    if (over->fresh_every >= 0)
+        rq->fresh_every = over->fresh_every;
     if (over->trials)
         rq->trials = over->trials;
     if (over->iterations)
@@ -199,7 +203,17 @@ static int compose_dom0_cmdline(struct run_plan *plan, struct err *e)
     rp.self_test_corrupt = rq->self_test_corrupt;
     rp.seed = rq->seed;
     rp.amplifiers = plan->amplifiers;
-    if (repro_cmdline(&rp, &b, e) < 0)
+    if (plan->snapshots) { /* the reproducer's words come in the START line instead */
+        struct buf w = BUF_INIT;
+        if (repro_cmdline(&rp, &w, e) < 0) {
+            buf_release(&w);
+            goto out;
+        }
+        free(plan->start_words);
+        plan->start_words = xstrdup(w.data + 1);
+        buf_release(&w);
+        buf_adds(&b, " pvlab.snapshot=1");
+    } else if (repro_cmdline(&rp, &b, e) < 0)
         goto out;
     if (rq->lazy_fpu)
         buf_adds(&b, " eagerfpu=off");
@@ -239,6 +253,11 @@ static char *params_json(const struct run_plan *plan)
     jw_kv_s(&w, "dom0_cmdline", plan->dom0_cmdline);
     jw_kv_int(&w, "boot_timeout_s", plan->boot_timeout_s);
     jw_kv_int(&w, "run_timeout_s", plan->run_timeout_s);
+    if (plan->snap_path) {
+        const char *base = strrchr(plan->snap_path, '/');
+        jw_kv_int(&w, "fresh_boot_every", rq->fresh_every);
+        jw_kv_s(&w, "snapshot", base ? base + 1 : plan->snap_path);
+    }
     if (plan->plugin) {
         jw_key(&w, "plugin");
         plugin_describe_json(plan->plugin, &w);
@@ -336,6 +355,8 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
         plan->req.lazy_fpu = 1;
     if (plan->req.lazy_fpu)
         plan->amplifiers |= AMP_LAZY_FPU;
+    plan->snapshots = plan->req.fresh_every != 1 && !req->domus &&
+                      !(req->backend && !strcmp(req->backend, "libvirt"));
     if (compose_dom0_cmdline(plan, e) < 0)
         return -1;
     /* the user's words last: their dom0_mem wins over mem-pressure's */
@@ -359,10 +380,57 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
     return 0;
 }
 
+/* The saved machine's file: everything that booted is in its name (docs/snapshots.md). */
+static char *snap_path(const struct run_plan *plan)
+{
+    const struct host_stack *h = &plan->host;
+    struct buf k = BUF_INIT;
+    char hex[SHA256_HEX_LEN + 1];
+
+    buf_addf(&k, "pvlab-snapshot-1\n%s\n%s\n%s\n%s\n%s\n%d\n%d\n", h->qemu_binary, h->qemu_version,
+             h->accel, h->cpu_model, plan->cfg->machine, plan->cfg->memory_mb, plan->cfg->smp);
+    buf_addf(&k, "%s\n%s\n%s\n%s\n%s\n", plan->xen.sha256, plan->linux_.sha256,
+             plan->initramfs_sha256, plan->xen_cmdline, plan->dom0_cmdline);
+    sha256_hex_buf(k.data, k.len, hex);
+    buf_release(&k);
+    return xasprintf("%s/snapshots/%s.mig", plan->cfg->cache_dir, hex);
+}
+
+char *run_plan_start_words(const struct run_plan *plan, int idx)
+{
+    const struct run_request *rq = &plan->req;
+    struct repro_params rp = { 0 };
+    struct buf b = BUF_INIT;
+
+    rp.repro = plugin_is_spec(rq->repro) ? "plugin" : rq->repro;
+    rp.iterations = rq->iterations;
+    rp.workers = rq->workers;
+    rp.self_test_corrupt = rq->self_test_corrupt;
+    /* every trial its own seed: restored trials must not replay each other */
+    rp.seed =
+        (unsigned long)((rq->seed + (unsigned long long)(idx - 1) * 1000003ULL) & 0xffffffffUL);
+    if (!rp.seed)
+        rp.seed = 1;
+    rp.amplifiers = plan->amplifiers;
+    repro_cmdline(&rp, &b, NULL);
+    return xstrdup(b.len ? b.data + 1 : "");
+}
+
 void run_plan_finish(struct run_plan *plan)
 {
     free(plan->params_json);
     free(plan->qemu_cmd);
+    free(plan->snap_path);
+    plan->snap_path = NULL;
+    if (plan->snapshots && plan->host.qemu_version && plan->initramfs_sha256) {
+        char *dir = xasprintf("%s/snapshots", plan->cfg->cache_dir);
+        plan->snap_path = snap_path(plan);
+        if (fs_mkdirs(dir, NULL) < 0) { /* no room for snapshots: every trial boots */
+            free(plan->snap_path);
+            plan->snap_path = NULL;
+        }
+        free(dir);
+    }
     plan->params_json = params_json(plan);
     plan->qemu_cmd = qemu_cmd_line(plan);
 }
@@ -670,6 +738,7 @@ static void outcome_info(const struct trial_outcome *o, long long run_id, int id
     t->klog_faults = o->klog_faults;
     t->evidence_json = o->evidence_json;
     t->places_json = o->places_json;
+    t->snapshot = o->snapshot;
     t->started = o->started;
     t->finished = o->finished;
     t->wall_ms = o->wall_ms;
@@ -714,6 +783,29 @@ static int trial_stops_run(const struct pool_result *r, int guest_started, struc
     return 0;
 }
 
+/*
+ * How trial idx uses the plan's snapshot: "boot" (a fresh boot: every K-th trial with
+ * fresh_boot_every K), "restore" (a saved machine is there), "make" (none yet: this trial boots
+ * and saves it), or NULL while another trial is saving it (wait for it).
+ */
+static const char *snap_mode(const struct run_plan *plan, int idx)
+{
+    int k = plan->req.fresh_every;
+    char *side;
+    int saved;
+
+    if (!plan->snap_path)
+        return "boot";
+    if (k > 1 && idx % k == 0)
+        return "boot";
+    side = xasprintf("%s.sha256", plan->snap_path);
+    saved = fs_exists(plan->snap_path) && fs_exists(side);
+    free(side);
+    if (saved)
+        return "restore";
+    return plan->snap_making ? NULL : "make";
+}
+
 int run_execute(struct run_plan *plan, struct store *st, const char *config_path,
                 const struct run_events *ev, long long *id_r, struct err *e)
 {
@@ -743,13 +835,26 @@ int run_execute(struct run_plan *plan, struct store *st, const char *config_path
         while (!stopped && next <= plan->req.trials && pool_idle(pool) > 0) {
             struct trial_job job;
             struct pool_task task = { 0 };
-            char *log = xasprintf("%s/trial-%d.log", run_dir, next);
+            char *log, *words = NULL;
+            const char *mode = snap_mode(plan, next);
+            if (!mode) /* the machine is being saved: the next trials restore it */
+                break;
+            log = xasprintf("%s/trial-%d.log", run_dir, next);
             run_plan_job(plan, log, &job);
+            if (plan->snap_path) {
+                words = run_plan_start_words(plan, next);
+                job.snapshot_mode = mode;
+                job.snapshot = plan->snap_path;
+                job.start_words = words;
+                if (!strcmp(mode, "make"))
+                    plan->snap_making = next;
+            }
             task.kind = POOL_TRIAL;
             task.job = &job;
             task.tag = (void *)(long)next;
             w = pool_start(pool, &task, e);
             free(log);
+            free(words);
             if (w < 0)
                 goto out_finish;
             next++;
@@ -759,6 +864,11 @@ int run_execute(struct run_plan *plan, struct store *st, const char *config_path
             goto out_finish;
         if (w == 0)
             break;
+        if ((int)(long)r.tag == plan->snap_making)
+            plan->snap_making = 0;
+        if (r.out.snapshot && strstr(r.out.snapshot, TRIAL_SNAP_BEFORE))
+            log_warn("snapshot", "trial %d booted fresh %s", (int)(long)r.tag,
+                     strstr(r.out.snapshot, TRIAL_SNAP_BEFORE));
         outcome_info(&r.out, id, (int)(long)r.tag, &ti);
         w = store_trial_add(st, &ti, e);
         if (w == 0 && ev && ev->trial_done)
@@ -833,6 +943,8 @@ void run_plan_free(struct run_plan *plan)
         plugin_free(plan->plugin);
     free(plan->plugin);
     free(plan->plugin_manifest);
+    free(plan->snap_path);
+    free(plan->start_words);
     free(plan->toolstack_dir);
     free(plan->modules_dir);
     host_stack_free(&plan->host);

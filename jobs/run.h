@@ -47,6 +47,8 @@ struct run_request {
     int in_dom0;             /* the reproducer runs in dom0 as well */
     const char *corrupt_in;  /* places the self-test corrupts: "d2", "dom0,d1"; NULL all */
     const char *cpu_model;   /* QEMU -cpu of this run; NULL = [qemu] cpu_tcg / cpu_kvm */
+    int fresh_every;         /* snapshots: 1 = none, 0 = all restored, K = every K-th boots;
+                                -1 = [run] fresh_boot_every */
     const char *backend;     /* "qemu" or "libvirt"; NULL = [lab] backend */
     const char *libvirt_uri; /* NULL = [lab] libvirt_uri */
 };
@@ -88,7 +90,11 @@ struct run_plan {
     char *qemu_cmd;                  /* a trial's QEMU command line, shell-quoted */
     unsigned amplifiers;             /* AMP_* of req.amplifiers and req.lazy_fpu */
     struct plugin *plugin;           /* the request's plug-in (run_plan_plugin), else NULL */
-    char *plugin_manifest;           /* its guest manifest */
+    char *snap_path;   /* snapshot trials: the saved machine's file (run_plan_finish), else NULL */
+    char *start_words; /* the START line of the run's seed (trial i: run_plan_start_words) */
+    int snapshots;     /* this plan boots with pvlab.snapshot=1 (run_plan_init) */
+    int snap_making;   /* run_execute: the trial that is saving the machine now (0: none) */
+    char *plugin_manifest; /* its guest manifest */
 };
 
 /*
@@ -122,6 +128,8 @@ void run_qemu_cfg(const struct run_plan *plan, const char *serial_log, struct qe
 void run_plan_info(const struct run_plan *plan, struct run_info *ri);
 /* The prepared trial_job of trial log_path (strings borrowed from plan). */
 void run_plan_job(const struct run_plan *plan, const char *log_path, struct trial_job *j);
+/* The START words of trial idx (1-based): the run's reproducer words with the trial's seed. */
+char *run_plan_start_words(const struct run_plan *plan, int idx);
 /*
  * Runs the planned trials through the trial pool (config_path is passed on to each child),
  * recording everything in st; *id_r gets the run's id as soon as it exists (0 before). Returns 0

@@ -58,6 +58,8 @@ static void json_trial(struct jw *w, const struct trial_rec *t, size_t console_m
     jw_kv_int(w, "boot_ms", t->boot_ms);
     jw_kv_s(w, "log", t->log_path);
     jw_kv_s(w, "host", t->host);
+    if (t->snapshot)
+        jw_kv_s(w, "snapshot", t->snapshot);
     if (t->places_json && *t->places_json) {
         jw_key(w, "places");
         jw_raw(w, t->places_json);

@@ -33,7 +33,7 @@
 struct store; /* opaque */
 
 /* Latest schema version this pvlab writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /*
  * Opens (creating the parent directories and the file if needed) the database at path, turns on
@@ -95,6 +95,7 @@ struct trial_info {
     const char *log_path;
     const char *host;        /* the host the trial ran on (a matrix fans out); NULL = here */
     const char *places_json; /* domU trials: {"stages":[...],"places":[...]}; NULL otherwise */
+    const char *snapshot;    /* "fresh", "made KEY", "restored KEY"; NULL: no snapshots */
 };
 
 /* A trial read back (strings owned). */
@@ -110,6 +111,7 @@ struct trial_rec {
     char *log_path;
     char *host;
     char *places_json;
+    char *snapshot;
 };
 
 /*

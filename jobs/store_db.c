@@ -123,6 +123,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " PRIMARY KEY (kind, local_id));",
     /* 7: domU trials keep a verdict per place and dom0's stage times */
     "ALTER TABLE trials ADD COLUMN places_json TEXT;",
+    /* 8: snapshot trials say where their machine came from (fresh, made or restored KEY) */
+    "ALTER TABLE trials ADD COLUMN snapshot TEXT;",
 };
 
 /* Turns a SQLite failure into an error that names the database and says what to do. */

@@ -62,7 +62,7 @@ static const struct col trial_in_cols[] = {
     TICOL(deaths, T_LL), TICOL(klog_faults, T_LL), TICOL(evidence_json, T_TEXT),
     TICOL(started, T_TEXT), TICOL(finished, T_TEXT), TICOL(wall_ms, T_LL),
     TICOL(boot_ms, T_LL), TICOL(log_path, T_TEXT), TICOL(host, T_TEXT),
-    TICOL(places_json, T_TEXT),
+    TICOL(places_json, T_TEXT), TICOL(snapshot, T_TEXT),
 };
 #define NTRIAL_COLS (sizeof(trial_in_cols) / sizeof(trial_in_cols[0]))
 
@@ -73,6 +73,7 @@ static const struct col trial_cols[] = {
     TCOL(deaths, T_LL), TCOL(klog_faults, T_LL), TCOL(evidence_json, T_TEXT),
     TCOL(started, T_TEXT), TCOL(finished, T_TEXT), TCOL(wall_ms, T_LL), TCOL(boot_ms, T_LL),
     TCOL(log_path, T_TEXT), TCOL(host, T_TEXT), TCOL(places_json, T_TEXT),
+    TCOL(snapshot, T_TEXT),
 };
 /* clang-format on */
 

@@ -14,6 +14,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/proc.h"
 #include "util/sha256.h"
 #include "util/xalloc.h"
@@ -57,6 +58,9 @@ static const struct job_opt job_opts[] = {
     J("cpu-model", K_STR, cpu_model),
     J("backend", K_STR, backend),
     J("libvirt-uri", K_STR, libvirt_uri),
+    J("snapshot-mode", K_STR, snapshot_mode),
+    J("snapshot", K_STR, snapshot),
+    J("start-words", K_STR, start_words),
     J("memory-mb", K_INT, memory_mb),
     J("smp", K_INT, smp),
     J("xen-sha256", K_STR, xen_sha256),
@@ -221,7 +225,7 @@ void trial_outcome_free(struct trial_outcome *o)
                       &o->xen_sha256,       &o->linux_version, &o->linux_package, &o->linux_sha256,
                       &o->initramfs_sha256, &o->qemu_version,  &o->accel,         &o->cpu_model,
                       &o->l0_kernel,        &o->hostname,      &o->qemu_cmd,      &o->accel_note,
-                      &o->artifact_sha256,  &o->places_json };
+                      &o->artifact_sha256,  &o->places_json,   &o->snapshot };
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free(*strs[i]);
@@ -404,7 +408,7 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
     struct trial_spec ts;
     struct trial_result tr;
     struct err pe = ERR_INIT;
-    char *built = NULL, *why = NULL, *spec_owned = NULL;
+    char *built = NULL, *why = NULL, *spec_owned = NULL, *failed_restore = NULL;
     int planned = 0, ran = 0, rc = -1, r;
 
     memset(o, 0, sizeof(*o));
@@ -449,6 +453,13 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         o->accel = dupn(j->accel);
         o->cpu_model = dupn(j->cpu_model);
         prepared_spec(cfg, j, &ts);
+        if (j->snapshot_mode) {
+            ts.snap = !strcmp(j->snapshot_mode, "make")      ? SNAP_MAKE
+                      : !strcmp(j->snapshot_mode, "restore") ? SNAP_RESTORE
+                                                             : SNAP_BOOT;
+            ts.snap_path = j->snapshot;
+            ts.start_words = j->start_words;
+        }
     } else {
         if (j->build_cmd) {
             r = build_step(j, &built, &why, e);
@@ -477,6 +488,13 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         planned = 1;
         describe(&plan, o);
         run_qemu_cfg(&plan, j->log_path, &ts.qemu);
+        if (plan.snap_path) { /* a trial of its own: reuse the machine if it was saved */
+            char *side = xasprintf("%s.sha256", plan.snap_path);
+            ts.snap = fs_exists(plan.snap_path) && fs_exists(side) ? SNAP_RESTORE : SNAP_MAKE;
+            ts.snap_path = plan.snap_path;
+            ts.start_words = plan.start_words;
+            free(side);
+        }
         ts.boot_timeout_s = plan.boot_timeout_s;
         ts.run_timeout_s = plan.run_timeout_s;
     }
@@ -491,6 +509,32 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         o->stop = 1;
         o->reason = xstrdup(pe.msg);
         goto done;
+    }
+    if (tr.snap_failed) { /* never a verdict from a doubtful snapshot: boot, and save again */
+        log_warn("snapshot", "%s; booting fresh instead (and saving it again)", tr.snap_note);
+        failed_restore = tr.snap_note;
+        tr.snap_note = NULL;
+        trial_result_free(&tr);
+        ts.snap = SNAP_MAKE;
+        if (trial_run(&ts, &tr, &pe) < 0) {
+            o->stop = 1;
+            o->reason = xstrdup(pe.msg);
+            goto done;
+        }
+    }
+    if (tr.snap_note && !tr.snap_failed)
+        log_warn("snapshot", "%s", tr.snap_note);
+    if (ts.snap != SNAP_NONE) {
+        const char *base = ts.snap_path ? strrchr(ts.snap_path, '/') : NULL;
+        base = base ? base + 1 : ts.snap_path;
+        o->snapshot = ts.snap == SNAP_RESTORE ? xasprintf("restored %.12s", base)
+                      : tr.snap_saved         ? xasprintf("made %.12s", base)
+                                              : xstrdup("fresh");
+        if (failed_restore) { /* the caller warns where the user sees it */
+            char *s = xasprintf("%s; " TRIAL_SNAP_BEFORE "%s", o->snapshot, failed_restore);
+            free(o->snapshot);
+            o->snapshot = s;
+        }
     }
     ran = 1;
     o->verdict = tr.v.kind;
@@ -517,6 +561,7 @@ out:
     free(built);
     free(why);
     free(spec_owned);
+    free(failed_restore);
     return rc;
 }
 
@@ -574,6 +619,7 @@ char *trial_outcome_json(const struct trial_outcome *o)
     kv_s(&w, "qemu_cmd", o->qemu_cmd);
     kv_s(&w, "accel_note", o->accel_note);
     kv_s(&w, "artifact_sha256", o->artifact_sha256);
+    kv_s(&w, "snapshot", o->snapshot);
     jw_end(&w);
     return buf_detach(&b, NULL);
 }
@@ -651,6 +697,7 @@ int trial_outcome_parse(const char *json, struct trial_outcome *o, struct err *e
     o->qemu_cmd = get_s(root, "qemu_cmd");
     o->accel_note = get_s(root, "accel_note");
     o->artifact_sha256 = get_s(root, "artifact_sha256");
+    o->snapshot = get_s(root, "snapshot");
     rc = 0;
 out:
     if (rc < 0)

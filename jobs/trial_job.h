@@ -44,6 +44,9 @@ struct trial_job { /* all strings borrowed */
     const char *xen_cmdline, *dom0_cmdline;
     const char *accel, *cpu_model;
     const char *backend, *libvirt_uri; /* NULL: the configuration's [lab] */
+    /* prepared snapshot trials (lab/trial.h): "boot", "make" or "restore", the file, the START
+     * line's words */
+    const char *snapshot_mode, *snapshot, *start_words;
     int memory_mb, smp;
     /* prepared, on another host: the images' sha256, checked before booting (NULL: unchecked) */
     const char *xen_sha256, *kernel_sha256, *initramfs_sha256;
@@ -71,7 +74,11 @@ struct trial_outcome {
     char *linux_version, *linux_package, *linux_sha256, *initramfs_sha256;
     char *qemu_version, *accel, *cpu_model, *l0_kernel, *hostname, *qemu_cmd, *accel_note;
     char *artifact_sha256; /* what the build step produced (NULL without one) */
+    char *snapshot;        /* "fresh", "made <key>" or "restored <key>" (NULL: no snapshots),
+                              after a failed restore "made <key>; " TRIAL_SNAP_BEFORE "why" */
 };
+
+#define TRIAL_SNAP_BEFORE "instead of a restore: "
 
 /* Appends the options that describe j to argv, for `pvlab trial` (argv[0] not included). */
 void trial_job_argv(const struct trial_job *j, struct sv *argv);

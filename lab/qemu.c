@@ -40,6 +40,13 @@ int qemu_check_cfg(const struct qemu_cfg *cfg, struct err *e)
                 cfg->serial_log);
         return -1;
     }
+    if (cfg->incoming && strpbrk(cfg->incoming, " \t\n'\"\\$`;&|<>(){}*?,")) {
+        err_set(e, ERR_USAGE,
+                "snapshot path '%s' has characters QEMU's exec: migration cannot "
+                "carry; set cache_dir elsewhere",
+                cfg->incoming);
+        return -1;
+    }
     return 0;
 }
 
@@ -79,8 +86,24 @@ int qemu_build_argv(const struct qemu_cfg *cfg, struct sv *argv, struct err *e)
     sv_push(argv, "none");
     sv_push(argv, "-monitor");
     sv_push(argv, "none");
-    sv_push(argv, "-serial");
-    sv_pushf(argv, "file:%s", cfg->serial_log);
+    if (cfg->console_sock) {
+        sv_push(argv, "-chardev");
+        sv_pushf(argv, "socket,id=pvlabcon,path=%s,server=on,wait=off,logfile=%s,logappend=off",
+                 cfg->console_sock, cfg->serial_log);
+        sv_push(argv, "-serial");
+        sv_push(argv, "chardev:pvlabcon");
+    } else {
+        sv_push(argv, "-serial");
+        sv_pushf(argv, "file:%s", cfg->serial_log);
+    }
+    if (cfg->qmp_sock) {
+        sv_push(argv, "-qmp");
+        sv_pushf(argv, "unix:%s,server=on,wait=off", cfg->qmp_sock);
+    }
+    if (cfg->incoming) { /* QEMU's exec: runs the command with /bin/sh */
+        sv_push(argv, "-incoming");
+        sv_pushf(argv, "exec:cat %s", cfg->incoming);
+    }
     /* Xen reboots the machine when dom0 powers off or crashes: make that an exit */
     sv_push(argv, "-no-reboot");
     sv_push(argv, "-kernel");

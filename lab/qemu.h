@@ -23,6 +23,12 @@ struct qemu_cfg {
     const char *dom0_cmdline;
     const char *initrd_path; /* dom0 initramfs (multiboot module 2) */
     const char *serial_log;  /* the L1 serial port (Xen + dom0 console) goes to this file */
+    /* snapshot trials (lab/trial.c): the serial port is also a unix socket the host writes
+     * the START line to (the console still goes to serial_log); QMP on a unix socket; and the
+     * saved machine to restore from (NULL: boot) */
+    const char *console_sock;
+    const char *qmp_sock;
+    const char *incoming;
 };
 
 /* The paths' checks of qemu_build_argv (both backends render the same cfg). 0 or -1 with e. */

@@ -2,15 +2,21 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lab/domxml.h"
 #include "lab/libvirt.h"
+#include "lab/qmp.h"
+#include "images/payload_priv.h"
+#include "util/sha256.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -36,6 +42,8 @@ void trial_result_free(struct trial_result *r)
     verdict_free(&r->v);
     free(r->qemu_log);
     r->qemu_log = NULL;
+    free(r->snap_note);
+    r->snap_note = NULL;
 }
 
 struct watch {
@@ -44,6 +52,7 @@ struct watch {
     size_t scanned; /* bytes of log already split into lines */
     int fd;         /* serial log, opened once QEMU created it */
     enum trial_stage stage;
+    int ready; /* snapshot trials: the guest said PVLAB-READY */
     long long start_ms, begin_ms, end_ms;
     struct trial_progress prog;
 };
@@ -53,7 +62,9 @@ static void watch_line(struct watch *w, const char *line, size_t n, long long no
 {
     int tagged = verdict_line_is_tagged(line, n); /* a domU's BEGIN/END are not the trial's */
 
-    if (!tagged && w->stage == TRIAL_BOOT && memmem(line, n, "PVLAB-BEGIN", 11)) {
+    if (!tagged && w->stage == TRIAL_BOOT && memmem(line, n, "PVLAB-READY", 11)) {
+        w->ready = 1;
+    } else if (!tagged && w->stage == TRIAL_BOOT && memmem(line, n, "PVLAB-BEGIN", 11)) {
         w->stage = TRIAL_RUN;
         w->begin_ms = now;
     } else if (!tagged && memmem(line, n, "PVLAB-END", 9) && w->stage < TRIAL_SHUTDOWN) {
@@ -117,6 +128,157 @@ static int on_console(struct proc_loop *l, int fd, short revents, void *ctx, str
     return 0;
 }
 
+/*
+ * Writes the START line to the guest's console socket and returns the connection: it must stay
+ * open, and be drained (console_drain), or QEMU drops what is still unread and stalls the port.
+ */
+static int send_start(const char *sock, const char *words, struct err *e)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char *line = xasprintf("PVLAB-START %s\n", words);
+    size_t n = strlen(line);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = -1;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        write(fd, line, n) != (ssize_t)n) {
+        err_sys(e, errno, "cannot send the START line to the guest's console %s", sock);
+        if (fd >= 0)
+            close(fd);
+    } else {
+        rc = fd;
+    }
+    free(line);
+    return rc;
+}
+
+/* The console socket's copy of the output: read and dropped (the log file has it). */
+static int console_drain(struct proc_loop *l, int fd, short revents, void *ctx, struct err *e)
+{
+    char chunk[65536];
+    ssize_t r = read(fd, chunk, sizeof(chunk));
+
+    (void)ctx;
+    (void)e;
+    if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+        proc_loop_remove_fd(l, fd);
+    (void)revents;
+    return 0;
+}
+
+/* "status":"X" of a query-status reply into out. */
+static void reply_status(const char *reply, char *out, size_t n)
+{
+    const char *p = reply ? strstr(reply, "\"status\": \"") : NULL;
+    size_t k = 0;
+
+    if (!p && reply)
+        p = strstr(reply, "\"status\":\"");
+    *out = '\0';
+    if (!p)
+        return;
+    p = strchr(p + 9, '"') + 1;
+    while (p[k] && p[k] != '"' && k + 1 < n) {
+        out[k] = p[k];
+        k++;
+    }
+    out[k] = '\0';
+}
+
+/* SNAP_MAKE at READY: stop, migrate to a temporary file, publish it with its sha256, resume. */
+static int save_snapshot(const struct trial_spec *t, const char *qmp_sock, struct err *e)
+{
+    struct qmp q;
+    char *tmp = xasprintf("%s.tmp.%ld", t->snap_path, (long)getpid()), *cmd = NULL, *reply = NULL;
+    char sha[SHA256_HEX_LEN + 2], status[32] = "";
+    char *side = xasprintf("%s.sha256", t->snap_path);
+    long long deadline = proc_now_ms() + 300000;
+    int rc = -1;
+
+    if (qmp_open(&q, qmp_sock, 10000, e) < 0)
+        goto out_free;
+    cmd = xasprintf("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > %s\"}}", tmp);
+    if (qmp_cmd(&q, "{\"execute\":\"stop\"}", 10000, NULL, e) < 0 ||
+        qmp_cmd(&q, cmd, 10000, NULL, e) < 0)
+        goto out;
+    for (;;) {
+        free(reply);
+        reply = NULL;
+        if (qmp_cmd(&q, "{\"execute\":\"query-migrate\"}", 10000, &reply, e) < 0)
+            goto out;
+        reply_status(reply, status, sizeof(status));
+        if (!strcmp(status, "completed"))
+            break;
+        if (!strcmp(status, "failed") || !strcmp(status, "cancelled") || proc_now_ms() > deadline) {
+            err_set(e, ERR_PROC, "saving the machine %s: %.200s", status, reply ? reply : "");
+            goto out;
+        }
+        usleep(20000);
+    }
+    if (sha256_file_hex(tmp, sha, e) < 0 || fs_commit_tmp(tmp, t->snap_path, e) < 0)
+        goto out;
+    strcat(sha, "\n");
+    if (fs_write_atomic(side, sha, strlen(sha), e) < 0)
+        goto out;
+    rc = 0;
+out:
+    /* the trial goes on from here, saved or not */
+    if (qmp_cmd(&q, "{\"execute\":\"cont\"}", 10000, NULL, rc < 0 ? NULL : e) < 0)
+        rc = -1;
+    qmp_close(&q);
+out_free:
+    unlink(tmp);
+    free(tmp);
+    free(cmd);
+    free(reply);
+    free(side);
+    return rc;
+}
+
+/* Why the snapshot file cannot be restored (missing, no record, bytes differ), or NULL. */
+static const char *snapshot_problem(const char *path)
+{
+    char *side = xasprintf("%s.sha256", path);
+    const char *why = payload_cached_problem(path, side, (char[SHA256_HEX_LEN + 1]){ 0 });
+    free(side);
+    return why;
+}
+
+/* SNAP_RESTORE after QEMU started: wait until the state is loaded, then resume. */
+static int restore_wait(const char *qmp_sock, struct err *e)
+{
+    struct qmp q;
+    char status[32] = "", *reply = NULL;
+    long long deadline = proc_now_ms() + 120000;
+    int rc = -1;
+
+    if (qmp_open(&q, qmp_sock, 30000, e) < 0)
+        return -1;
+    for (;;) {
+        free(reply);
+        reply = NULL;
+        if (qmp_cmd(&q, "{\"execute\":\"query-status\"}", 10000, &reply, e) < 0)
+            goto out;
+        reply_status(reply, status, sizeof(status));
+        if (strcmp(status, "inmigrate"))
+            break;
+        if (proc_now_ms() > deadline) {
+            err_set(e, ERR_TIMEOUT, "QEMU did not load the snapshot in 120 s");
+            goto out;
+        }
+        usleep(20000);
+    }
+    if (strcmp(status, "paused") && strcmp(status, "running")) {
+        err_set(e, ERR_PROC, "QEMU did not load the snapshot (status %s)", status);
+        goto out;
+    }
+    rc = qmp_cmd(&q, "{\"execute\":\"cont\"}", 10000, NULL, e);
+out:
+    free(reply);
+    qmp_close(&q);
+    return rc;
+}
+
 /* The libvirt domain of this trial: named after its console log, owned by this process. */
 static int start_domain(const struct trial_spec *t, struct libvirt **lv_r, const char *xml_log,
                         struct err *e)
@@ -169,6 +331,9 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     char *qemu_failure = NULL;
     struct libvirt *lv = NULL;
     int lv_mode = t->backend && !strcmp(t->backend, "libvirt");
+    struct qemu_cfg qc;
+    char *con_sock = NULL, *qmp_sock = NULL;
+    int started_guest = 0, con_fd = -1;
     enum trial_stage last_stage = TRIAL_DONE;
     long long last_progress = 0;
     int started = 0, ino = -1;
@@ -183,7 +348,31 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
     buf_init(&w.log, t->log_cap ? t->log_cap : 64u << 20);
     w.stage = TRIAL_BOOT;
 
-    if (qemu_build_argv(&t->qemu, &argv, e) < 0)
+    qc = t->qemu;
+    if (t->snap != SNAP_NONE) {
+        con_sock = xasprintf("%s.con", t->qemu.serial_log);
+        qmp_sock = xasprintf("%s.qmp", t->qemu.serial_log);
+        unlink(con_sock);
+        unlink(qmp_sock);
+        qc.console_sock = con_sock;
+        qc.qmp_sock = qmp_sock;
+        if (strlen(con_sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            err_set(e, ERR_USAGE, "console socket path %s is too long for a snapshot trial",
+                    con_sock);
+            goto out;
+        }
+        if (t->snap == SNAP_RESTORE) {
+            const char *why = snapshot_problem(t->snap_path);
+            if (why) {
+                r->snap_failed = 1;
+                r->snap_note = xasprintf("snapshot %s cannot be restored: %s", t->snap_path, why);
+                rc = 0;
+                goto out;
+            }
+            qc.incoming = t->snap_path;
+        }
+    }
+    if (qemu_build_argv(&qc, &argv, e) < 0)
         goto out;
     r->qemu_log = xasprintf("%s.qemu", t->qemu.serial_log);
     if (unlink(t->qemu.serial_log) < 0 && errno != ENOENT) {
@@ -219,6 +408,20 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
         started = 1;
         w.start_ms = qemu.start_ms;
         log_debug("lab", "started QEMU pid %d, console %s", (int)qemu.pid, t->qemu.serial_log);
+        if (t->snap == SNAP_RESTORE) {
+            struct err re = ERR_INIT;
+            if (restore_wait(qmp_sock, &re) < 0 ||
+                (con_fd = send_start(con_sock, t->start_words, &re)) < 0 ||
+                proc_loop_add_fd(loop, con_fd, POLLIN, console_drain, NULL, &re) < 0) {
+                r->snap_failed = 1;
+                r->snap_note = xasprintf("snapshot %s was not restored: %s", t->snap_path, re.msg);
+                proc_kill(&qemu);
+                rc = 0;
+                goto out;
+            }
+            r->snap_ms = proc_now_ms() - qemu.start_ms;
+            started_guest = 1;
+        }
         /* one poll for QEMU's end and the console log's growth (inotify on its directory) */
         if (proc_loop_add(loop, &qemu, e) < 0)
             goto out;
@@ -258,6 +461,26 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
         }
         if (exited)
             break;
+        if (t->snap != SNAP_NONE && !started_guest && w.ready) {
+            struct err se = ERR_INIT;
+            long long t0 = proc_now_ms();
+            if (t->snap == SNAP_MAKE) {
+                if (save_snapshot(t, qmp_sock, &se) == 0) {
+                    r->snap_saved = 1;
+                    r->snap_ms = proc_now_ms() - t0;
+                } else {
+                    r->snap_note = xasprintf("the machine was not saved: %s", se.msg);
+                    err_clear(&se);
+                }
+            }
+            started_guest = 1;
+            if ((con_fd = send_start(con_sock, t->start_words, &se)) < 0 ||
+                proc_loop_add_fd(loop, con_fd, POLLIN, console_drain, NULL, &se) < 0) {
+                r->snap_note = xstrdup(se.msg);
+                proc_kill(&qemu);
+                break;
+            }
+        }
         if (w.log.truncated) {
             vctx.log_truncated = 1;
             if (lv_mode)
@@ -319,7 +542,17 @@ out:
         proc_loop_remove_fd(loop, ino);
         close(ino);
     }
+    if (con_fd >= 0) {
+        proc_loop_remove_fd(loop, con_fd);
+        close(con_fd);
+    }
     proc_loop_free(loop);
+    if (con_sock) {
+        unlink(con_sock);
+        unlink(qmp_sock);
+    }
+    free(con_sock);
+    free(qmp_sock);
     if (w.fd >= 0)
         close(w.fd);
     free(qemu_failure);

@@ -27,8 +27,23 @@ struct trial_progress {
     long long events;      /* corruption evidence lines so far */
 };
 
+/*
+ * Snapshot trials (docs/snapshots.md): the guest boots with pvlab.snapshot=1, says PVLAB-READY
+ * and waits for a PVLAB-START line with the reproducer's words on its console.
+ *   SNAP_BOOT     boot, then send START (a fresh boot with the snapshot command line)
+ *   SNAP_MAKE     boot, save the machine to snap_path at READY (QMP stop, migrate to a file,
+ *                 its sha256 beside it), resume, send START
+ *   SNAP_RESTORE  check snap_path against its sha256, start QEMU from it (-incoming), resume,
+ *                 send START; a damaged or refused snapshot sets snap_failed (no verdict
+ *                 worth keeping: the caller boots fresh instead)
+ */
+enum trial_snap { SNAP_NONE, SNAP_BOOT, SNAP_MAKE, SNAP_RESTORE };
+
 struct trial_spec {
-    struct qemu_cfg qemu;    /* qemu.serial_log is the console log */
+    struct qemu_cfg qemu; /* qemu.serial_log is the console log */
+    enum trial_snap snap;
+    const char *snap_path;   /* SNAP_MAKE / SNAP_RESTORE */
+    const char *start_words; /* the START line's words (every SNAP_ mode) */
     const char *backend;     /* "qemu" (NULL: the same) runs QEMU itself; "libvirt" a domain */
     const char *libvirt_uri; /* libvirt backend: the connection (NULL: libvirt's default) */
     int boot_timeout_s;
@@ -48,6 +63,10 @@ struct trial_result {
                             cannot start guests (a setup error on a run's first trial) */
     char *qemu_log;      /* QEMU's own stdout/stderr, next to the console log (libvirt: the
                             domain's XML; QEMU's output is in libvirt's own log) */
+    int snap_saved;      /* SNAP_MAKE: the snapshot was written */
+    int snap_failed;     /* SNAP_RESTORE: it could not be used (snap_note says why) */
+    char *snap_note;     /* what happened to the snapshot, for a warning */
+    long long snap_ms;   /* the save (SNAP_MAKE), or the restore until it runs (SNAP_RESTORE) */
 };
 
 /*

@@ -24,6 +24,12 @@
  * the OOM killer): it keeps allocating, touching and freeing anonymous memory up to a margin
  * below MemAvailable, so the workers' allocations go through reclaim and compaction.
  *
+ * Snapshots (pvlab.snapshot=1 on the kernel command line): after its set-up pid 1 prints
+ * "PVLAB-READY {...}" and reads one line from the console, "PVLAB-START pvlab.repro=...
+ * pvlab.seed=...", whose words replace the command line's pvlab.* parameters. The host saves
+ * the machine at READY and restores that state for every further trial, each with its own
+ * START line (fresh seed), so restored trials are not replays of each other.
+ *
  * Plug-ins (pvlab.repro=plugin): the host put the program and a manifest in /pvlab/repro:
  *   name NAME / kind script|c / model once|iterations / arg WORD (repeated, in order)
  * and the program at /pvlab/repro/NAME (a script runs under /bin/sh). Its environment has
@@ -55,6 +61,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -757,6 +764,49 @@ static void wait_supervisor(const struct config *c, struct shared *sh, pid_t sup
     reap_all(2000);
 }
 
+/*
+ * Snapshot mode: says READY, then waits for the host's "PVLAB-START <words>" line on stdin (the
+ * console) and appends its words to cmdline (later words win in kv_find). Lines that are not a
+ * START line (echoes, noise) are skipped. 0, or -1 when stdin ends first.
+ */
+static int wait_start(char *cmdline, size_t n)
+{
+    char line[2048];
+    size_t len = 0;
+    struct gline l;
+
+    {
+        struct termios tio; /* no echo: the START line must not mix into the protocol lines */
+        if (tcgetattr(0, &tio) == 0) {
+            tio.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+            tcsetattr(0, TCSANOW, &tio);
+        }
+    }
+    gline_begin(&l, "READY");
+    gline_int(&l, "uptime_ms", guest_now_ms());
+    gline_emit(&l);
+    for (;;) {
+        char c;
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        if (c != '\n' && c != '\r') {
+            if (len < sizeof(line) - 1)
+                line[len++] = c;
+            continue;
+        }
+        line[len] = '\0';
+        len = 0;
+        if (!strncmp(line, "PVLAB-START ", 12)) {
+            size_t have = strlen(cmdline);
+            snprintf(cmdline + have, n - have, " %s", line + 12);
+            return 0;
+        }
+    }
+}
+
 /* Directory holding this executable (host mode default for --bin-dir). */
 static void self_dir(char *out, size_t n)
 {
@@ -820,6 +870,10 @@ int main(int argc, char **argv)
         snprintf(cfg.repro_dir, sizeof(cfg.repro_dir), "/pvlab/repro");
     }
 
+    if (strstr(cmdline, "pvlab.snapshot=1") && wait_start(cmdline, sizeof(cmdline)) < 0) {
+        guest_error("pvlab.snapshot=1 but no PVLAB-START line came on the console");
+        finish(&cfg, 1);
+    }
     if (parse_config(&cfg, cmdline, bin_dir, msg, sizeof(msg)) < 0) {
         guest_error(msg);
         finish(&cfg, 1);

@@ -22,6 +22,7 @@
 #include "lab/domxml.h"
 #include "lab/libvirt.h"
 #include "util/buf.h"
+#include "util/fsutil.h"
 #include "util/xalloc.h"
 
 struct fake_host {
@@ -442,6 +443,83 @@ static void test_domxml_domus_and_owner(void **state)
     free(golden);
 }
 
+/* The snapshot's file names everything that booted: another QEMU or CPU model is another file. */
+static void test_snapshot_key(void **state)
+{
+    struct config cfg;
+    struct run_request rq;
+    struct run_plan plan;
+    struct err e = ERR_INIT;
+    char *first, *same;
+
+    config_defaults(&cfg);
+    free(cfg.cache_dir);
+    cfg.cache_dir = xstrdup("/tmp/pvlab-test-plan-cache");
+    run_request_defaults(&cfg, &rq);
+    rq.fresh_every = 0;
+    rq.seed = 42;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_true(plan.snapshots);
+    assert_non_null(strstr(plan.dom0_cmdline, " pvlab.snapshot=1"));
+    assert_null(strstr(plan.dom0_cmdline, "pvlab.repro=")); /* those come in the START line */
+    assert_non_null(strstr(plan.start_words, "pvlab.repro=fpu-leak"));
+    plan.host.qemu_binary = xstrdup("/usr/bin/qemu-system-x86_64");
+    plan.host.qemu_version = xstrdup("QEMU emulator version 7.2.22");
+    plan.host.accel = xstrdup("tcg");
+    plan.host.cpu_model = xstrdup("max,-smap");
+    plan.xen.sha256 = xstrdup("x1");
+    plan.linux_.sha256 = xstrdup("l1");
+    plan.initramfs_sha256 = xstrdup("i1");
+    run_plan_finish(&plan);
+    assert_non_null(plan.snap_path);
+    first = xstrdup(plan.snap_path);
+    run_plan_finish(&plan);
+    same = xstrdup(plan.snap_path);
+    assert_string_equal(first, same); /* nothing changed: the same file */
+    free(plan.host.qemu_version);
+    plan.host.qemu_version = xstrdup("QEMU emulator version 8.2.0");
+    run_plan_finish(&plan);
+    assert_string_not_equal(first, plan.snap_path);
+    free(plan.host.qemu_version);
+    plan.host.qemu_version = xstrdup("QEMU emulator version 7.2.22");
+    free(plan.host.cpu_model);
+    plan.host.cpu_model = xstrdup("max,-smap,-avx");
+    run_plan_finish(&plan);
+    assert_string_not_equal(first, plan.snap_path);
+    /* every trial its own seed in the START line */
+    {
+        char *w1 = run_plan_start_words(&plan, 1), *w2 = run_plan_start_words(&plan, 2);
+        assert_non_null(strstr(w1, "pvlab.seed=42"));
+        assert_string_not_equal(w1, w2);
+        free(w1);
+        free(w2);
+    }
+    run_plan_free(&plan);
+    /* negative controls: no snapshots with fresh_boot_every 1, with domUs or with libvirt */
+    run_request_defaults(&cfg, &rq);
+    rq.fresh_every = 1;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_false(plan.snapshots);
+    assert_non_null(strstr(plan.dom0_cmdline, "pvlab.repro=fpu-leak"));
+    run_plan_free(&plan);
+    run_request_defaults(&cfg, &rq);
+    rq.fresh_every = 0;
+    rq.domus = 1;
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_false(plan.snapshots);
+    run_plan_free(&plan);
+    run_request_defaults(&cfg, &rq);
+    rq.fresh_every = 0;
+    rq.backend = "libvirt";
+    assert_int_equal(run_plan_init(&cfg, &rq, &plan, &e), 0);
+    assert_false(plan.snapshots);
+    run_plan_free(&plan);
+    config_free(&cfg);
+    fs_rmtree("/tmp/pvlab-test-plan-cache", NULL);
+    free(first);
+    free(same);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_domus_plan),
         cmocka_unit_test(test_amplifier_plan),
         cmocka_unit_test(test_domxml_domus_and_owner),
+        cmocka_unit_test(test_snapshot_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
