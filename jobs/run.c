@@ -401,6 +401,7 @@ char *run_plan_start_words(const struct run_plan *plan, int idx)
     const struct run_request *rq = &plan->req;
     struct repro_params rp = { 0 };
     struct buf b = BUF_INIT;
+    char *words;
 
     rp.repro = plugin_is_spec(rq->repro) ? "plugin" : rq->repro;
     rp.iterations = rq->iterations;
@@ -413,7 +414,9 @@ char *run_plan_start_words(const struct run_plan *plan, int idx)
         rp.seed = 1;
     rp.amplifiers = plan->amplifiers;
     repro_cmdline(&rp, &b, NULL);
-    return xstrdup(b.len ? b.data + 1 : "");
+    words = xstrdup(b.len ? b.data + 1 : "");
+    buf_release(&b);
+    return words;
 }
 
 void run_plan_finish(struct run_plan *plan)
