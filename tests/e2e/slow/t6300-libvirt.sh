@@ -66,10 +66,13 @@ virsh -c "$URI" destroy pvlab-not-ours >/dev/null 2>&1
 run_pvlab $T/nod run --backend libvirt --libvirt-uri "qemu:///system?socket=$T/no-such-sock"
 check "no libvirtd: exit 128, says to start it" \
     bash -c "[ $rc = 128 ] && grep -q 'libvirtd is not running' $T/nod.err && grep -q 'libvirtd -d' $T/nod.err"
-mkdir -p $T/nobody && chown nobody $T/nobody
-runuser -u nobody -- env PVLAB_HOME=$T/nobody "$PVLAB" run --backend libvirt --libvirt-uri "$URI" \
-    >$T/perm.out 2>$T/perm.err
+# a socket another user owns, to a root without CAP_DAC_OVERRIDE: the EACCES a user sees
+chown nobody $LV/run/libvirt-sock
+setpriv --bounding-set -dac_override,-dac_read_search -- \
+    "$PVLAB" run --backend libvirt --libvirt-uri "$URI" >$T/perm.out 2>$T/perm.err
 prc=$?
+chown root $LV/run/libvirt-sock
+tail -2 $T/perm.err | diag
 check "permission denied: exit 128, says who may connect" \
     bash -c "[ $prc = 128 ] && grep -q 'permission denied' $T/perm.err"
 run_pvlab $T/drv run --backend libvirt --libvirt-uri test:///default
