@@ -126,6 +126,59 @@ int qmp_cmd(struct qmp *q, const char *cmd, int timeout_ms, char **reply, struct
     }
 }
 
+/* The "status" inside a reply's "return" object, into out ("" when there is none). */
+static void return_status(const char *reply, char *out, size_t n)
+{
+    struct json_flat top, ret;
+    const struct json_field *r;
+
+    *out = '\0';
+    if (json_flat_parse(reply, &top, NULL) < 0)
+        return;
+    r = json_flat_get(&top, "return");
+    if (r && r->type == JF_NESTED && json_flat_parse(r->str, &ret, NULL) == 0) {
+        snprintf(out, n, "%s", json_flat_str(&ret, "status") ? json_flat_str(&ret, "status") : "");
+        json_flat_free(&ret);
+    }
+    json_flat_free(&top);
+}
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(s, *list))
+            return 1;
+    return 0;
+}
+
+int qmp_poll(struct qmp *q, const char *command, const char *const *pending, int timeout_ms,
+             char *status, size_t n, struct err *e)
+{
+    long long deadline = proc_now_ms() + timeout_ms;
+    char *cmd = xasprintf("{\"execute\":\"%s\"}", command), *reply = NULL;
+    int rc = -1;
+
+    for (;;) {
+        free(reply);
+        if (qmp_cmd(q, cmd, 10000, &reply, e) < 0)
+            break;
+        return_status(reply, status, n);
+        if (!in_list(status, pending)) {
+            rc = 0;
+            break;
+        }
+        if (proc_now_ms() > deadline) {
+            err_set(e, ERR_TIMEOUT, "QEMU's %s still says '%s' after %d s", command, status,
+                    timeout_ms / 1000);
+            break;
+        }
+        usleep(20000);
+    }
+    free(cmd);
+    free(reply);
+    return rc;
+}
+
 void qmp_close(struct qmp *q)
 {
     if (q->fd >= 0)

@@ -22,6 +22,13 @@ int qmp_open(struct qmp *q, const char *path, int timeout_ms, struct err *e);
  * (malloc'd, may be NULL) gets it. An {"error":...} reply is -1 with its description.
  */
 int qmp_cmd(struct qmp *q, const char *cmd, int timeout_ms, char **reply, struct err *e);
+/*
+ * Runs the query command (e.g. "query-migrate", "query-status") every 20 ms while the "status"
+ * of its reply is one of pending (NULL-terminated), at most timeout_ms; status (n bytes) gets
+ * the last one. Returns 0 once it left pending, -1 with e (QMP failed, or ERR_TIMEOUT).
+ */
+int qmp_poll(struct qmp *q, const char *command, const char *const *pending, int timeout_ms,
+             char *status, size_t n, struct err *e);
 void qmp_close(struct qmp *q);
 
 #endif

@@ -166,33 +166,15 @@ static int console_drain(struct proc_loop *l, int fd, short revents, void *ctx, 
     return 0;
 }
 
-/* "status":"X" of a query-status reply into out. */
-static void reply_status(const char *reply, char *out, size_t n)
-{
-    const char *p = reply ? strstr(reply, "\"status\": \"") : NULL;
-    size_t k = 0;
-
-    if (!p && reply)
-        p = strstr(reply, "\"status\":\"");
-    *out = '\0';
-    if (!p)
-        return;
-    p = strchr(p + 9, '"') + 1;
-    while (p[k] && p[k] != '"' && k + 1 < n) {
-        out[k] = p[k];
-        k++;
-    }
-    out[k] = '\0';
-}
-
 /* SNAP_MAKE at READY: stop, migrate to a temporary file, publish it with its sha256, resume. */
 static int save_snapshot(const struct trial_spec *t, const char *qmp_sock, struct err *e)
 {
+    static const char *const moving[] = { "none",       "setup",          "active",      "device",
+                                          "cancelling", "pre-switchover", "wait-unplug", NULL };
     struct qmp q;
-    char *tmp = xasprintf("%s.tmp.%ld", t->snap_path, (long)getpid()), *cmd = NULL, *reply = NULL;
+    char *tmp = xasprintf("%s.tmp.%ld", t->snap_path, (long)getpid()), *cmd = NULL;
     char sha[SHA256_HEX_LEN + 2], status[32] = "";
     char *side = xasprintf("%s.sha256", t->snap_path);
-    long long deadline = proc_now_ms() + 300000;
     int rc = -1;
 
     if (qmp_open(&q, qmp_sock, 10000, e) < 0)
@@ -201,19 +183,11 @@ static int save_snapshot(const struct trial_spec *t, const char *qmp_sock, struc
     if (qmp_cmd(&q, "{\"execute\":\"stop\"}", 10000, NULL, e) < 0 ||
         qmp_cmd(&q, cmd, 10000, NULL, e) < 0)
         goto out;
-    for (;;) {
-        free(reply);
-        reply = NULL;
-        if (qmp_cmd(&q, "{\"execute\":\"query-migrate\"}", 10000, &reply, e) < 0)
-            goto out;
-        reply_status(reply, status, sizeof(status));
-        if (!strcmp(status, "completed"))
-            break;
-        if (!strcmp(status, "failed") || !strcmp(status, "cancelled") || proc_now_ms() > deadline) {
-            err_set(e, ERR_PROC, "saving the machine %s: %.200s", status, reply ? reply : "");
-            goto out;
-        }
-        usleep(20000);
+    if (qmp_poll(&q, "query-migrate", moving, 300000, status, sizeof(status), e) < 0)
+        goto out;
+    if (strcmp(status, "completed")) {
+        err_set(e, ERR_PROC, "saving the machine ended '%s'", status);
+        goto out;
     }
     if (sha256_file_hex(tmp, sha, e) < 0 || fs_commit_tmp(tmp, t->snap_path, e) < 0)
         goto out;
@@ -230,7 +204,6 @@ out_free:
     unlink(tmp);
     free(tmp);
     free(cmd);
-    free(reply);
     free(side);
     return rc;
 }
@@ -247,34 +220,21 @@ static const char *snapshot_problem(const char *path)
 /* SNAP_RESTORE after QEMU started: wait until the state is loaded, then resume. */
 static int restore_wait(const char *qmp_sock, struct err *e)
 {
+    static const char *const loading[] = { "inmigrate", NULL };
     struct qmp q;
-    char status[32] = "", *reply = NULL;
-    long long deadline = proc_now_ms() + 120000;
+    char status[32] = "";
     int rc = -1;
 
     if (qmp_open(&q, qmp_sock, 30000, e) < 0)
         return -1;
-    for (;;) {
-        free(reply);
-        reply = NULL;
-        if (qmp_cmd(&q, "{\"execute\":\"query-status\"}", 10000, &reply, e) < 0)
-            goto out;
-        reply_status(reply, status, sizeof(status));
-        if (strcmp(status, "inmigrate"))
-            break;
-        if (proc_now_ms() > deadline) {
-            err_set(e, ERR_TIMEOUT, "QEMU did not load the snapshot in 120 s");
-            goto out;
-        }
-        usleep(20000);
-    }
+    if (qmp_poll(&q, "query-status", loading, 120000, status, sizeof(status), e) < 0)
+        goto out;
     if (strcmp(status, "paused") && strcmp(status, "running")) {
         err_set(e, ERR_PROC, "QEMU did not load the snapshot (status %s)", status);
         goto out;
     }
     rc = qmp_cmd(&q, "{\"execute\":\"cont\"}", 10000, NULL, e);
 out:
-    free(reply);
     qmp_close(&q);
     return rc;
 }
