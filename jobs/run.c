@@ -181,12 +181,39 @@ int run_exit_code(const char *verdict)
     return 125;
 }
 
+/* The reproducer's guest parameters of this plan, with a given seed. */
+static void plan_repro_params(const struct run_plan *plan, unsigned long seed,
+                              struct repro_params *rp)
+{
+    const struct run_request *rq = &plan->req;
+
+    memset(rp, 0, sizeof(*rp));
+    rp->repro = plugin_is_spec(rq->repro) ? "plugin" : rq->repro;
+    rp->iterations = rq->iterations;
+    rp->workers = rq->workers;
+    rp->self_test_corrupt = rq->self_test_corrupt;
+    rp->seed = seed;
+    rp->amplifiers = plan->amplifiers;
+}
+
+/* The plan's plug-in as the initramfs builders take it (in *pl), or NULL for a built-in. */
+static const struct payload_plugin *plan_payload_plugin(const struct run_plan *plan,
+                                                        struct payload_plugin *pl)
+{
+    if (!plan->plugin)
+        return NULL;
+    pl->name = plan->plugin->name;
+    pl->program = plan->plugin->program;
+    pl->manifest = plan->plugin_manifest;
+    return pl;
+}
+
 /* Composes the dom0 command line: config, reproducer parameters, amplifiers, user extras. */
 static int compose_dom0_cmdline(struct run_plan *plan, struct err *e)
 {
     const struct run_request *rq = &plan->req;
-    struct repro_params rp = { 0 };
-    struct buf b = BUF_INIT;
+    struct repro_params rp;
+    struct buf b = BUF_INIT, w = BUF_INIT;
     int rc = -1;
 
     buf_adds(&b, plan->cfg->dom0_cmdline);
@@ -197,24 +224,12 @@ static int compose_dom0_cmdline(struct run_plan *plan, struct err *e)
                  rq->domus, rq->domu_mem_mb ? rq->domu_mem_mb : RUN_DOMU_MEM_MB,
                  rq->domu_vcpus ? rq->domu_vcpus : 2, rq->in_dom0,
                  rq->corrupt_in ? rq->corrupt_in : "all", rq->lazy_fpu);
-    rp.repro = plugin_is_spec(rq->repro) ? "plugin" : rq->repro;
-    rp.iterations = rq->iterations;
-    rp.workers = rq->workers;
-    rp.self_test_corrupt = rq->self_test_corrupt;
-    rp.seed = rq->seed;
-    rp.amplifiers = plan->amplifiers;
-    if (plan->snapshots) { /* the reproducer's words come in the START line instead */
-        struct buf w = BUF_INIT;
-        if (repro_cmdline(&rp, &w, e) < 0) {
-            buf_release(&w);
-            goto out;
-        }
-        free(plan->start_words);
-        plan->start_words = xstrdup(w.data + 1);
-        buf_release(&w);
-        buf_adds(&b, " pvlab.snapshot=1");
-    } else if (repro_cmdline(&rp, &b, e) < 0)
+    plan_repro_params(plan, rq->seed, &rp);
+    /* checked either way; with snapshots the words come in each trial's START line instead */
+    if (repro_cmdline(&rp, plan->snapshots ? &w : &b, e) < 0)
         goto out;
+    if (plan->snapshots)
+        buf_adds(&b, " pvlab.snapshot=1");
     if (rq->lazy_fpu)
         buf_adds(&b, " eagerfpu=off");
     if (rq->dom0_args && *rq->dom0_args)
@@ -223,6 +238,7 @@ static int compose_dom0_cmdline(struct run_plan *plan, struct err *e)
     rc = 0;
 out:
     buf_release(&b);
+    buf_release(&w);
     return rc;
 }
 
@@ -398,21 +414,15 @@ static char *snap_path(const struct run_plan *plan)
 
 char *run_plan_start_words(const struct run_plan *plan, int idx)
 {
-    const struct run_request *rq = &plan->req;
-    struct repro_params rp = { 0 };
+    /* every trial its own seed: restored trials must not replay each other */
+    unsigned long seed =
+        (unsigned long)((plan->req.seed + (unsigned long long)(idx - 1) * 1000003ULL) &
+                        0xffffffffUL);
+    struct repro_params rp;
     struct buf b = BUF_INIT;
     char *words;
 
-    rp.repro = plugin_is_spec(rq->repro) ? "plugin" : rq->repro;
-    rp.iterations = rq->iterations;
-    rp.workers = rq->workers;
-    rp.self_test_corrupt = rq->self_test_corrupt;
-    /* every trial its own seed: restored trials must not replay each other */
-    rp.seed =
-        (unsigned long)((rq->seed + (unsigned long long)(idx - 1) * 1000003ULL) & 0xffffffffUL);
-    if (!rp.seed)
-        rp.seed = 1;
-    rp.amplifiers = plan->amplifiers;
+    plan_repro_params(plan, seed ? seed : 1, &rp);
     repro_cmdline(&rp, &b, NULL);
     words = xstrdup(b.len ? b.data + 1 : "");
     buf_release(&b);
@@ -492,12 +502,7 @@ int run_plan_domus(struct run_plan *plan, const struct kernels_opts *ko,
     dp.n = (size_t)rq->domus;
     dp.names = names;
     dp.kernels = elfs;
-    if (plan->plugin) {
-        pl.name = plan->plugin->name;
-        pl.program = plan->plugin->program;
-        pl.manifest = plan->plugin_manifest;
-        dp.plugin = &pl;
-    }
+    dp.plugin = plan_payload_plugin(plan, &pl);
     if (payload_domus_initramfs(plan->cfg->cache_dir, &dp, &plan->initramfs,
                                 &plan->initramfs_sha256, e) < 0)
         return -1;
@@ -580,14 +585,11 @@ int run_plan_plugin(struct run_plan *plan, const struct run_events *ev, struct e
     p = NULL;
     plan->plugin_manifest = buf_detach(&m, NULL);
     if (!rq->domus) {
-        pl.name = plan->plugin->name;
-        pl.program = plan->plugin->program;
-        pl.manifest = plan->plugin_manifest;
         free(plan->initramfs);
         free(plan->initramfs_sha256);
         plan->initramfs = plan->initramfs_sha256 = NULL;
-        if (payload_initramfs(plan->cfg->cache_dir, &pl, &plan->initramfs, &plan->initramfs_sha256,
-                              e) < 0)
+        if (payload_initramfs(plan->cfg->cache_dir, plan_payload_plugin(plan, &pl),
+                              &plan->initramfs, &plan->initramfs_sha256, e) < 0)
             goto out;
     }
     rc = 0;
@@ -794,17 +796,12 @@ static int trial_stops_run(const struct pool_result *r, int guest_started, struc
 static const char *snap_mode(const struct run_plan *plan, int idx)
 {
     int k = plan->req.fresh_every;
-    char *side;
-    int saved;
 
     if (!plan->snap_path)
         return "boot";
     if (k > 1 && idx % k == 0)
         return "boot";
-    side = xasprintf("%s.sha256", plan->snap_path);
-    saved = fs_exists(plan->snap_path) && fs_exists(side);
-    free(side);
-    if (saved)
+    if (trial_snapshot_saved(plan->snap_path))
         return "restore";
     return plan->snap_making ? NULL : "make";
 }
@@ -947,7 +944,6 @@ void run_plan_free(struct run_plan *plan)
     free(plan->plugin);
     free(plan->plugin_manifest);
     free(plan->snap_path);
-    free(plan->start_words);
     free(plan->toolstack_dir);
     free(plan->modules_dir);
     host_stack_free(&plan->host);

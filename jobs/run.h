@@ -90,10 +90,9 @@ struct run_plan {
     char *qemu_cmd;                  /* a trial's QEMU command line, shell-quoted */
     unsigned amplifiers;             /* AMP_* of req.amplifiers and req.lazy_fpu */
     struct plugin *plugin;           /* the request's plug-in (run_plan_plugin), else NULL */
-    char *snap_path;   /* snapshot trials: the saved machine's file (run_plan_finish), else NULL */
-    char *start_words; /* the START line of the run's seed (trial i: run_plan_start_words) */
-    int snapshots;     /* this plan boots with pvlab.snapshot=1 (run_plan_init) */
-    int snap_making;   /* run_execute: the trial that is saving the machine now (0: none) */
+    char *snap_path; /* snapshot trials: the saved machine's file (run_plan_finish), else NULL */
+    int snapshots;   /* this plan boots with pvlab.snapshot=1 (run_plan_init) */
+    int snap_making; /* run_execute: the trial that is saving the machine now (0: none) */
     char *plugin_manifest; /* its guest manifest */
 };
 

@@ -409,6 +409,7 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
     struct trial_result tr;
     struct err pe = ERR_INIT;
     char *built = NULL, *why = NULL, *spec_owned = NULL, *failed_restore = NULL;
+    char *start_words = NULL;
     int planned = 0, ran = 0, rc = -1, r;
 
     memset(o, 0, sizeof(*o));
@@ -489,11 +490,9 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         describe(&plan, o);
         run_qemu_cfg(&plan, j->log_path, &ts.qemu);
         if (plan.snap_path) { /* a trial of its own: reuse the machine if it was saved */
-            char *side = xasprintf("%s.sha256", plan.snap_path);
-            ts.snap = fs_exists(plan.snap_path) && fs_exists(side) ? SNAP_RESTORE : SNAP_MAKE;
+            ts.snap = trial_snapshot_saved(plan.snap_path) ? SNAP_RESTORE : SNAP_MAKE;
             ts.snap_path = plan.snap_path;
-            ts.start_words = plan.start_words;
-            free(side);
+            ts.start_words = start_words = run_plan_start_words(&plan, 1);
         }
         ts.boot_timeout_s = plan.boot_timeout_s;
         ts.run_timeout_s = plan.run_timeout_s;
@@ -562,6 +561,7 @@ out:
     free(why);
     free(spec_owned);
     free(failed_restore);
+    free(start_words);
     return rc;
 }
 

@@ -208,6 +208,15 @@ out_free:
     return rc;
 }
 
+int trial_snapshot_saved(const char *snap_path)
+{
+    char *side = xasprintf("%s.sha256", snap_path);
+    int saved = fs_exists(snap_path) && fs_exists(side);
+
+    free(side);
+    return saved;
+}
+
 /* Why the snapshot file cannot be restored (missing, no record, bytes differ), or NULL. */
 static const char *snapshot_problem(const char *path)
 {

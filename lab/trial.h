@@ -69,6 +69,9 @@ struct trial_result {
     long long snap_ms;   /* the save (SNAP_MAKE), or the restore until it runs (SNAP_RESTORE) */
 };
 
+/* 1 when a snapshot and its sha256 record are there (restore it; the bytes are checked then). */
+int trial_snapshot_saved(const char *snap_path);
+
 /*
  * Runs the trial. Returns 0 whenever a verdict was reached (including infra), -1 only when the
  * trial could not be attempted (QEMU missing, log not writable) with e set.
