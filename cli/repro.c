@@ -58,9 +58,8 @@ static void builtin_human(const struct repro_info *r, int long_form)
 
 static void plugin_human(const struct plugin *p, int long_form)
 {
-    const char *where = p->runs_in == PLUGIN_IN_DOM0   ? "dom0"
-                        : p->runs_in == PLUGIN_IN_DOMU ? "domUs"
-                                                       : "dom0 and domUs";
+    const char *in = plugin_runs_in_name(p);
+    const char *where = !strcmp(in, "both") ? "dom0 and domUs" : !strcmp(in, "domu") ? "domUs" : in;
     if (!long_form) {
         printf("  %-22s %-9s %-10s %s\n    --repro %s\n", p->name,
                p->kind == PLUGIN_KIND_C ? "c" : "script", p->once ? "once" : "iterations",

@@ -460,6 +460,11 @@ out:
     return rc;
 }
 
+const char *plugin_runs_in_name(const struct plugin *p)
+{
+    return p->runs_in == PLUGIN_IN_DOM0 ? "dom0" : p->runs_in == PLUGIN_IN_DOMU ? "domu" : "both";
+}
+
 void plugin_describe_json(const struct plugin *p, struct jw *w)
 {
     jw_obj(w);
@@ -467,10 +472,7 @@ void plugin_describe_json(const struct plugin *p, struct jw *w)
     jw_kv_s(w, "summary", p->summary);
     jw_kv_s(w, "kind", p->kind == PLUGIN_KIND_C ? "c" : "script");
     jw_kv_s(w, "model", p->once ? "once" : "iterations");
-    jw_kv_s(w, "runs_in",
-            p->runs_in == PLUGIN_IN_DOM0   ? "dom0"
-            : p->runs_in == PLUGIN_IN_DOMU ? "domu"
-                                           : "both");
+    jw_kv_s(w, "runs_in", plugin_runs_in_name(p));
     jw_kv_s(w, "source", p->source);
     jw_kv_s(w, "source_sha256", p->source_sha);
     if (p->manifest_path)

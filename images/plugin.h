@@ -77,6 +77,8 @@ int plugin_build(struct plugin *p, const char *cache_dir, struct err *e);
  * Returns -1 with e (ERR_USAGE) for a word the guest cannot take (too long, too many).
  */
 int plugin_guest_manifest(const struct plugin *p, const char *args, struct buf *out, struct err *e);
+/* "dom0", "domu" or "both": where it may run (its manifest's runs-in). */
+const char *plugin_runs_in_name(const struct plugin *p);
 /* Writes the plug-in as one JSON object (name, kind, model, runs_in, source, sha256, params). */
 void plugin_describe_json(const struct plugin *p, struct jw *w);
 void plugin_free(struct plugin *p);

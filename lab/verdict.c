@@ -83,21 +83,20 @@ static void take_event(struct verdict *v, const char *json)
     struct json_flat j;
     const char *type;
 
-    v->events++;
     if (json_flat_parse(json, &j, NULL) < 0) {
+        v->events++;
         v->mismatches++; /* an unreadable event is still an event: a mangled line */
         return;
     }
     type = json_flat_str(&j, "type");
-    if (type && !strcmp(type, "evidence")) {
-        v->events--; /* a plug-in's output line kept as evidence: it counts nothing itself */
-    } else if (type && !strcmp(type, "mismatch"))
-        v->mismatches++;
-    else if (type && (!strcmp(type, "death") || !strcmp(type, "worker-death") ||
-                      !strcmp(type, "supervisor-death")))
-        v->deaths++;
-    else
-        v->mismatches++;
+    if (!type || strcmp(type, "evidence")) { /* a plug-in's output line counts nothing itself */
+        v->events++;
+        if (type && (!strcmp(type, "death") || !strcmp(type, "worker-death") ||
+                     !strcmp(type, "supervisor-death")))
+            v->deaths++;
+        else
+            v->mismatches++; /* "mismatch", "check-failed", and anything unknown */
+    }
     if (json_flat_num(&j, "self_test", 0) != 0)
         v->self_test = 1;
     json_flat_free(&j);
