@@ -54,6 +54,8 @@ static const char usage[] =
     "  --check-bad N       trials at most at the bad end waiting for its first fail (50)\n"
     "  --no-verify         skip re-testing the answer and its parent\n"
     "  --timeout S         per-trial timeout of --test-cmd\n"
+    "  --fresh-boot-every K  snapshot trials per commit, as pvlab run's (default [run]\n"
+    "                      fresh_boot_every)\n"
     "  --json              print the report as JSON\n"
     "\n"
     "Exit status: 0 a culprit at the stated confidence; 1 finished without one (credible set,\n"
@@ -234,6 +236,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         O_REPRO,
         O_REPRO_ARGS,
         O_AMP,
+        O_FRESH,
         O_ITER,
         O_LAZY,
         O_DOM0,
@@ -262,6 +265,7 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         { "repro", required_argument, NULL, O_REPRO },
         { "repro-args", required_argument, NULL, O_REPRO_ARGS },
         { "amplifier", required_argument, NULL, O_AMP },
+        { "fresh-boot-every", required_argument, NULL, O_FRESH },
         { "iterations", required_argument, NULL, O_ITER },
         { "lazy-fpu", no_argument, NULL, O_LAZY },
         { "dom0-args", required_argument, NULL, O_DOM0 },
@@ -330,6 +334,11 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         case O_REPRO: rq.repro = optarg; break;
         case O_REPRO_ARGS: rq.repro_args = optarg; break;
         case O_AMP: rq.amplifiers = optarg; break;
+        case O_FRESH:
+            if (cli_parse_long("--fresh-boot-every", optarg, 0, 1000000, &v, &e) < 0)
+                goto usage_err;
+            rq.fresh_every = (int)v;
+            break;
         case O_ITER:
             if (cli_parse_long("--iterations", optarg, 1, 10000000, &v, &e) < 0)
                 goto usage_err;

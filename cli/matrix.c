@@ -44,6 +44,8 @@ static const char usage[] =
     "  --self-test-corrupt R [--in-cells 'xen=G linux=G repro=G']\n"
     "                       detector self-test in the matching cells (a positive control)\n"
     "  --timeout S          per-trial limit (default: from the boot and run timeouts)\n"
+    "  --fresh-boot-every K snapshot trials per cell, as pvlab run's (default [run]\n"
+    "                       fresh_boot_every; resume: as recorded; --hosts: every trial boots)\n"
     "  --against previous|ID  compare with the last complete run of the same name, or ID\n"
     "  --format text|md|json  the table for a terminal, to publish, or for the dashboard\n"
     "  --request-bisections   ask the dashboard ([reporter] url, or --to URL) to bisect each\n"
@@ -249,7 +251,8 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         O_FORMAT,
         O_JSON,
         O_REQUEST,
-        O_TO
+        O_TO,
+        O_FRESH
     };
     static const struct option opts[] = {
         { "jobs", required_argument, NULL, O_JOBS },
@@ -260,6 +263,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         { "in-cells", required_argument, NULL, O_CELLS },
         { "only", required_argument, NULL, O_ONLY },
         { "timeout", required_argument, NULL, O_TIMEOUT },
+        { "fresh-boot-every", required_argument, NULL, O_FRESH },
         { "against", required_argument, NULL, O_AGAINST },
         { "format", required_argument, NULL, O_FORMAT },
         { "json", no_argument, NULL, O_JSON },
@@ -280,6 +284,7 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
     int opt, rc = EXIT_ERROR, regressions = 0;
 
     memset(&rq, 0, sizeof(rq));
+    rq.fresh_every = -1;
     if (!nightly) {
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
             fputs(usage, argc < 2 ? stderr : stdout);
@@ -315,6 +320,11 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
             if (cli_parse_long("--timeout", optarg, 1, 86400 * 7, &v, &e) < 0)
                 goto usage_err;
             rq.trial_timeout_s = (int)v;
+            break;
+        case O_FRESH:
+            if (cli_parse_long("--fresh-boot-every", optarg, 0, 1000000, &v, &e) < 0)
+                goto usage_err;
+            rq.fresh_every = (int)v;
             break;
         case O_AGAINST: against_s = optarg; break;
         case O_FORMAT:

@@ -40,7 +40,8 @@ struct config {
     /* defaults of pvlab run and pvlab bisect (the CLI only overrides them) */
     char *run_xen, *run_linux, *run_repro;
     int run_trials, run_iterations, run_jobs;
-    int run_fresh_every; /* snapshot trials: 1 = every trial boots (no snapshots) */
+    int run_fresh_every;    /* snapshot trials: 1 = every trial boots (no snapshots) */
+    int run_snapshots_keep; /* snapshots kept in the cache, most recently used first */
     double bisect_confidence;
     int bisect_check_good, bisect_check_bad_max, bisect_workers;
     /* where results are posted (NULL url: nowhere, unless `pvlab report --to URL`) */

@@ -31,6 +31,7 @@ void bisect_request_defaults(const struct config *cfg, struct bisect_request *rq
     rq->check_good = cfg->bisect_check_good;
     rq->check_bad_max = cfg->bisect_check_bad_max;
     rq->verify = 1;
+    rq->fresh_every = cfg->run_fresh_every;
 }
 
 void bctx_status(struct bctx *c, const char *fmt, ...)
@@ -112,6 +113,7 @@ static char *params_json(const struct bisect_request *rq)
     jw_kv_int(&w, "check_bad_max", rq->check_bad_max);
     jw_kv_bool(&w, "verify", rq->verify);
     jw_kv_int(&w, "trial_timeout_s", rq->trial_timeout_s);
+    jw_kv_int(&w, "fresh_boot_every", rq->fresh_every);
     jw_end(&w);
     return buf_detach(&b, NULL);
 }
@@ -155,6 +157,7 @@ static int params_parse(struct bctx *c, const char *json, struct err *e)
     rq->check_bad_max = (int)json_flat_num(&j, "check_bad_max", rq->check_bad_max);
     rq->verify = (int)json_flat_num(&j, "verify", 1);
     rq->trial_timeout_s = (int)json_flat_num(&j, "trial_timeout_s", 0);
+    rq->fresh_every = (int)json_flat_num(&j, "fresh_boot_every", rq->fresh_every);
     rq->request_id = (long long)json_flat_num(&j, "request", 0);
     json_flat_free(&j);
     return 0;
@@ -223,6 +226,7 @@ static int setup(struct bctx *c, struct err *e)
     if (!c->eng)
         return -1;
     c->infra = xcalloc(c->n ? c->n : 1, sizeof(int));
+    c->booted = xcalloc(c->n ? c->n : 1, sizeof(int));
     return 0;
 }
 
@@ -432,6 +436,7 @@ static void bctx_free(struct bctx *c)
     gitdag_free(&c->dag);
     free(c->eng_sha);
     free(c->infra);
+    free(c->booted);
     free(c->bad_sha);
     free(c->dir);
     sv_clear(&c->good_sha);

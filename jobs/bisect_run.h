@@ -59,6 +59,8 @@ struct bisect_request {
     int check_bad_max;   /* trials at most at the bad end waiting for a fail */
     int verify;          /* re-test the answer and its parent (default on) */
     int trial_timeout_s; /* test-command timeout, 0 = none */
+    int fresh_every;     /* boot trials: snapshots per commit as run's --fresh-boot-every
+                            ([run] fresh_boot_every) */
 };
 
 struct bisect_events {

@@ -40,6 +40,7 @@ struct bctx {
     const char *fix_after_last; /* fix mode: the commit after eng_sha[0] in time (good end) */
     struct bisect *eng;
     int *infra;                  /* infra count per engine index */
+    int *booted;                 /* boot trials started per engine index (snapshots) */
     int seq;                     /* trials recorded */
     int attempt;                 /* trials started (names their logs) */
     char *dir;                   /* <state>/bisect/<id> */

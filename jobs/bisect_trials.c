@@ -65,6 +65,21 @@ static int lane_checkout(struct bctx *c, int lane, const char *sha, struct err *
     return 0;
 }
 
+/*
+ * How a boot trial of sha uses its configuration's snapshot (the child finds or makes it):
+ * "none" with fresh_boot_every 1, "boot" for every K-th trial of the commit, else "auto".
+ */
+static const char *snap_mode(struct bctx *c, const char *sha)
+{
+    long j = bctx_index(c, sha);
+    int k = c->rq.fresh_every, n;
+
+    if (k == 1)
+        return "none";
+    n = j >= 0 ? ++c->booted[j] : 1; /* a good end is tried a few times at most */
+    return k > 1 && n % k == 0 ? "boot" : "auto";
+}
+
 /* Starts the trial of p in the pool. */
 static int start(struct bctx *c, struct pool *pool, struct pending *p, struct err *e)
 {
@@ -104,6 +119,7 @@ static int start(struct bctx *c, struct pool *pool, struct pending *p, struct er
         job.log_path = p->log;
         job.xen_spec = c->rq.xen_spec;
         job.linux_spec = c->rq.linux_spec;
+        job.snapshot_mode = snap_mode(c, p->sha);
         if (c->rq.build_cmd) {
             job.build_cmd = c->rq.build_cmd;
             job.build_axis = c->rq.axis;

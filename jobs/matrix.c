@@ -47,6 +47,7 @@ struct mctx {
     struct shared_art **arts; /* each its own allocation: pointers into it stay valid */
     size_t narts;
     int jobs, smp;
+    int fresh_every; /* the cells' fresh_boot_every (1 on other hosts) */
     int guest_started;
     long finished;     /* trials recorded (this session) */
     long long wall_ms; /* their wall time, for the ETA */
@@ -201,7 +202,7 @@ static void cell_request(const struct mctx *m, const struct matrix_cell_rec *c,
     rq->dom0_args = json_flat_str(opt, "dom0_args");
     rq->self_test_corrupt = json_flat_num(opt, "self_test_corrupt", 0);
     rq->jobs = 1;
-    rq->fresh_every = 1; /* matrix cells boot every trial (snapshot trials: pvlab run, bisect) */
+    rq->fresh_every = m->fresh_every;
     rq->domus = (int)json_flat_num(opt, "domus", 0);
     rq->in_dom0 = json_flat_num(opt, "in_dom0", 0) != 0;
     if (dl)
@@ -334,6 +335,7 @@ struct inflight {
     struct matrix_job job;
     size_t cell;
     char *log;
+    char *words; /* a snapshot trial's START words */
 };
 
 /* The in-flight record of a leased job, with the index of its cell in m->cells. */
@@ -347,13 +349,22 @@ static struct inflight *inflight_new(const struct mctx *m, const struct matrix_j
     return f;
 }
 
-/* The prepared trial of a leased job; f gets the job and its log. */
+/* The prepared trial of a leased job; f gets the job, its log and its START words. */
 static void job_for(struct mctx *m, struct inflight *f, struct trial_job *tj)
 {
-    const struct run_plan *p = &m->plans[f->cell];
+    struct run_plan *p = &m->plans[f->cell];
 
     run_plan_job(p, f->log, tj);
     tj->smp = m->smp;
+    /* while a cell's machine is being saved its other trials boot: the queue does not wait */
+    run_plan_snap_job(p, f->job.idx, 0, tj, &f->words);
+}
+
+static void inflight_free(struct inflight *f)
+{
+    free(f->log);
+    free(f->words);
+    free(f);
 }
 
 /* The progress line after a trial. */
@@ -408,8 +419,7 @@ static int skip_untestable(struct mctx *m, struct inflight *f, struct err *e)
     }
     if (rc < 0 || fs_write_atomic(f->log, why, strlen(why), e) < 0) {
         trial_outcome_free(&r.out);
-        free(f->log);
-        free(f);
+        inflight_free(f);
         return -1;
     }
     rc = finish_trial(m, &r, e);
@@ -459,8 +469,7 @@ static int start_next(struct mctx *m, struct pool *pool, struct err *e)
         goto fail;
     return 1;
 fail:
-    free(f->log);
-    free(f);
+    inflight_free(f);
     return -1;
 }
 
@@ -495,6 +504,7 @@ static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e)
         goto out;
     }
     m->guest_started |= !o->host_failure;
+    run_plan_snap_ended(&m->plans[f->cell], f->job.idx, o);
     snprintf(last, sizeof(last), "%s x %s %s #%d: %s%s", c->xen, c->linux_, c->repro, f->job.idx,
              verdict_name(o->verdict),
              o->verdict == VERDICT_INFRA && f->job.infra_retries < MATRIX_INFRA_RETRIES
@@ -522,6 +532,7 @@ static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e)
         t.boot_ms = o->boot_ms;
         t.log_path = o->log_path ? o->log_path : f->log;
         t.host = o->hostname ? o->hostname : m->host.hostname;
+        t.snapshot = o->snapshot;
         if (store_matrix_complete(m->st, m->id, &f->job, &t, e) < 0)
             goto out;
     }
@@ -530,8 +541,7 @@ static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e)
     report(m, last);
     rc = 0;
 out:
-    free(f->log);
-    free(f);
+    inflight_free(f);
     return rc;
 }
 
@@ -653,8 +663,7 @@ out:
     /* what is still in flight goes back to the queue (a resume runs it) */
     for (size_t i = 0; i < nfl; i++) {
         store_matrix_release(m->st, m->id, &fl[i]->job, NULL);
-        free(fl[i]->log);
-        free(fl[i]);
+        inflight_free(fl[i]);
     }
     free(fl);
     remote_stop(rem);
@@ -759,6 +768,7 @@ static char *matrix_params(const struct mctx *m, const struct matrix_def *def)
     jw_kv_int(&w, "jobs", m->jobs);
     jw_kv_int(&w, "smp", m->smp);
     jw_kv_s(&w, "hosts", m->rq->hosts_file);
+    jw_kv_int(&w, "fresh_boot_every", m->fresh_every);
     if (m->rq->self_test_corrupt > 0) {
         jw_kv_dbl(&w, "self_test_corrupt", m->rq->self_test_corrupt);
         jw_kv_s(&w, "self_test_cells", m->rq->self_test_cells ? m->rq->self_test_cells : "*");
@@ -797,6 +807,9 @@ int matrix_start(const struct config *cfg, const char *config_path, struct store
     m.jobs = rq->jobs;
     m.smp = rq->smp;
     matrix_default_jobs(&m.jobs, &m.smp);
+    m.fresh_every = rq->hosts_file         ? 1
+                    : rq->fresh_every >= 0 ? rq->fresh_every
+                                           : cfg->run_fresh_every;
     if (load_cells(&m, &def, e) < 0 || plan_cells(&m, e) < 0)
         goto out;
     ci = xcalloc(m.ncells, sizeof(*ci));
@@ -862,6 +875,10 @@ int matrix_resume(const struct config *cfg, const char *config_path, struct stor
     m.jobs = rq->jobs > 0 ? rq->jobs : (int)json_flat_num(&pj, "jobs", 0);
     m.smp = rq->smp > 0 ? rq->smp : (int)json_flat_num(&pj, "smp", 0);
     matrix_default_jobs(&m.jobs, &m.smp);
+    m.fresh_every = rq->hosts_file ? 1
+                    : rq->fresh_every >= 0
+                        ? rq->fresh_every
+                        : (int)json_flat_num(&pj, "fresh_boot_every", cfg->run_fresh_every);
     if (plan_cells(&m, e) < 0) {
         struct err e2 = ERR_INIT;
         store_matrix_finish(st, id, "error", &e2);

@@ -33,6 +33,8 @@ struct matrix_request {
     const char *self_test_cells; /* ... the cells matching "xen=G linux=G repro=G" (NULL: all) */
     const char *only_cells;      /* run only the cells matching (same form; NULL: all) */
     int trial_timeout_s;         /* per trial; 0 = from the boot and run timeouts */
+    int fresh_every; /* snapshot trials as run's --fresh-boot-every; -1 = [run] fresh_boot_every
+                        (resume: as recorded). Trials on other hosts boot every time. */
 };
 
 struct matrix_progress {

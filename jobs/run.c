@@ -788,12 +788,7 @@ static int trial_stops_run(const struct pool_result *r, int guest_started, struc
     return 0;
 }
 
-/*
- * How trial idx uses the plan's snapshot: "boot" (a fresh boot: every K-th trial with
- * fresh_boot_every K), "restore" (a saved machine is there), "make" (none yet: this trial boots
- * and saves it), or NULL while another trial is saving it (wait for it).
- */
-static const char *snap_mode(const struct run_plan *plan, int idx)
+const char *run_plan_snap_mode(const struct run_plan *plan, int idx)
 {
     int k = plan->req.fresh_every;
 
@@ -804,6 +799,33 @@ static const char *snap_mode(const struct run_plan *plan, int idx)
     if (trial_snapshot_saved(plan->snap_path))
         return "restore";
     return plan->snap_making ? NULL : "make";
+}
+
+int run_plan_snap_job(struct run_plan *plan, int idx, int wait, struct trial_job *j, char **words_r)
+{
+    const char *mode;
+
+    *words_r = NULL;
+    if (!plan->snap_path)
+        return 0;
+    mode = run_plan_snap_mode(plan, idx);
+    if (!mode && wait)
+        return 1;
+    j->snapshot_mode = mode ? mode : "boot"; /* another trial is saving it: boot this one */
+    j->snapshot = plan->snap_path;
+    j->start_words = *words_r = run_plan_start_words(plan, idx);
+    if (!strcmp(j->snapshot_mode, "make"))
+        plan->snap_making = idx;
+    return 0;
+}
+
+void run_plan_snap_ended(struct run_plan *plan, int idx, const struct trial_outcome *o)
+{
+    if (idx == plan->snap_making)
+        plan->snap_making = 0;
+    if (o->snapshot && strstr(o->snapshot, TRIAL_SNAP_BEFORE))
+        log_warn("snapshot", "trial %d booted fresh %s", idx,
+                 strstr(o->snapshot, TRIAL_SNAP_BEFORE));
 }
 
 int run_execute(struct run_plan *plan, struct store *st, const char *config_path,
@@ -835,19 +857,11 @@ int run_execute(struct run_plan *plan, struct store *st, const char *config_path
         while (!stopped && next <= plan->req.trials && pool_idle(pool) > 0) {
             struct trial_job job;
             struct pool_task task = { 0 };
-            char *log, *words = NULL;
-            const char *mode = snap_mode(plan, next);
-            if (!mode) /* the machine is being saved: the next trials restore it */
-                break;
-            log = xasprintf("%s/trial-%d.log", run_dir, next);
+            char *log = xasprintf("%s/trial-%d.log", run_dir, next), *words;
             run_plan_job(plan, log, &job);
-            if (plan->snap_path) {
-                words = run_plan_start_words(plan, next);
-                job.snapshot_mode = mode;
-                job.snapshot = plan->snap_path;
-                job.start_words = words;
-                if (!strcmp(mode, "make"))
-                    plan->snap_making = next;
+            if (run_plan_snap_job(plan, next, 1, &job, &words)) {
+                free(log); /* the machine is being saved: the next trials restore it */
+                break;
             }
             task.kind = POOL_TRIAL;
             task.job = &job;
@@ -864,11 +878,7 @@ int run_execute(struct run_plan *plan, struct store *st, const char *config_path
             goto out_finish;
         if (w == 0)
             break;
-        if ((int)(long)r.tag == plan->snap_making)
-            plan->snap_making = 0;
-        if (r.out.snapshot && strstr(r.out.snapshot, TRIAL_SNAP_BEFORE))
-            log_warn("snapshot", "trial %d booted fresh %s", (int)(long)r.tag,
-                     strstr(r.out.snapshot, TRIAL_SNAP_BEFORE));
+        run_plan_snap_ended(plan, (int)(long)r.tag, &r.out);
         outcome_info(&r.out, id, (int)(long)r.tag, &ti);
         w = store_trial_add(st, &ti, e);
         if (w == 0 && ev && ev->trial_done)

@@ -92,7 +92,7 @@ struct run_plan {
     struct plugin *plugin;           /* the request's plug-in (run_plan_plugin), else NULL */
     char *snap_path; /* snapshot trials: the saved machine's file (run_plan_finish), else NULL */
     int snapshots;   /* this plan boots with pvlab.snapshot=1 (run_plan_init) */
-    int snap_making; /* run_execute: the trial that is saving the machine now (0: none) */
+    int snap_making; /* run_plan_snap_job: the trial saving the machine now (0: none) */
     char *plugin_manifest; /* its guest manifest */
 };
 
@@ -129,6 +129,22 @@ void run_plan_info(const struct run_plan *plan, struct run_info *ri);
 void run_plan_job(const struct run_plan *plan, const char *log_path, struct trial_job *j);
 /* The START words of trial idx (1-based): the run's reproducer words with the trial's seed. */
 char *run_plan_start_words(const struct run_plan *plan, int idx);
+/*
+ * How trial idx (1-based) uses the plan's snapshot: "boot" (no snapshot, or a fresh boot: every
+ * K-th trial with fresh_every K), "restore" (the machine is saved), "make" (none yet: this trial
+ * boots and saves it), or NULL while another trial is saving it.
+ */
+const char *run_plan_snap_mode(const struct run_plan *plan, int idx);
+/*
+ * Fills j's snapshot fields for trial idx (nothing without snapshots); *words_r gets its START
+ * words (free them after the job has started). While another trial saves the machine: wait != 0
+ * returns 1 (start it later), wait == 0 boots this one fresh. A "make" trial is noted in plan
+ * until run_plan_snap_ended. Returns 0 otherwise.
+ */
+int run_plan_snap_job(struct run_plan *plan, int idx, int wait, struct trial_job *j,
+                      char **words_r);
+/* Trial idx of plan ended with o: a saving trial is done; a failed restore is logged. */
+void run_plan_snap_ended(struct run_plan *plan, int idx, const struct trial_outcome *o);
 /*
  * Runs the planned trials through the trial pool (config_path is passed on to each child),
  * recording everything in st; *id_r gets the run's id as soon as it exists (0 before). Returns 0

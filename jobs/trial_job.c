@@ -215,6 +215,17 @@ int trial_job_parse(int argc, char **argv, struct trial_job *j, int *result_fd_r
                 "--initramfs, --accel and --cpu-model");
         return -1;
     }
+    if (j->snapshot_mode) {
+        const char *allowed = j->xen_image ? " boot make restore " : " none boot auto ";
+        char *word = xasprintf(" %s ", j->snapshot_mode);
+        int ok = !strchr(j->snapshot_mode, ' ') && strstr(allowed, word);
+        free(word);
+        if (!ok) {
+            err_set(e, ERR_USAGE, "--snapshot-mode takes one of:%s(not '%s')", allowed,
+                    j->snapshot_mode);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -378,6 +389,8 @@ static void job_request(const struct config *cfg, const struct trial_job *j, con
     rq->xen_args = j->xen_args;
     rq->boot_timeout_s = j->boot_timeout_s;
     rq->run_timeout_s = j->run_timeout_s;
+    if (j->snapshot_mode) /* the caller schedules the fresh boots */
+        rq->fresh_every = !strcmp(j->snapshot_mode, "none") ? 1 : 0;
 }
 
 /* The trial's QEMU and limits from a prepared job and the configuration. */
@@ -490,7 +503,9 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         describe(&plan, o);
         run_qemu_cfg(&plan, j->log_path, &ts.qemu);
         if (plan.snap_path) { /* a trial of its own: reuse the machine if it was saved */
-            ts.snap = trial_snapshot_saved(plan.snap_path) ? SNAP_RESTORE : SNAP_MAKE;
+            ts.snap = j->snapshot_mode && !strcmp(j->snapshot_mode, "boot") ? SNAP_BOOT
+                      : trial_snapshot_saved(plan.snap_path)                ? SNAP_RESTORE
+                                                                            : SNAP_MAKE;
             ts.snap_path = plan.snap_path;
             ts.start_words = start_words = run_plan_start_words(&plan, 1);
         }
@@ -523,6 +538,14 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
     }
     if (tr.snap_note && !tr.snap_failed)
         log_warn("snapshot", "%s", tr.snap_note);
+    if (tr.snap_saved) { /* the cache holds [run] snapshots_keep machines (~115 MiB each) */
+        char *dir = fs_dirname(ts.snap_path);
+        int n = trial_snapshots_prune(dir, cfg->run_snapshots_keep);
+        if (n > 0)
+            log_info("snapshot", "removed %d least recently used snapshot%s from %s", n,
+                     n == 1 ? "" : "s", dir);
+        free(dir);
+    }
     if (ts.snap != SNAP_NONE) {
         const char *base = ts.snap_path ? strrchr(ts.snap_path, '/') : NULL;
         base = base ? base + 1 : ts.snap_path;

@@ -44,8 +44,9 @@ struct trial_job { /* all strings borrowed */
     const char *xen_cmdline, *dom0_cmdline;
     const char *accel, *cpu_model;
     const char *backend, *libvirt_uri; /* NULL: the configuration's [lab] */
-    /* prepared snapshot trials (lab/trial.h): "boot", "make" or "restore", the file, the START
-     * line's words */
+    /* snapshot trials (lab/trial.h). Prepared: "boot", "make" or "restore", the file, the START
+     * line's words. Spec level (mode only): "none" boots without one, "boot" boots fresh, "auto"
+     * restores the configuration's machine or makes it; NULL = as [run] fresh_boot_every */
     const char *snapshot_mode, *snapshot, *start_words;
     int memory_mb, smp;
     /* prepared, on another host: the images' sha256, checked before booting (NULL: unchecked) */

@@ -1,11 +1,13 @@
 #include "lab/trial.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stdlib.h>
@@ -217,6 +219,61 @@ int trial_snapshot_saved(const char *snap_path)
     return saved;
 }
 
+struct snap_file {
+    char *name;
+    struct timespec used;
+};
+
+static int snap_newer_first(const void *a, const void *b)
+{
+    const struct timespec *x = &((const struct snap_file *)a)->used;
+    const struct timespec *y = &((const struct snap_file *)b)->used;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? 1 : -1;
+    return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+int trial_snapshots_prune(const char *dir, int keep)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    struct snap_file *f = NULL;
+    size_t n = 0, cap = 0;
+    int removed = 0;
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        struct stat sb;
+        char *path;
+        if (len < 5 || strcmp(de->d_name + len - 4, ".mig"))
+            continue; /* records, and files being written (NAME.mig.tmp.PID) */
+        path = xasprintf("%s/%s", dir, de->d_name);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            if (n == cap)
+                f = xrealloc(f, (cap = cap ? 2 * cap : 16) * sizeof(*f));
+            f[n].name = path;
+            f[n++].used = sb.st_mtim;
+        } else {
+            free(path);
+        }
+    }
+    closedir(d);
+    qsort(f, n, sizeof(*f), snap_newer_first);
+    for (size_t i = 0; i < n; i++) {
+        if ((int)i >= keep) { /* a trial restoring it now has it open: unlinking is safe */
+            char *side = xasprintf("%s.sha256", f[i].name);
+            unlink(side);
+            removed += unlink(f[i].name) == 0;
+            free(side);
+        }
+        free(f[i].name);
+    }
+    free(f);
+    return removed;
+}
+
 /* Why the snapshot file cannot be restored (missing, no record, bytes differ), or NULL. */
 static const char *snapshot_problem(const char *path)
 {
@@ -389,6 +446,7 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
                 goto out;
             }
             r->snap_ms = proc_now_ms() - qemu.start_ms;
+            utimensat(AT_FDCWD, t->snap_path, NULL, 0); /* used now: pruned last */
             started_guest = 1;
         }
         /* one poll for QEMU's end and the console log's growth (inotify on its directory) */

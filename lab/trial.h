@@ -71,6 +71,11 @@ struct trial_result {
 
 /* 1 when a snapshot and its sha256 record are there (restore it; the bytes are checked then). */
 int trial_snapshot_saved(const char *snap_path);
+/*
+ * Keeps the keep most recently used snapshots (NAME.mig and its .sha256) in dir: made or
+ * restored last by mtime (a restore touches its file). Returns how many were removed.
+ */
+int trial_snapshots_prune(const char *dir, int keep);
 
 /*
  * Runs the trial. Returns 0 whenever a verdict was reached (including infra), -1 only when the

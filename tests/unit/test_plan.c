@@ -494,6 +494,45 @@ static void test_snapshot_key(void **state)
         free(w1);
         free(w2);
     }
+    /* the schedule: K = 3 boots trials 3 and 6 fresh; trial 1 makes the machine, and while it
+     * saves, run waits (1) and a matrix boots (0) instead of waiting */
+    {
+        struct trial_job j;
+        char *w = NULL;
+        fs_rmtree("/tmp/pvlab-test-plan-cache", NULL);
+        assert_int_equal(fs_mkdirs("/tmp/pvlab-test-plan-cache/snapshots", NULL), 0);
+        plan.req.fresh_every = 3;
+        memset(&j, 0, sizeof(j));
+        assert_int_equal(run_plan_snap_job(&plan, 1, 1, &j, &w), 0);
+        assert_string_equal(j.snapshot_mode, "make");
+        assert_int_equal(plan.snap_making, 1);
+        assert_non_null(strstr(w, "pvlab.seed=42"));
+        free(w);
+        assert_null(run_plan_snap_mode(&plan, 2));
+        assert_int_equal(run_plan_snap_job(&plan, 2, 1, &j, &w), 1);
+        assert_null(w);
+        assert_int_equal(run_plan_snap_job(&plan, 2, 0, &j, &w), 0);
+        assert_string_equal(j.snapshot_mode, "boot");
+        free(w);
+        assert_string_equal(run_plan_snap_mode(&plan, 3), "boot");
+        {
+            struct trial_outcome o;
+            memset(&o, 0, sizeof(o));
+            run_plan_snap_ended(&plan, 1, &o);
+        }
+        assert_int_equal(plan.snap_making, 0);
+        assert_int_equal(fs_write_atomic(plan.snap_path, "m", 1, NULL), 0);
+        {
+            char *side = xasprintf("%s.sha256", plan.snap_path);
+            assert_int_equal(fs_write_atomic(side, "x\n", 2, NULL), 0);
+            free(side);
+        }
+        assert_string_equal(run_plan_snap_mode(&plan, 2), "restore");
+        assert_string_equal(run_plan_snap_mode(&plan, 5), "restore");
+        assert_string_equal(run_plan_snap_mode(&plan, 6), "boot");
+        plan.req.fresh_every = 0; /* never a fresh boot */
+        assert_string_equal(run_plan_snap_mode(&plan, 6), "restore");
+    }
     run_plan_free(&plan);
     /* negative controls: no snapshots with fresh_boot_every 1, with domUs or with libvirt */
     run_request_defaults(&cfg, &rq);

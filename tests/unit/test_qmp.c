@@ -1,8 +1,8 @@
 /*
  * lab/qmp: the QMP client against a scripted server on a unix socket (a child process that
  * speaks QEMU's greeting, replies and events): capabilities, replies past events, error
- * replies, and qmp_poll until the status leaves its pending list. The real QEMU side is
- * covered by tests/e2e/t1090-run-snapshots.sh.
+ * replies, and qmp_poll until the status leaves its pending list; and the snapshot cache's
+ * pruning (lab/trial.c). The real QEMU side is covered by tests/e2e/t1090-run-snapshots.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,12 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lab/qmp.h"
+#include "lab/trial.h"
+#include "util/fsutil.h"
+#include "util/xalloc.h"
 
 static char sock_path[108];
 
@@ -123,9 +128,47 @@ static void test_no_socket(void **state)
     assert_non_null(strstr(e.msg, "cannot connect"));
 }
 
+/* The cache keeps the most recently used snapshots: by mtime, which a restore touches. */
+static void test_snapshots_prune(void **state)
+{
+    const char *dir = "/tmp/pvlab-test-prune";
+    const char *names[] = { "a.mig", "b.mig", "c.mig", "d.mig" };
+    (void)state;
+    fs_rmtree(dir, NULL);
+    assert_int_equal(fs_mkdirs(dir, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        char *p = xasprintf("%s/%s", dir, names[i]), *side = xasprintf("%s.sha256", p);
+        struct timespec ts[2] = { { 1000000 + i * 10, 0 }, { 1000000 + i * 10, 0 } };
+        assert_int_equal(fs_write_atomic(p, "m", 1, NULL), 0);
+        assert_int_equal(fs_write_atomic(side, "s\n", 2, NULL), 0);
+        if (i == 0) /* a.mig was restored last: the newest */
+            ts[1].tv_sec = 2000000;
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+        free(p);
+        free(side);
+    }
+    {
+        char *tmp = xasprintf("%s/e.mig.tmp.123", dir); /* being written: never pruned */
+        assert_int_equal(fs_write_atomic(tmp, "t", 1, NULL), 0);
+        free(tmp);
+    }
+    assert_int_equal(trial_snapshots_prune(dir, 2), 2);
+    assert_true(fs_exists("/tmp/pvlab-test-prune/a.mig"));
+    assert_true(fs_exists("/tmp/pvlab-test-prune/a.mig.sha256"));
+    assert_true(fs_exists("/tmp/pvlab-test-prune/d.mig"));
+    assert_false(fs_exists("/tmp/pvlab-test-prune/b.mig"));
+    assert_false(fs_exists("/tmp/pvlab-test-prune/b.mig.sha256"));
+    assert_false(fs_exists("/tmp/pvlab-test-prune/c.mig"));
+    assert_true(fs_exists("/tmp/pvlab-test-prune/e.mig.tmp.123"));
+    assert_int_equal(trial_snapshots_prune(dir, 2), 0); /* within the bound: nothing */
+    assert_int_equal(trial_snapshots_prune("/tmp/pvlab-test-prune/none", 1), 0);
+    fs_rmtree(dir, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_snapshots_prune),
         cmocka_unit_test(test_poll_past_events),
         cmocka_unit_test(test_error_and_timeout),
         cmocka_unit_test(test_no_socket),
