@@ -160,6 +160,8 @@ int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, 
         { "xenmods", "xen-modules", SCAN_DIRS, NULL, 1 },
         { "pv-elf", "domu-elf", SCAN_FILES, ".elf", 0 },
         { "build/logs", "build-log", SCAN_WHOLE, NULL, 1 },
+        /* a saved machine (snapshot trials): made again by the next trial that needs it */
+        { "snapshots", "snapshot", SCAN_FILES, ".mig", 0 },
         /* ccache bounds its own size; toolchains are slow to make and few */
         { "ccache", "ccache", SCAN_DIRS, NULL, 1 },
         { "toolchains", "toolchain", SCAN_DIRS, NULL, 1 },
@@ -173,9 +175,9 @@ int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, 
         scan(&it, d, where[i].kind, where[i].how, where[i].suffix, where[i].kept);
         free(d);
     }
-    /* an initramfs archive's sha256 record counts with it */
+    /* an initramfs archive's or a snapshot's sha256 record counts with it */
     for (size_t i = 0; i < it.n; i++)
-        if (!strcmp(it.v[i].kind, "initramfs")) {
+        if (!strcmp(it.v[i].kind, "initramfs") || !strcmp(it.v[i].kind, "snapshot")) {
             char *side = xasprintf("%s.sha256", it.v[i].path);
             it.v[i].bytes += du(side);
             free(side);
@@ -248,6 +250,15 @@ static int remove_item(const struct cache_item *it, struct err *e)
         return git_worktree_delete(it->path, e);
     if (!strcmp(it->kind, "apt-lists"))
         return remove_apt_state(it->path, e);
+    if (!strcmp(it->kind, "snapshot")) { /* the record first: never a record without its file */
+        char *side = xasprintf("%s.sha256", it->path);
+        int r = unlink(side) < 0 && errno != ENOENT ? -1 : 0;
+        if (r < 0)
+            err_sys(e, errno, "cannot remove %s", side);
+        free(side);
+        if (r < 0)
+            return -1;
+    }
     return fs_rmtree(it->path, e);
 }
 

@@ -13,6 +13,9 @@
  *   initramfs   initramfs/<key>.cpio.gz (+ .sha256)                keeps: a run in progress
  *                                                                  boots every trial with it
  *   build-log   build/logs/ (one item)                             keeps
+ *   snapshot    snapshots/<key>.mig (+ .sha256): saved machines    removes (LRU; a restore
+ *               of snapshot trials; lab/trial.c also keeps at     refreshes its mtime)
+ *               most [run] snapshots_keep of them
  *   ccache      ccache/<toolchain>/                                keeps (ccache caps itself)
  *   toolchain   toolchains/<profile>/: debootstrap'ed chroots      keeps (slow to make)
  *

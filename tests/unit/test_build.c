@@ -1086,7 +1086,7 @@ static long long listed_total(const char *cache)
  * The downloads (most of the disk) are in the cache's accounting: .deb files and apt list
  * directories are listed with their sizes, gc removes the least recently used .deb first and
  * keeps the newest artifact, skips an apt state whose suite lock is held, and keeps the kinds
- * it never removes (initramfs images).
+ * it never removes (initramfs images); a snapshot goes with its sha256 record.
  */
 static void test_cache_downloads(void **state)
 {
@@ -1095,7 +1095,7 @@ static void test_cache_downloads(void **state)
     char *deb_new = xasprintf("%s/debs/linux-image_6.1_amd64.deb", cache);
     char *apt = xasprintf("%s/apt/bookworm", cache), *apt_lock = xasprintf("%s.lock", apt);
     char *art = xasprintf("%s/artifacts/linux/0123abcd", cache);
-    char *ird = xasprintf("%s/initramfs/feed.cpio.gz", cache);
+    char *ird = xasprintf("%s/initramfs/feed.cpio.gz", cache), *snap, *snap_rec;
     struct cache_item *v = NULL, *it;
     size_t n = 0, removed = 0;
     long long freed = 0, deb_old_bytes, total;
@@ -1125,6 +1125,14 @@ static void test_cache_downloads(void **state)
     assert_int_equal(fs_mkdirs(p, NULL), 0);
     free(p);
     write_bytes(ird, 20 << 10);
+    snap = xasprintf("%s/snapshots/0a1b.mig", cache);
+    snap_rec = xasprintf("%s.sha256", snap);
+    p = fs_dirname(snap);
+    assert_int_equal(fs_mkdirs(p, NULL), 0);
+    free(p);
+    write_bytes(snap, 60 << 10);
+    write_file(snap_rec, "0a1b\n");
+    age(snap, 1000);
     age(deb_old, 4000);
     age(deb_new, 3000);
     age(apt, 2000);
@@ -1132,7 +1140,7 @@ static void test_cache_downloads(void **state)
     age(art, 10); /* the newest */
 
     assert_int_equal(cache_list(cache, &v, &n, &e), 0);
-    assert_int_equal(n, 5); /* no temp download, no lock file */
+    assert_int_equal(n, 6); /* no temp download, no lock file, a snapshot with its record */
     it = item_at(v, n, "/debs/xen-hypervisor_4.17_amd64.deb");
     assert_string_equal(it->kind, "deb");
     assert_true(it->bytes >= 200 << 10 && it->bytes < 300 << 10);
@@ -1148,6 +1156,10 @@ static void test_cache_downloads(void **state)
     it = item_at(v, n, "/initramfs/feed.cpio.gz");
     assert_string_equal(it->kind, "initramfs");
     assert_true(it->kept);
+    it = item_at(v, n, "/snapshots/0a1b.mig");
+    assert_string_equal(it->kind, "snapshot");
+    assert_false(it->kept);
+    assert_true(it->bytes > 60 << 10); /* and its record */
     it = item_at(v, n, "/artifacts/linux/0123abcd");
     assert_string_equal(it->kind, "linux");
     assert_non_null(strstr(it->desc, "linux-image"));
@@ -1166,8 +1178,10 @@ static void test_cache_downloads(void **state)
     /* another pvlab uses the suite's apt state: gc leaves it and takes the next entry */
     assert_int_equal(fs_lock(apt_lock, &fd, &e), 0);
     assert_int_equal(cache_gc(cache, 1, &freed, &removed, &e), 0);
-    assert_int_equal((int)removed, 2); /* the other .deb, then the artifact */
+    assert_int_equal((int)removed, 3); /* the other .deb, the snapshot, then the artifact */
     assert_false(fs_exists(deb_new));
+    assert_false(fs_exists(snap));
+    assert_false(fs_exists(snap_rec));
     assert_true(fs_is_dir(apt));
     assert_false(fs_is_dir(art));
     fs_unlock(fd);
@@ -1180,6 +1194,8 @@ static void test_cache_downloads(void **state)
     assert_true(fs_exists(apt_lock));
 
     free(cache);
+    free(snap);
+    free(snap_rec);
     free(deb_old);
     free(deb_new);
     free(apt);
