@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -245,10 +246,20 @@ int trial_snapshots_prune(const char *dir, int keep)
         return 0;
     while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
+        const char *tmp = strstr(de->d_name, ".mig.tmp.");
         struct stat sb;
         char *path;
+        if (tmp) { /* being written by PID, or left by one killed while saving */
+            long pid = strtol(tmp + 9, NULL, 10);
+            if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+                path = xasprintf("%s/%s", dir, de->d_name);
+                removed += unlink(path) == 0;
+                free(path);
+            }
+            continue;
+        }
         if (len < 5 || strcmp(de->d_name + len - 4, ".mig"))
-            continue; /* records, and files being written (NAME.mig.tmp.PID) */
+            continue; /* records */
         path = xasprintf("%s/%s", dir, de->d_name);
         if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
             if (n == cap)

@@ -73,7 +73,8 @@ struct trial_result {
 int trial_snapshot_saved(const char *snap_path);
 /*
  * Keeps the keep most recently used snapshots (NAME.mig and its .sha256) in dir: made or
- * restored last by mtime (a restore touches its file). Returns how many were removed.
+ * restored last by mtime (a restore touches its file); removes what a trial killed while saving
+ * left (NAME.mig.tmp.PID of a dead PID). Returns how many files were removed.
  */
 int trial_snapshots_prune(const char *dir, int keep);
 

@@ -148,18 +148,28 @@ static void test_snapshots_prune(void **state)
         free(side);
     }
     {
-        char *tmp = xasprintf("%s/e.mig.tmp.123", dir); /* being written: never pruned */
-        assert_int_equal(fs_write_atomic(tmp, "t", 1, NULL), 0);
-        free(tmp);
+        /* being written by a live process: kept; left by a dead one: removed */
+        char *live = xasprintf("%s/e.mig.tmp.%ld", dir, (long)getpid());
+        pid_t gone = fork();
+        char *dead;
+        if (gone == 0)
+            _exit(0);
+        assert_true(gone > 0 && waitpid(gone, NULL, 0) == gone); /* reaped: that pid is dead */
+        dead = xasprintf("%s/f.mig.tmp.%ld", dir, (long)gone);
+        assert_int_equal(fs_write_atomic(live, "t", 1, NULL), 0);
+        assert_int_equal(fs_write_atomic(dead, "t", 1, NULL), 0);
+        assert_int_equal(trial_snapshots_prune(dir, 2), 3);
+        assert_true(fs_exists(live));
+        assert_false(fs_exists(dead));
+        free(live);
+        free(dead);
     }
-    assert_int_equal(trial_snapshots_prune(dir, 2), 2);
     assert_true(fs_exists("/tmp/pvlab-test-prune/a.mig"));
     assert_true(fs_exists("/tmp/pvlab-test-prune/a.mig.sha256"));
     assert_true(fs_exists("/tmp/pvlab-test-prune/d.mig"));
     assert_false(fs_exists("/tmp/pvlab-test-prune/b.mig"));
     assert_false(fs_exists("/tmp/pvlab-test-prune/b.mig.sha256"));
     assert_false(fs_exists("/tmp/pvlab-test-prune/c.mig"));
-    assert_true(fs_exists("/tmp/pvlab-test-prune/e.mig.tmp.123"));
     assert_int_equal(trial_snapshots_prune(dir, 2), 0); /* within the bound: nothing */
     assert_int_equal(trial_snapshots_prune("/tmp/pvlab-test-prune/none", 1), 0);
     fs_rmtree(dir, NULL);
