@@ -57,7 +57,7 @@ static const char usage[] =
     "                         overcommit (8 workers per vCPU); comma-separated, recorded\n"
     "  --fresh-boot-every K   snapshot trials: 0 = boot once, save the ready machine and\n"
     "                         restore it for every further trial; K = also boot every K-th\n"
-    "                         trial; 1 = boot every trial (default [run] fresh_boot_every)\n"
+    "                         trial; 1 = boot every trial (default [run] fresh_boot_every: 4)\n"
     "  --backend qemu|libvirt run QEMU directly (default [lab] backend) or as a transient\n"
     "                         libvirt domain pvlab-... (docs/libvirt.md)\n"
     "  --libvirt-uri URI      libvirt's connection (default [lab] libvirt_uri)\n"

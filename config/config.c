@@ -60,7 +60,7 @@ static const struct opt opts[] = {
     O("run", "trials", OPT_INT, run_trials, "1", 1, 100000),
     O("run", "iterations", OPT_INT, run_iterations, "2000", 1, 10000000),
     O("run", "jobs", OPT_INT, run_jobs, "1", 1, 64),
-    O("run", "fresh_boot_every", OPT_INT, run_fresh_every, "1", 0, 1000000),
+    O("run", "fresh_boot_every", OPT_INT, run_fresh_every, "4", 0, 1000000),
     O("run", "snapshots_keep", OPT_INT, run_snapshots_keep, "8", 1, 100000),
     O("bisect", "confidence", OPT_RATE, bisect_confidence, "0.95", 0, 0),
     O("bisect", "check_good", OPT_INT, bisect_check_good, "2", 0, 100000),

@@ -203,6 +203,7 @@ static void cell_request(const struct mctx *m, const struct matrix_cell_rec *c,
     rq->self_test_corrupt = json_flat_num(opt, "self_test_corrupt", 0);
     rq->jobs = 1;
     rq->fresh_every = m->fresh_every;
+    rq->smp = m->smp; /* in the snapshot's key too: a -smp 1 machine is not a -smp 2 one */
     rq->domus = (int)json_flat_num(opt, "domus", 0);
     rq->in_dom0 = json_flat_num(opt, "in_dom0", 0) != 0;
     if (dl)
@@ -355,7 +356,6 @@ static void job_for(struct mctx *m, struct inflight *f, struct trial_job *tj)
     struct run_plan *p = &m->plans[f->cell];
 
     run_plan_job(p, f->log, tj);
-    tj->smp = m->smp;
     /* while a cell's machine is being saved its other trials boot: the queue does not wait */
     run_plan_snap_job(p, f->job.idx, 0, tj, &f->words);
 }

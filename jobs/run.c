@@ -397,6 +397,12 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
 }
 
 /* The saved machine's file: everything that booted is in its name (docs/snapshots.md). */
+/* The guest's vCPUs: the request's, else [qemu] smp. */
+static int plan_smp(const struct run_plan *plan)
+{
+    return plan->req.smp > 0 ? plan->req.smp : plan->cfg->smp;
+}
+
 static char *snap_path(const struct run_plan *plan)
 {
     const struct host_stack *h = &plan->host;
@@ -404,7 +410,7 @@ static char *snap_path(const struct run_plan *plan)
     char hex[SHA256_HEX_LEN + 1];
 
     buf_addf(&k, "pvlab-snapshot-1\n%s\n%s\n%s\n%s\n%s\n%d\n%d\n", h->qemu_binary, h->qemu_version,
-             h->accel, h->cpu_model, plan->cfg->machine, plan->cfg->memory_mb, plan->cfg->smp);
+             h->accel, h->cpu_model, plan->cfg->machine, plan->cfg->memory_mb, plan_smp(plan));
     buf_addf(&k, "%s\n%s\n%s\n%s\n%s\n", plan->xen.sha256, plan->linux_.sha256,
              plan->initramfs_sha256, plan->xen_cmdline, plan->dom0_cmdline);
     sha256_hex_buf(k.data, k.len, hex);
@@ -675,7 +681,7 @@ void run_qemu_cfg(const struct run_plan *plan, const char *serial_log, struct qe
     q->accel = plan->host.accel;
     q->cpu = plan->host.cpu_model;
     q->memory_mb = plan->cfg->memory_mb;
-    q->smp = plan->cfg->smp;
+    q->smp = plan_smp(plan);
     q->xen_path = plan->xen.path;
     q->xen_cmdline = plan->xen_cmdline;
     q->dom0_path = plan->linux_.path;
@@ -719,7 +725,7 @@ void run_plan_job(const struct run_plan *plan, const char *log_path, struct tria
     j->accel = plan->host.accel;
     j->cpu_model = plan->host.cpu_model;
     j->memory_mb = plan->cfg->memory_mb;
-    j->smp = plan->cfg->smp;
+    j->smp = plan_smp(plan);
     j->boot_timeout_s = plan->boot_timeout_s;
     j->run_timeout_s = plan->run_timeout_s;
     j->log_path = log_path;

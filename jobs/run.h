@@ -47,6 +47,7 @@ struct run_request {
     int in_dom0;             /* the reproducer runs in dom0 as well */
     const char *corrupt_in;  /* places the self-test corrupts: "d2", "dom0,d1"; NULL all */
     const char *cpu_model;   /* QEMU -cpu of this run; NULL = [qemu] cpu_tcg / cpu_kvm */
+    int smp;                 /* guest vCPUs; 0 = [qemu] smp (a matrix sizes its guests) */
     int fresh_every;         /* snapshots: 1 = none, 0 = all restored, K = every K-th boots;
                                 -1 = [run] fresh_boot_every */
     const char *backend;     /* "qemu" or "libvirt"; NULL = [lab] backend */

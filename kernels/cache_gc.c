@@ -175,12 +175,15 @@ int cache_list(const char *cache_dir, struct cache_item **items_r, size_t *n_r, 
         scan(&it, d, where[i].kind, where[i].how, where[i].suffix, where[i].kept);
         free(d);
     }
-    /* an initramfs archive's or a snapshot's sha256 record counts with it */
+    /* an initramfs archive's or a snapshot's sha256 record counts with it, and a snapshot's
+     * boot console (lab/trial.h) */
     for (size_t i = 0; i < it.n; i++)
         if (!strcmp(it.v[i].kind, "initramfs") || !strcmp(it.v[i].kind, "snapshot")) {
             char *side = xasprintf("%s.sha256", it.v[i].path);
-            it.v[i].bytes += du(side);
+            char *boot = xasprintf("%s.boot.log", it.v[i].path);
+            it.v[i].bytes += du(side) + (strcmp(it.v[i].kind, "snapshot") ? 0 : du(boot));
             free(side);
+            free(boot);
         }
     *items_r = it.v;
     *n_r = it.n;
@@ -250,14 +253,17 @@ static int remove_item(const struct cache_item *it, struct err *e)
         return git_worktree_delete(it->path, e);
     if (!strcmp(it->kind, "apt-lists"))
         return remove_apt_state(it->path, e);
-    if (!strcmp(it->kind, "snapshot")) { /* the record first: never a record without its file */
-        char *side = xasprintf("%s.sha256", it->path);
-        int r = unlink(side) < 0 && errno != ENOENT ? -1 : 0;
-        if (r < 0)
-            err_sys(e, errno, "cannot remove %s", side);
-        free(side);
-        if (r < 0)
-            return -1;
+    if (!strcmp(it->kind, "snapshot")) { /* the records first: never one without its file */
+        const char *suffix[] = { ".sha256", ".boot.log" };
+        for (size_t i = 0; i < 2; i++) {
+            char *side = xasprintf("%s%s", it->path, suffix[i]);
+            int r = unlink(side) < 0 && errno != ENOENT ? -1 : 0;
+            if (r < 0)
+                err_sys(e, errno, "cannot remove %s", side);
+            free(side);
+            if (r < 0)
+                return -1;
+        }
     }
     return fs_rmtree(it->path, e);
 }

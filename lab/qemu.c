@@ -88,7 +88,8 @@ int qemu_build_argv(const struct qemu_cfg *cfg, struct sv *argv, struct err *e)
     sv_push(argv, "none");
     if (cfg->console_sock) {
         sv_push(argv, "-chardev");
-        sv_pushf(argv, "socket,id=pvlabcon,path=%s,server=on,wait=off,logfile=%s,logappend=off",
+        /* appended: a restored trial's log starts with the boot its snapshot was saved from */
+        sv_pushf(argv, "socket,id=pvlabcon,path=%s,server=on,wait=off,logfile=%s,logappend=on",
                  cfg->console_sock, cfg->serial_log);
         sv_push(argv, "-serial");
         sv_push(argv, "chardev:pvlabcon");

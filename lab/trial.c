@@ -275,9 +275,12 @@ int trial_snapshots_prune(const char *dir, int keep)
     for (size_t i = 0; i < n; i++) {
         if ((int)i >= keep) { /* a trial restoring it now has it open: unlinking is safe */
             char *side = xasprintf("%s.sha256", f[i].name);
+            char *boot = xasprintf("%s" TRIAL_SNAP_BOOT_LOG, f[i].name);
             unlink(side);
+            unlink(boot);
             removed += unlink(f[i].name) == 0;
             free(side);
+            free(boot);
         }
         free(f[i].name);
     }
@@ -292,6 +295,30 @@ static const char *snapshot_problem(const char *path)
     const char *why = payload_cached_problem(path, side, (char[SHA256_HEX_LEN + 1]){ 0 });
     free(side);
     return why;
+}
+
+/*
+ * A restored trial's console log starts with the boot its snapshot was saved from (when that
+ * was kept) and a line saying so; QEMU appends the rest. Nothing of it is the trial's own run.
+ */
+static int restored_log_head(const struct trial_spec *t, struct err *e)
+{
+    char *boot = xasprintf("%s" TRIAL_SNAP_BOOT_LOG, t->snap_path), *now = clock_iso_now();
+    const char *base = strrchr(t->snap_path, '/');
+    struct buf b = BUF_INIT;
+    int rc;
+
+    if (buf_read_file(&b, boot, NULL) < 0)
+        buf_adds(&b, "(the console of the boot that saved this machine was not kept)\n");
+    buf_addf(&b,
+             "pvlab: %s: restored the machine of snapshot %.12s; the lines above are the "
+             "boot it was saved from, the lines below this trial's own\n",
+             now, base ? base + 1 : t->snap_path);
+    rc = fs_write_atomic(t->qemu.serial_log, b.data, b.len, e);
+    buf_release(&b);
+    free(boot);
+    free(now);
+    return rc;
 }
 
 /* SNAP_RESTORE after QEMU started: wait until the state is loaded, then resume. */
@@ -417,6 +444,8 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
         goto out;
     }
     unlink(r->qemu_log);
+    if (t->snap == SNAP_RESTORE && restored_log_head(t, e) < 0)
+        goto out;
     loop = proc_loop_new();
     if (lv_mode) {
         struct err le = ERR_INIT;
@@ -504,6 +533,13 @@ int trial_run(const struct trial_spec *t, struct trial_result *r, struct err *e)
             long long t0 = proc_now_ms();
             if (t->snap == SNAP_MAKE) {
                 if (save_snapshot(t, qmp_sock, &se) == 0) {
+                    /* the boot's console, for the logs of the trials that restore it */
+                    char *boot = xasprintf("%s" TRIAL_SNAP_BOOT_LOG, t->snap_path);
+                    if (fs_write_atomic(boot, w.log.data, w.scanned, &se) < 0) {
+                        log_warn("snapshot", "%s", se.msg);
+                        err_clear(&se);
+                    }
+                    free(boot);
                     r->snap_saved = 1;
                     r->snap_ms = proc_now_ms() - t0;
                 } else {

@@ -71,6 +71,8 @@ struct trial_result {
 
 /* 1 when a snapshot and its sha256 record are there (restore it; the bytes are checked then). */
 int trial_snapshot_saved(const char *snap_path);
+/* Beside a snapshot: the console of the boot that saved it (a restored trial's log starts so). */
+#define TRIAL_SNAP_BOOT_LOG ".boot.log"
 /*
  * Keeps the keep most recently used snapshots (NAME.mig and its .sha256) in dir: made or
  * restored last by mtime (a restore touches its file); removes what a trial killed while saving

@@ -4,9 +4,9 @@
 # (seen in the self-test's mismatch events); the positive control still fails from a snapshot;
 # a run with another CPU model does not reuse it; a truncated snapshot gives a fresh boot and a
 # warning, never a verdict from it; --fresh-boot-every mixes fresh boots in; a matrix cell's
-# trials restore its machine too.
+# trials restore its machine too; a restored trial's log carries the boot it came from.
 . "$(dirname "$0")/lib.sh"
-plan 11
+plan 12
 T=$PVLAB_HOME
 # snapshots of this test only: a cache of its own whose other entries are the shared cache's
 shared=$PVLAB_CACHE_DIR
@@ -32,6 +32,10 @@ sums=$(for i in 2 3 4 5 6; do pat $i; done)
 empty=$(printf '' | md5sum)
 check "the five restored trials draw five different patterns" \
     bash -c "[ \$(sort -u <<<'$sums' | wc -l) = 5 ] && ! grep -q '$empty' <<<'$sums'"
+check "a restored trial's log starts with the boot it was saved from, then says so" \
+    bash -c "grep -aq 'Xen version' $T/state/runs/1/trial-3.log &&
+             grep -aq 'restored the machine of snapshot' $T/state/runs/1/trial-3.log &&
+             ! grep -aq 'restored the machine' $T/state/runs/1/trial-1.log"
 snap=$(ls $PVLAB_CACHE_DIR/snapshots/*.mig)
 check "the snapshot is in the cache with its sha256" bash -c "[ -f '$snap' ] && [ -f '$snap.sha256' ]"
 

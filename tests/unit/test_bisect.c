@@ -64,7 +64,7 @@ static void tdag_close(struct tdag *d)
 /* Random DAG: up to two parents below each commit; the last commit merges every tip. */
 static void tdag_random(struct tdag *d, size_t n)
 {
-    unsigned char child[64] = {0};
+    unsigned char child[64] = { 0 };
     size_t i, e = 0;
 
     d->n = n;
@@ -95,8 +95,8 @@ static void tdag_random(struct tdag *d, size_t n)
 
 static struct bisect *tdag_engine(const struct tdag *d, double p)
 {
-    struct bisect_dag dag = {d->n, d->off, d->par};
-    struct bisect_opts o = {p, 0.95, 0, 0, 0};
+    struct bisect_dag dag = { d->n, d->off, d->par };
+    struct bisect_opts o = { p, 0.95, 0, 0, 0 };
     struct bisect *b = bisect_new(&dag, d->n, &o, NULL);
 
     assert_non_null(b);
@@ -135,7 +135,7 @@ static void test_posterior_linear(void **state)
     double post[64];
 
     for (seed = 0; seed < 20; seed++) {
-        struct bisect_opts o = {0.3, 0.95, 0, 0, 0};
+        struct bisect_opts o = { 0.3, 0.95, 0, 0, 0 };
         struct bisect *b = bisect_new(NULL, n, &o, NULL);
         size_t culprit;
 
@@ -213,7 +213,7 @@ static void test_posterior_dag(void **state)
 /* p = 0.01 with thousands of passes: no underflow, probabilities still sum to one. */
 static void test_no_underflow(void **state)
 {
-    struct bisect_opts o = {0.01, 0.95, 0, 0, 0};
+    struct bisect_opts o = { 0.01, 0.95, 0, 0, 0 };
     struct bisect *b = bisect_new(NULL, 1000, &o, NULL);
     double sum = 0;
     size_t c;
@@ -294,10 +294,10 @@ static void test_p1_is_git_bisect(void **state)
 {
     /* first commit `git bisect start bad good` checks out on a linear history of n candidates
      * (measured with git; index 0 = oldest candidate) */
-    static const size_t git_first[][2] = {{2, 0},  {3, 1},  {4, 1},  {5, 1},  {6, 2},
-                                          {7, 2},  {8, 3},  {9, 3},  {10, 4}, {11, 4},
-                                          {12, 5}, {13, 5}, {16, 7}, {17, 7}};
-    struct bisect_opts o = {1, 0.95, 0, 0, 0};
+    static const size_t git_first[][2] = { { 2, 0 },  { 3, 1 },  { 4, 1 },  { 5, 1 },  { 6, 2 },
+                                           { 7, 2 },  { 8, 3 },  { 9, 3 },  { 10, 4 }, { 11, 4 },
+                                           { 12, 5 }, { 13, 5 }, { 16, 7 }, { 17, 7 } };
+    struct bisect_opts o = { 1, 0.95, 0, 0, 0 };
     size_t n, c, i, t;
 
     for (i = 0; i < sizeof(git_first) / sizeof(git_first[0]); i++) {
@@ -345,7 +345,7 @@ static size_t run_dag(const struct tdag *d, size_t culprit, double p, const unsi
                       struct bisect **b_r)
 {
     struct bisect *b = tdag_engine(d, p);
-    unsigned char told[64] = {0};
+    unsigned char told[64] = { 0 };
     size_t t[3], m, i;
 
     while ((m = bisect_next(b, t, 3)) > 0) {
@@ -378,9 +378,10 @@ static size_t run_dag(const struct tdag *d, size_t culprit, double p, const unsi
  */
 static void merge_dag(struct tdag *d)
 {
-    static const int parents[17][2] = {{-1, -1}, {0, -1}, {1, -1},  {2, -1},  {3, -1}, {1, -1},
-                                       {5, -1},  {6, -1}, {7, -1},  {8, -1},  {4, -1}, {10, -1},
-                                       {11, -1}, {12, 9}, {13, -1}, {14, -1}, {15, -1}};
+    static const int parents[17][2] = { { -1, -1 }, { 0, -1 },  { 1, -1 },  { 2, -1 }, { 3, -1 },
+                                        { 1, -1 },  { 5, -1 },  { 6, -1 },  { 7, -1 }, { 8, -1 },
+                                        { 4, -1 },  { 10, -1 }, { 11, -1 }, { 12, 9 }, { 13, -1 },
+                                        { 14, -1 }, { 15, -1 } };
     size_t i, e = 0;
 
     d->n = 17;
@@ -397,7 +398,7 @@ static void merge_dag(struct tdag *d)
 
 static void test_merge_dag_culprits(void **state)
 {
-    static const size_t culprits[] = {7, 5, 13, 11, 16, 0};
+    static const size_t culprits[] = { 7, 5, 13, 11, 16, 0 };
     struct tdag d;
     size_t i;
     int seed, ok;
@@ -436,13 +437,13 @@ static void test_random_dag_culprits(void **state)
 /* Skipped commits around the culprit: the answer is a set holding it, like git bisect. */
 static void test_skips_give_set(void **state)
 {
-    struct bisect_opts o = {0.5, 0.95, 0, 0, 0};
+    struct bisect_opts o = { 0.5, 0.95, 0, 0, 0 };
     size_t set[200], m, i, t[2], culprit = 50;
     int seed, sets = 0;
 
     for (seed = 0; seed < 30; seed++) {
         struct bisect *b = bisect_new(NULL, 200, &o, NULL);
-        unsigned char told[200] = {0};
+        unsigned char told[200] = { 0 };
         double pb;
 
         rng_state = 77 + (uint64_t)seed;
@@ -479,7 +480,7 @@ static void test_skips_give_set(void **state)
 static void test_skips_dag(void **state)
 {
     struct tdag d;
-    unsigned char skip[64] = {0};
+    unsigned char skip[64] = { 0 };
     struct bisect *b;
     size_t set[17], m;
     int seed;
@@ -500,7 +501,7 @@ static void test_skips_dag(void **state)
 /* Never chooses a skipped commit, even when the whole neighbourhood of the optimum is skipped. */
 static void test_never_skipped(void **state)
 {
-    struct bisect_opts o = {0.2, 0.95, 0, 0, 0};
+    struct bisect_opts o = { 0.2, 0.95, 0, 0, 0 };
     struct bisect *b = bisect_new(NULL, 1000, &o, NULL);
     size_t t[16], i, m, first;
 
@@ -522,7 +523,7 @@ static void test_never_skipped(void **state)
 /* A built commit with >= 80% of the best gain is chosen; one below 80% is not. */
 static void test_built_preference(void **state)
 {
-    struct bisect_opts o = {0.5, 0.95, 0, 0, 0};
+    struct bisect_opts o = { 0.5, 0.95, 0, 0, 0 };
     struct bisect *b = bisect_new(NULL, 1000, &o, NULL);
     size_t best, t, near = 0, far = 0;
     double g;
@@ -552,8 +553,8 @@ static void test_built_preference(void **state)
 /* Drives an engine, "crashes" half-way, rebuilds from the stored observations: same state. */
 static void replay_case(const struct tdag *d, size_t n, double p)
 {
-    struct bisect_opts o = {p, 0.95, 0, 0, 0};
-    struct bisect_dag dag = {n, d ? d->off : NULL, d ? d->par : NULL};
+    struct bisect_opts o = { p, 0.95, 0, 0, 0 };
+    struct bisect_dag dag = { n, d ? d->off : NULL, d ? d->par : NULL };
     struct bisect *b = bisect_new(d ? &dag : NULL, n, &o, NULL), *r;
     size_t obs_t[4000], t[3], u[3], m, i, nobs = 0, culprit = n / 3;
     int obs_o[4000];
@@ -678,14 +679,14 @@ static void test_joint_posterior(void **state)
  * answers stay right. */
 static void test_p_estimate_conservative(void **state)
 {
-    static const double ps[] = {0.5, 0.2};
+    static const double ps[] = { 0.5, 0.2 };
     size_t i, t, culprit;
     int seed, below, ok;
 
     for (i = 0; i < 2; i++) {
         below = ok = 0;
         for (seed = 0; seed < 200; seed++) {
-            struct bisect_opts o = {0, 0.95, 0, 0, 0};
+            struct bisect_opts o = { 0, 0.95, 0, 0, 0 };
             struct bisect *b = bisect_new(NULL, 2000, &o, NULL);
 
             rng_state = 4000 + (uint64_t)seed;
@@ -708,9 +709,9 @@ static void test_p_estimate_conservative(void **state)
 
 static void test_invalid_input(void **state)
 {
-    static const uint32_t off[] = {0, 0, 1, 2}, bad_par[] = {0, 2};
-    struct bisect_dag dag = {3, off, bad_par};
-    struct bisect_opts o = {1.5, 0.95, 0, 0, 0};
+    static const uint32_t off[] = { 0, 0, 1, 2 }, bad_par[] = { 0, 2 };
+    struct bisect_dag dag = { 3, off, bad_par };
+    struct bisect_opts o = { 1.5, 0.95, 0, 0, 0 };
     struct err e = ERR_INIT;
     struct bisect *b;
 
@@ -730,7 +731,7 @@ static void test_invalid_input(void **state)
 /* p = 1 declared, then contradicted (a pass after a fail at an ancestor). */
 static void test_contradiction(void **state)
 {
-    struct bisect_opts o = {1, 0.95, 0, 0, 0};
+    struct bisect_opts o = { 1, 0.95, 0, 0, 0 };
     struct bisect *b = bisect_new(NULL, 10, &o, NULL);
 
     bisect_observe(b, 4, BISECT_FAIL);
@@ -743,7 +744,7 @@ static void test_contradiction(void **state)
 /* Budget: stops when max_trials are spent; the answer is then the credible set. */
 static void test_budget(void **state)
 {
-    struct bisect_opts o = {0.01, 0.95, 50, 0, 0};
+    struct bisect_opts o = { 0.01, 0.95, 50, 0, 0 };
     struct bisect *b = bisect_new(NULL, 1000, &o, NULL);
     size_t t[4];
 

@@ -1132,6 +1132,9 @@ static void test_cache_downloads(void **state)
     free(p);
     write_bytes(snap, 60 << 10);
     write_file(snap_rec, "0a1b\n");
+    p = xasprintf("%s.boot.log", snap);
+    write_file(p, "(XEN) Xen version 4.17\n");
+    free(p);
     age(snap, 1000);
     age(deb_old, 4000);
     age(deb_new, 3000);
@@ -1182,6 +1185,9 @@ static void test_cache_downloads(void **state)
     assert_false(fs_exists(deb_new));
     assert_false(fs_exists(snap));
     assert_false(fs_exists(snap_rec));
+    p = xasprintf("%s.boot.log", snap);
+    assert_false(fs_exists(p));
+    free(p);
     assert_true(fs_is_dir(apt));
     assert_false(fs_is_dir(art));
     fs_unlock(fd);

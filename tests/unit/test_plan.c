@@ -170,6 +170,7 @@ static void check_case(const struct plan_case *c)
     char *accel = NULL, *note = NULL;
 
     config_defaults(&cfg);
+    cfg.run_fresh_every = 1; /* the goldens: a boot per trial (snapshots: test_snapshot_key) */
     assert_int_equal(config_load_file(&cfg, conf, 1, &e), 0);
     run_request_defaults(&cfg, &rq);
     rq.seed = 42;
@@ -247,6 +248,7 @@ static void test_domus_plan(void **state)
     struct err e = ERR_INIT;
 
     config_defaults(&cfg);
+    cfg.run_fresh_every = 1; /* the goldens: a boot per trial (snapshots: test_snapshot_key) */
     run_request_defaults(&cfg, &rq);
     rq.domus = 2;
     rq.domu_linux[0] = "6.1";
@@ -336,6 +338,7 @@ static void test_amplifier_plan(void **state)
     const char *mem;
 
     config_defaults(&cfg);
+    cfg.run_fresh_every = 1; /* the goldens: a boot per trial (snapshots: test_snapshot_key) */
     run_request_defaults(&cfg, &rq);
     rq.amplifiers = "mem-pressure,overcommit,lazy-fpu";
     rq.xen_args = "loglvl=all";
@@ -396,6 +399,7 @@ static void test_domxml_domus_and_owner(void **state)
     pid_t child;
 
     config_defaults(&cfg);
+    cfg.run_fresh_every = 1; /* the goldens: a boot per trial (snapshots: test_snapshot_key) */
     run_request_defaults(&cfg, &rq);
     rq.seed = 42;
     rq.domus = 2;
@@ -453,8 +457,19 @@ static void test_snapshot_key(void **state)
     char *first, *same;
 
     config_defaults(&cfg);
+    cfg.run_fresh_every = 1; /* the goldens: a boot per trial (snapshots: test_snapshot_key) */
     free(cfg.cache_dir);
     cfg.cache_dir = xstrdup("/tmp/pvlab-test-plan-cache");
+    {
+        struct config shipped; /* the shipped default takes snapshots, with fresh boots */
+        config_defaults(&shipped);
+        run_request_defaults(&shipped, &rq);
+        assert_int_equal(rq.fresh_every, 4);
+        assert_int_equal(run_plan_init(&shipped, &rq, &plan, &e), 0);
+        assert_true(plan.snapshots);
+        run_plan_free(&plan);
+        config_free(&shipped);
+    }
     run_request_defaults(&cfg, &rq);
     rq.fresh_every = 0;
     rq.seed = 42;
@@ -485,6 +500,14 @@ static void test_snapshot_key(void **state)
     plan.host.cpu_model = xstrdup("max,-smap,-avx");
     run_plan_finish(&plan);
     assert_string_not_equal(first, plan.snap_path);
+    free(plan.host.cpu_model);
+    plan.host.cpu_model = xstrdup("max,-smap");
+    plan.req.smp = 1; /* a matrix's guest size: another machine, another file */
+    run_plan_finish(&plan);
+    assert_string_not_equal(first, plan.snap_path);
+    plan.req.smp = 0;
+    run_plan_finish(&plan);
+    assert_string_equal(first, plan.snap_path);
     /* every trial its own seed in the START line */
     {
         char *w1 = run_plan_start_words(&plan, 1), *w2 = run_plan_start_words(&plan, 2);

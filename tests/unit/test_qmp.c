@@ -141,6 +141,11 @@ static void test_snapshots_prune(void **state)
         struct timespec ts[2] = { { 1000000 + i * 10, 0 }, { 1000000 + i * 10, 0 } };
         assert_int_equal(fs_write_atomic(p, "m", 1, NULL), 0);
         assert_int_equal(fs_write_atomic(side, "s\n", 2, NULL), 0);
+        if (i == 1) { /* b's boot console goes with it */
+            char *boot = xasprintf("%s" TRIAL_SNAP_BOOT_LOG, p);
+            assert_int_equal(fs_write_atomic(boot, "(XEN)\n", 6, NULL), 0);
+            free(boot);
+        }
         if (i == 0) /* a.mig was restored last: the newest */
             ts[1].tv_sec = 2000000;
         assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
@@ -169,6 +174,7 @@ static void test_snapshots_prune(void **state)
     assert_true(fs_exists("/tmp/pvlab-test-prune/d.mig"));
     assert_false(fs_exists("/tmp/pvlab-test-prune/b.mig"));
     assert_false(fs_exists("/tmp/pvlab-test-prune/b.mig.sha256"));
+    assert_false(fs_exists("/tmp/pvlab-test-prune/b.mig.boot.log"));
     assert_false(fs_exists("/tmp/pvlab-test-prune/c.mig"));
     assert_int_equal(trial_snapshots_prune(dir, 2), 0); /* within the bound: nothing */
     assert_int_equal(trial_snapshots_prune("/tmp/pvlab-test-prune/none", 1), 0);

@@ -123,10 +123,8 @@ static void test_file_missing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_million_a),
-        cmocka_unit_test(test_split_points),
-        cmocka_unit_test(test_file_matches_sha256sum),
+        cmocka_unit_test(test_vectors),      cmocka_unit_test(test_million_a),
+        cmocka_unit_test(test_split_points), cmocka_unit_test(test_file_matches_sha256sum),
         cmocka_unit_test(test_file_missing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
