@@ -289,9 +289,6 @@ static int load_cells(struct mctx *m, struct matrix_def *def, struct err *e)
 
     if (matrix_load(m->rq->file, def, e) < 0 || matrix_cells(def, &cells, &n, e) < 0)
         goto out;
-    /* every spec and reproducer first, so a typo costs no download */
-    if (matrix_check_specs(def, NULL, e) < 0)
-        goto out;
     if (m->rq->only_cells) { /* a slice of the file: the cells matching, in order */
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
@@ -305,6 +302,9 @@ static int load_cells(struct mctx *m, struct matrix_def *def, struct err *e)
         }
         n = k;
     }
+    /* every spec and reproducer of the cells first, so a typo costs no download */
+    if (matrix_check_specs(def, m->rq->only_cells ? cells : NULL, n, NULL, e) < 0)
+        goto out;
     m->cells = xcalloc(n, sizeof(*m->cells));
     m->ncells = n;
     for (size_t i = 0; i < n; i++) {

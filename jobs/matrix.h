@@ -73,9 +73,12 @@ struct matrix_def;
  * against [sources] (when the file has any): its commit recorded under its clone's directory
  * name, and in a clone that exists, the recorded tree (ERR_CONFIG otherwise). out == NULL
  * (a run): a source not cloned here fails like any missing repository, with the clone command;
- * otherwise it is listed in out->missing.
+ * otherwise it is listed in out->missing. slice != NULL: only the entries its nslice cells use
+ * (a run's --only: the other rows' sources need not be here).
  */
-int matrix_check_specs(const struct matrix_def *def, struct matrix_check *out, struct err *e);
+struct matrix_cell;
+int matrix_check_specs(const struct matrix_def *def, const struct matrix_cell *slice, size_t nslice,
+                       struct matrix_check *out, struct err *e);
 /*
  * A [repro] line's reproducer as runs take it (malloc'd): a built-in's name as is; a plug-in
  * (script:PATH, c:PATH) with PATH relative to the matrix file's directory made absolute.

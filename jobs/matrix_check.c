@@ -135,18 +135,35 @@ out:
     return rc;
 }
 
-int matrix_check_specs(const struct matrix_def *def, struct matrix_check *out, struct err *e)
+/* Whether a slice's cells use the entry (axis 'x', 'l' or 'r', index i); no slice: all are. */
+static int in_slice(const struct matrix_def *def, const struct matrix_cell *slice, size_t n,
+                    char axis, size_t i)
+{
+    if (!slice)
+        return 1;
+    for (size_t k = 0; k < n; k++)
+        if ((axis == 'x' && slice[k].xen == &def->xen[i]) ||
+            (axis == 'l' && slice[k].linux_ == &def->linux_[i]) ||
+            (axis == 'r' && slice[k].repro == &def->repro[i]))
+            return 1;
+    return 0;
+}
+
+int matrix_check_specs(const struct matrix_def *def, const struct matrix_cell *slice, size_t nslice,
+                       struct matrix_check *out, struct err *e)
 {
     int *used = xcalloc(def->nsrc + 1, sizeof(*used));
     int rc = -1;
 
     for (size_t i = 0; i < def->nxen; i++)
-        if (check_one(def, ARTIFACT_XEN, def->xen[i].spec, out, used, e) < 0) {
+        if (in_slice(def, slice, nslice, 'x', i) &&
+            check_one(def, ARTIFACT_XEN, def->xen[i].spec, out, used, e) < 0) {
             err_prefix(e, "%s:%d: [xen] %s", def->path, def->xen[i].line, def->xen[i].label);
             goto out;
         }
     for (size_t i = 0; i < def->nlinux; i++)
-        if (check_one(def, ARTIFACT_LINUX, def->linux_[i].spec, out, used, e) < 0) {
+        if (in_slice(def, slice, nslice, 'l', i) &&
+            check_one(def, ARTIFACT_LINUX, def->linux_[i].spec, out, used, e) < 0) {
             err_prefix(e, "%s:%d: [linux] %s", def->path, def->linux_[i].line,
                        def->linux_[i].label);
             goto out;
@@ -154,6 +171,8 @@ int matrix_check_specs(const struct matrix_def *def, struct matrix_check *out, s
     for (size_t i = 0; i < def->nrepro; i++) {
         struct sv dl = SV_INIT;
         int bad;
+        if (!in_slice(def, slice, nslice, 'r', i))
+            continue;
         if (plugin_is_spec(def->repro[i].name)) { /* read and checked, not compiled */
             char *spec = matrix_repro_spec(def, def->repro[i].name, e);
             struct plugin p;
@@ -202,7 +221,7 @@ int matrix_check_file(const char *file, struct matrix_check *out, struct err *e)
     out->linux_ = def.nlinux;
     out->repro = def.nrepro;
     out->sources = def.nsrc;
-    rc = matrix_check_specs(&def, out, e);
+    rc = matrix_check_specs(&def, NULL, 0, out, e);
 out:
     free(cells);
     matrix_def_free(&def);

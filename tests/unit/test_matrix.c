@@ -233,6 +233,33 @@ static void test_sources(void **state)
     free(p);
     free(text);
 
+    /* a run (out == NULL) of a slice needs only its cells' sources: a row not cloned here
+     * stops the whole file's check, not a slice without it */
+    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s/gone/linux-3.10.108@%s\n"
+                     "deb = 6.1\n[repro]\nr = fpu-leak\n[sources]\nlinux-3.10.108 = "
+                     "https://example.org/a/l %s %s\n",
+                     dir, commit, commit, tree);
+    p = write_tmp(text);
+    {
+        struct matrix_def m;
+        struct matrix_cell *cells = NULL;
+        size_t n = 0;
+        assert_int_equal(matrix_load(p, &m, &e), 0);
+        assert_int_equal(matrix_cells(&m, &cells, &n, &e), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(matrix_check_specs(&m, NULL, 0, NULL, &e), -1);
+        assert_non_null(strstr(e.msg, "git clone https://example.org/a/l"));
+        err_clear(&e);
+        assert_int_equal(matrix_check_specs(&m, cells, 1, NULL, &e), -1); /* l's cell */
+        err_clear(&e);
+        assert_int_equal(matrix_check_specs(&m, cells + 1, 1, NULL, &e), 0); /* deb's */
+        free(cells);
+        matrix_def_free(&m);
+    }
+    unlink(p);
+    free(p);
+    free(text);
+
     cmd = xasprintf("rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     free(cmd);
