@@ -335,9 +335,8 @@ int cmd_bisect(struct cli *c, int argc, char **argv)
         case O_REPRO_ARGS: rq.repro_args = optarg; break;
         case O_AMP: rq.amplifiers = optarg; break;
         case O_FRESH:
-            if (cli_parse_long("--fresh-boot-every", optarg, 0, 1000000, &v, &e) < 0)
+            if (cli_parse_fresh_every(optarg, &rq.fresh_every, &e) < 0)
                 goto usage_err;
-            rq.fresh_every = (int)v;
             break;
         case O_ITER:
             if (cli_parse_long("--iterations", optarg, 1, 10000000, &v, &e) < 0)

@@ -58,5 +58,7 @@ void cli_print_run_human(const struct run_rec *r, const struct trial_rec *t, siz
 int cli_parse_id(const char *s, long long *id, struct err *e);
 /* Parses a positive integer option value; returns -1 with e set otherwise. */
 int cli_parse_long(const char *opt, const char *s, long min, long max, long *out, struct err *e);
+/* --fresh-boot-every K (run, bisect, matrix; docs/snapshots.md): 0 .. 1000000 into *out. */
+int cli_parse_fresh_every(const char *s, int *out, struct err *e);
 
 #endif

@@ -75,6 +75,16 @@ int cli_parse_long(const char *opt, const char *s, long min, long max, long *out
     return 0;
 }
 
+int cli_parse_fresh_every(const char *s, int *out, struct err *e)
+{
+    long v;
+
+    if (cli_parse_long("--fresh-boot-every", s, 0, 1000000, &v, e) < 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
 void cli_print_run_json(const struct run_rec *r, const struct trial_rec *t, size_t nt)
 {
     struct buf b = BUF_INIT;

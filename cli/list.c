@@ -77,13 +77,12 @@ int cmd_list(struct cli *c, int argc, char **argv)
             char pfi[32];
             snprintf(pfi, sizeof(pfi), "%ld/%ld/%ld", runs[i].trials_pass, runs[i].trials_fail,
                      runs[i].trials_infra);
-            printf("%-5lld %-20s %-11s %-7s %-8.8s %-8.8s %-12.12s %-9s %10lld %6lld\n",
-                   runs[i].id, runs[i].created ? runs[i].created : "",
-                   runs[i].status ? runs[i].status : "", runs[i].verdict ? runs[i].verdict : "-",
+            printf("%-5lld %-20s %-11s %-7s %-8.8s %-8.8s %-12.12s %-9s %10lld %6lld\n", runs[i].id,
+                   runs[i].created ? runs[i].created : "", runs[i].status ? runs[i].status : "",
+                   runs[i].verdict ? runs[i].verdict : "-",
                    runs[i].xen_spec ? runs[i].xen_spec : "",
-                   runs[i].linux_spec ? runs[i].linux_spec : "",
-                   runs[i].repro ? runs[i].repro : "", pfi, runs[i].iterations,
-                   runs[i].corruptions);
+                   runs[i].linux_spec ? runs[i].linux_spec : "", runs[i].repro ? runs[i].repro : "",
+                   pfi, runs[i].iterations, runs[i].corruptions);
         }
     }
     rc = 0;

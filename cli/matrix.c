@@ -322,9 +322,8 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
             rq.trial_timeout_s = (int)v;
             break;
         case O_FRESH:
-            if (cli_parse_long("--fresh-boot-every", optarg, 0, 1000000, &v, &e) < 0)
+            if (cli_parse_fresh_every(optarg, &rq.fresh_every, &e) < 0)
                 goto usage_err;
-            rq.fresh_every = (int)v;
             break;
         case O_AGAINST: against_s = optarg; break;
         case O_FORMAT:

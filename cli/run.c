@@ -229,9 +229,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         case O_AMP: over.amplifiers = optarg; break;
         case O_BACKEND: over.backend = optarg; break;
         case O_FRESH:
-            if (cli_parse_long("--fresh-boot-every", optarg, 0, 1000000, &v, &e) < 0)
+            if (cli_parse_fresh_every(optarg, &over.fresh_every, &e) < 0)
                 goto usage_err;
-            over.fresh_every = (int)v;
             break;
         case O_LVURI: over.libvirt_uri = optarg; break;
         case O_TRIALS:
