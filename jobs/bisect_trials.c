@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jobs/pool.h"
+#include "jobs/run.h"
 #include "jobs/store.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -176,21 +177,7 @@ static long long store_boot_run(struct bctx *c, const struct pending *p,
     ri.accel_note = o->accel_note;
     if (store_run_begin(c->st, &ri, &id, e) < 0)
         goto out;
-    ti.run_id = id;
-    ti.idx = 1;
-    ti.verdict = o->verdict;
-    ti.reason = o->reason;
-    ti.iterations = o->iterations;
-    ti.corruptions = o->corruptions;
-    ti.mismatches = o->mismatches;
-    ti.deaths = o->deaths;
-    ti.klog_faults = o->klog_faults;
-    ti.evidence_json = o->evidence_json;
-    ti.started = o->started;
-    ti.finished = o->finished;
-    ti.wall_ms = o->wall_ms;
-    ti.boot_ms = o->boot_ms;
-    ti.log_path = o->log_path;
+    run_trial_info(o, id, 1, &ti);
     if (store_trial_add(c->st, &ti, e) < 0 || store_run_finish(c->st, id, "done", e) < 0)
         id = -1;
 out:

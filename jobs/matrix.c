@@ -515,24 +515,9 @@ static int finish_trial(struct mctx *m, struct pool_result *r, struct err *e)
         if (store_matrix_retry(m->st, m->id, &f->job, o->reason, e) < 0)
             goto out;
     } else {
-        t.run_id = c->run_id;
-        t.idx = f->job.idx;
-        t.verdict = o->verdict;
-        t.reason = o->reason;
-        t.iterations = o->iterations;
-        t.corruptions = o->corruptions;
-        t.mismatches = o->mismatches;
-        t.deaths = o->deaths;
-        t.klog_faults = o->klog_faults;
-        t.evidence_json = o->evidence_json;
-        t.places_json = o->places_json;
-        t.started = o->started;
-        t.finished = o->finished;
-        t.wall_ms = o->wall_ms;
-        t.boot_ms = o->boot_ms;
+        run_trial_info(o, c->run_id, f->job.idx, &t);
         t.log_path = o->log_path ? o->log_path : f->log;
         t.host = o->hostname ? o->hostname : m->host.hostname;
-        t.snapshot = o->snapshot;
         if (store_matrix_complete(m->st, m->id, &f->job, &t, e) < 0)
             goto out;
     }

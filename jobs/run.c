@@ -733,9 +733,7 @@ void run_plan_job(const struct run_plan *plan, const char *log_path, struct tria
     j->libvirt_uri = plan->req.libvirt_uri;
 }
 
-/* What the store keeps of a finished trial (strings borrowed from o). */
-static void outcome_info(const struct trial_outcome *o, long long run_id, int idx,
-                         struct trial_info *t)
+void run_trial_info(const struct trial_outcome *o, long long run_id, int idx, struct trial_info *t)
 {
     memset(t, 0, sizeof(*t));
     t->run_id = run_id;
@@ -885,7 +883,7 @@ int run_execute(struct run_plan *plan, struct store *st, const char *config_path
         if (w == 0)
             break;
         run_plan_snap_ended(plan, (int)(long)r.tag, &r.out);
-        outcome_info(&r.out, id, (int)(long)r.tag, &ti);
+        run_trial_info(&r.out, id, (int)(long)r.tag, &ti);
         w = store_trial_add(st, &ti, e);
         if (w == 0 && ev && ev->trial_done)
             ev->trial_done(ev->ctx, (int)(long)r.tag, plan->req.trials, &r.out);

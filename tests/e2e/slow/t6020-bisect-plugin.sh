@@ -5,7 +5,7 @@
 # dom0's kernel is not the release its --want parameter names (given by --repro-args), so the
 # plug-in's arguments must reach every trial through `pvlab trial`. It must name that commit.
 . "$(dirname "$0")/../lib.sh"
-plan 5
+plan 6
 T=$PVLAB_HOME
 multiboot_dom0() { # qemu -kernel is Xen; dom0 is the first module of -initrd
     "$PVLAB" run --xen 4.17 --linux "$1" --print-qemu-cmd 2>/dev/null |
@@ -39,4 +39,10 @@ run_pvlab $T/b bisect start --repo $repo --good HEAD~11 --bad HEAD --axis linux 
 check_bisect_answer $T/b "$want" "the commit that moved dom0 to 5.10"
 check "every trial's run recorded the plug-in and its arguments" \
     bash -c "for r in \$(\"$PVLAB\" list --json --limit 1000 | perl -MJSON::PP -e 'local \$/; print join q( ), map { \$_->{id} } @{decode_json(<STDIN>)}'); do \"$PVLAB\" show \$r --json | perl -MJSON::PP -e 'local \$/; my \$j = decode_json(<STDIN>); exit !(\$j->{params}{plugin}{name} eq q(kernel-is) && \$j->{params}{repro_args} eq q(--want=6.1.))' || exit 1; done"
+# the same dom0 image at several commits is the same machine: later trials restore it
+origins=$(for r in $("$PVLAB" list --json --limit 1000 | perl -MJSON::PP -e 'local $/; print join q( ), map { $_->{id} } @{decode_json(<STDIN>)}'); do
+    "$PVLAB" show $r --json | perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>); print +((split / /, $j->{trials}[0]{snapshot} // "fresh")[0]), "\n"'; done | sort | uniq -c | tr '\n' ' ')
+echo "# trial origins: $origins" >&2
+check "snapshot trials (the default): trials restored a saved machine" \
+    bash -c "grep -q restored <<<'$origins'"
 echo "# $(json $T/b.out '$j->{result}{trials}') trials" >&2
