@@ -45,6 +45,19 @@ struct pool {
     long long next_tick_ms; /* when ev.tick is due (monotonic ms) */
 };
 
+char *pool_exe_path(const char *link)
+{
+    size_t n = link ? strlen(link) : 0, d = strlen(" (deleted)");
+
+    if (!n)
+        return xstrdup("pvlab");
+    /* rebuilt or upgraded while this process runs: its own image is still there to exec, and
+     * its children speak its protocol */
+    if (n > d && !strcmp(link + n - d, " (deleted)"))
+        return xstrdup("/proc/self/exe");
+    return xstrdup(link);
+}
+
 struct pool *pool_new(const struct config *cfg, const char *config_path, int slots,
                       const struct pool_events *ev)
 {
@@ -54,7 +67,7 @@ struct pool *pool_new(const struct config *cfg, const char *config_path, int slo
 
     p->cfg = cfg;
     p->config_path = config_path ? xstrdup(config_path) : NULL;
-    p->self_exe = xstrdup(r > 0 ? (exe[r] = '\0', exe) : "pvlab");
+    p->self_exe = pool_exe_path(r > 0 ? (exe[r] = '\0', exe) : NULL);
     p->n = slots < 1 ? 1 : slots > MAX_SLOTS ? MAX_SLOTS : slots;
     for (int i = 0; i < MAX_SLOTS; i++) {
         p->slots[i].p = (struct proc)PROC_INIT;

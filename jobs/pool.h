@@ -70,6 +70,12 @@ struct pool;
  */
 struct pool *pool_new(const struct config *cfg, const char *config_path, int slots,
                       const struct pool_events *ev);
+/*
+ * What the pool execs as `pvlab trial`, from readlink(/proc/self/exe) (NULL: unknown, "pvlab"):
+ * that path, or /proc/self/exe itself when the file was replaced since this process started
+ * (a rebuild during a long matrix). Malloc'd.
+ */
+char *pool_exe_path(const char *link);
 /* Free slots. */
 int pool_idle(const struct pool *p);
 /* Tasks running. */

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -13,6 +14,22 @@
 #include "config/config.h"
 #include "jobs/pool.h"
 #include "util/proc.h"
+
+/* A pvlab replaced on disk while a matrix runs still starts its trials: its own image. */
+static void test_exe_path(void **state)
+{
+    char *p;
+    (void)state;
+    p = pool_exe_path("/usr/local/bin/pvlab");
+    assert_string_equal(p, "/usr/local/bin/pvlab");
+    free(p);
+    p = pool_exe_path("/work/pvlab (deleted)");
+    assert_string_equal(p, "/proc/self/exe");
+    free(p);
+    p = pool_exe_path(NULL);
+    assert_string_equal(p, "pvlab");
+    free(p);
+}
 
 static int ticks;
 
@@ -72,6 +89,7 @@ static void test_no_tick(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exe_path),
         cmocka_unit_test(test_tick),
         cmocka_unit_test(test_no_tick),
     };
