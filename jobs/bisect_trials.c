@@ -73,12 +73,11 @@ static int lane_checkout(struct bctx *c, int lane, const char *sha, struct err *
 static const char *snap_mode(struct bctx *c, const char *sha)
 {
     long j = bctx_index(c, sha);
-    int k = c->rq.fresh_every, n;
 
-    if (k == 1)
+    if (c->rq.fresh_every == 1)
         return "none";
-    n = j >= 0 ? ++c->booted[j] : 1; /* a good end is tried a few times at most */
-    return k > 1 && n % k == 0 ? "boot" : "auto";
+    /* a good end is tried a few times at most: always its first trial */
+    return run_fresh_boot_due(c->rq.fresh_every, j >= 0 ? ++c->booted[j] : 1) ? "boot" : "auto";
 }
 
 /* Starts the trial of p in the pool. */

@@ -396,13 +396,13 @@ int run_plan_init(const struct config *cfg, const struct run_request *req, struc
     return 0;
 }
 
-/* The saved machine's file: everything that booted is in its name (docs/snapshots.md). */
 /* The guest's vCPUs: the request's, else [qemu] smp. */
 static int plan_smp(const struct run_plan *plan)
 {
     return plan->req.smp > 0 ? plan->req.smp : plan->cfg->smp;
 }
 
+/* The saved machine's file: everything that booted is in its name (docs/snapshots.md). */
 static char *snap_path(const struct run_plan *plan)
 {
     const struct host_stack *h = &plan->host;
@@ -792,13 +792,14 @@ static int trial_stops_run(const struct pool_result *r, int guest_started, struc
     return 0;
 }
 
+int run_fresh_boot_due(int fresh_every, int idx)
+{
+    return fresh_every > 1 && idx % fresh_every == 0;
+}
+
 const char *run_plan_snap_mode(const struct run_plan *plan, int idx)
 {
-    int k = plan->req.fresh_every;
-
-    if (!plan->snap_path)
-        return "boot";
-    if (k > 1 && idx % k == 0)
+    if (!plan->snap_path || run_fresh_boot_due(plan->req.fresh_every, idx))
         return "boot";
     if (trial_snapshot_saved(plan->snap_path))
         return "restore";

@@ -132,6 +132,8 @@ void run_plan_job(const struct run_plan *plan, const char *log_path, struct tria
 char *run_plan_start_words(const struct run_plan *plan, int idx);
 /* What the store keeps of trial idx of run run_id that ended with o (strings borrowed from o). */
 void run_trial_info(const struct trial_outcome *o, long long run_id, int idx, struct trial_info *t);
+/* Whether trial idx (1-based) of a configuration boots fresh under fresh_boot_every K. */
+int run_fresh_boot_due(int fresh_every, int idx);
 /*
  * How trial idx (1-based) uses the plan's snapshot: "boot" (no snapshot, or a fresh boot: every
  * K-th trial with fresh_every K), "restore" (the machine is saved), "make" (none yet: this trial

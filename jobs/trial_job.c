@@ -393,6 +393,12 @@ static void job_request(const struct config *cfg, const struct trial_job *j, con
         rq->fresh_every = !strcmp(j->snapshot_mode, "none") ? 1 : 0;
 }
 
+/* A snapshot mode (run_plan_snap_mode's words) as lab/trial.h's kind. */
+static enum trial_snap snap_kind(const char *mode)
+{
+    return !strcmp(mode, "make") ? SNAP_MAKE : !strcmp(mode, "restore") ? SNAP_RESTORE : SNAP_BOOT;
+}
+
 /* The trial's QEMU and limits from a prepared job and the configuration. */
 static void prepared_spec(const struct config *cfg, const struct trial_job *j,
                           struct trial_spec *ts)
@@ -468,9 +474,7 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         o->cpu_model = dupn(j->cpu_model);
         prepared_spec(cfg, j, &ts);
         if (j->snapshot_mode) {
-            ts.snap = !strcmp(j->snapshot_mode, "make")      ? SNAP_MAKE
-                      : !strcmp(j->snapshot_mode, "restore") ? SNAP_RESTORE
-                                                             : SNAP_BOOT;
+            ts.snap = snap_kind(j->snapshot_mode);
             ts.snap_path = j->snapshot;
             ts.start_words = j->start_words;
         }
@@ -503,9 +507,10 @@ int trial_job_exec(const struct config *cfg, const struct trial_job *j,
         describe(&plan, o);
         run_qemu_cfg(&plan, j->log_path, &ts.qemu);
         if (plan.snap_path) { /* a trial of its own: reuse the machine if it was saved */
-            ts.snap = j->snapshot_mode && !strcmp(j->snapshot_mode, "boot") ? SNAP_BOOT
-                      : trial_snapshot_saved(plan.snap_path)                ? SNAP_RESTORE
-                                                                            : SNAP_MAKE;
+            /* nothing else saves this plan's machine from here: never NULL */
+            ts.snap = snap_kind(j->snapshot_mode && !strcmp(j->snapshot_mode, "boot")
+                                    ? "boot"
+                                    : run_plan_snap_mode(&plan, 1));
             ts.snap_path = plan.snap_path;
             ts.start_words = start_words = run_plan_start_words(&plan, 1);
         }
