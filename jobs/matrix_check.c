@@ -93,7 +93,7 @@ static int check_one(const struct matrix_def *def, enum artifact_kind kind, cons
     if (!fs_exists(path) && s && out) { /* not cloned here: say how, check the rest */
         struct buf m = BUF_INIT;
         int seen = 0;
-        buf_addf(&m, "git clone %s %s", s->url, path);
+        buf_addf(&m, "git clone --no-checkout %s %s", s->url, path);
         for (size_t i = 0; i < out->missing.n && !seen; i++)
             seen = !strcmp(out->missing.v[i], m.data);
         if (!seen)
@@ -104,7 +104,7 @@ static int check_one(const struct matrix_def *def, enum artifact_kind kind, cons
     }
     if (artifact_check_spec(kind, spec, e) < 0) {
         if (s)
-            err_prefix(e, "(clone it: git clone %s %s)", s->url, path);
+            err_prefix(e, "(clone it: git clone --no-checkout %s %s)", s->url, path);
         goto out;
     }
     if (s) {

@@ -16,7 +16,7 @@ run_pvlab $T/a matrix check $CONF --json
 check "bug40.conf: exit 1 (sources not cloned here), the JSON says why" \
     bash -c "[ $rc = 1 ] && grep -q '\"ok\":false' $T/a.out"
 check "every [sources] line has a clone command, and none is unused ($nsrc sources)" \
-    bash -c "[ $nsrc -ge 4 ] && [ \$(grep -o 'git clone https://github.com/' $T/a.out | wc -l) = $nsrc ] && grep -q '\"unused_sources\":\[\]' $T/a.out"
+    bash -c "[ $nsrc -ge 4 ] && [ \$(grep -o 'git clone --no-checkout https://github.com/' $T/a.out | wc -l) = $nsrc ] && grep -q '\"unused_sources\":\[\]' $T/a.out"
 check "cells: xen 4.14/4.17/4.20 x the ladder x lazy/eager/domU, less exclusions" \
     bash -c "grep -q '\"xen\":3' $T/a.out && grep -q '\"repro\":4' $T/a.out && grep -Eq '\"cells\":[1-9][0-9]+' $T/a.out"
 check "nothing fetched or built" bash -c "[ ! -d $T/cache/apt ] && [ ! -d $T/cache/artifacts ]"

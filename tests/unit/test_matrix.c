@@ -226,7 +226,7 @@ static void test_sources(void **state)
     p = write_tmp(text);
     assert_int_equal(matrix_check_file(p, &mc, &e), 0);
     assert_int_equal(mc.missing.n, 1);
-    assert_non_null(strstr(mc.missing.v[0], "git clone https://example.org/a/l "));
+    assert_non_null(strstr(mc.missing.v[0], "git clone --no-checkout https://example.org/a/l "));
     assert_int_equal(mc.verified, 0);
     matrix_check_free(&mc);
     unlink(p);
@@ -248,7 +248,7 @@ static void test_sources(void **state)
         assert_int_equal(matrix_cells(&m, &cells, &n, &e), 0);
         assert_int_equal(n, 2);
         assert_int_equal(matrix_check_specs(&m, NULL, 0, NULL, &e), -1);
-        assert_non_null(strstr(e.msg, "git clone https://example.org/a/l"));
+        assert_non_null(strstr(e.msg, "git clone --no-checkout https://example.org/a/l"));
         err_clear(&e);
         assert_int_equal(matrix_check_specs(&m, cells, 1, NULL, &e), -1); /* l's cell */
         err_clear(&e);
