@@ -110,7 +110,7 @@ char *fix_expand(const char *s, int cc_major)
 
 static char *unescape_nl(const char *s);
 
-/* arg2 with ${cc_major} expanded; a replace fix's "\\n" as newlines */
+/* arg2 with ${cc_major} expanded; a replace fix's "\\n" and "\\t" as newlines and tabs */
 static char *fix_arg2(const struct fix *f, int cc_major)
 {
     char *a = fix_expand(f->arg2, cc_major), *u;
@@ -122,14 +122,17 @@ static char *fix_arg2(const struct fix *f, int cc_major)
     return u;
 }
 
-/* A replace fix's argument with "\\n" turned into a newline (OLD may need a line start). */
+/*
+ * A replace fix's argument with "\\n" turned into a newline (OLD may need a line start) and
+ * "\\t" into a tab (a make recipe's); any other backslash stays as it is.
+ */
 static char *unescape_nl(const char *s)
 {
     struct buf b = BUF_INIT;
 
     for (; *s; s++) {
-        if (s[0] == '\\' && s[1] == 'n') {
-            buf_addch(&b, '\n');
+        if (s[0] == '\\' && (s[1] == 'n' || s[1] == 't')) {
+            buf_addch(&b, s[1] == 'n' ? '\n' : '\t');
             s++;
         } else {
             buf_addch(&b, *s);

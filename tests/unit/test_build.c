@@ -158,8 +158,9 @@ static void test_fix_ranges(void **state)
     assert_true(t.n >= 2);
     for (size_t i = 0; i < t.n; i++) {
         const struct fix *f = &t.v[i];
-        if (strcmp(f->id, "compiler-gcc-copy") && strncmp(f->id, "no-pie-", 7))
-            continue; /* the 4.1.5 set; older eras' rows: test_fix_old_eras */
+        if (strcmp(f->id, "compiler-gcc-copy") && strcmp(f->id, "no-pie-cflags") &&
+            strcmp(f->id, "no-pie-aflags"))
+            continue; /* the 4.1.5 set; older eras' rows: test_fix_old_eras and below */
         v = V("4.1.5");
         assert_int_equal(fix_in_range(f, "linux", &v, 10), 1); /* both apply to 4.1.5/gcc-10 */
         assert_int_equal(fix_in_range(f, "xen", &v, 10), 0);
@@ -404,6 +405,97 @@ static void test_fix_pre37_rows(void **state)
     free(topmk);
     free(entry);
     free(vdsomk);
+}
+
+/* 2.6.27 under make 4.3 and gcc 10: the plain-plus-pattern rules split (top Makefile and the
+ * O= Makefile written by mkmakefile), with a recipe tab from the table's "\t"; the mutex
+ * slowpaths marked __used; -fno-PIE before the arch Makefile. A tree that has the split rules
+ * already (2.6.32) needs none of make382's, and later releases are out of range. */
+static void test_fix_make382_rows(void **state)
+{
+    char *text = slurp("fixes.tab");
+    char *src = xasprintf("%s/make382", tmpdir), *scripts = xasprintf("%s/scripts", src);
+    char *topmk = xasprintf("%s/Makefile", src), *mkmk = xasprintf("%s/mkmakefile", scripts);
+    struct fix_table t;
+    struct sv applied = SV_INIT, again = SV_INIT;
+    struct buf b = BUF_INIT;
+    struct kver v;
+
+    assert_int_equal(fix_table_parse(text, &t, NULL), 0);
+    v = V("2.6.27");
+    assert_int_equal(fix_in_range(fix_by_id(&t, "make382-config"), "linux", &v, 10), 1);
+    assert_int_equal(fix_in_range(fix_by_id(&t, "make382-config"), "linux", &v, 4), 1);
+    v = V("2.6.36");
+    assert_int_equal(fix_in_range(fix_by_id(&t, "make382-config"), "linux", &v, 10), 0);
+    assert_int_equal(fix_in_range(fix_by_id(&t, "mutex-used-lock"), "linux", &v, 10), 0);
+    assert_int_equal(fix_in_range(fix_by_id(&t, "no-pie-early"), "linux", &v, 10), 1);
+    assert_int_equal(fix_in_range(fix_by_id(&t, "no-pie-early"), "linux", &v, 5), 0);
+    v = V("3.7.2"); /* -mno-sse outside cc-option: built without it (cache keys unchanged) */
+    assert_int_equal(fix_in_range(fix_by_id(&t, "no-pie-early"), "linux", &v, 10), 0);
+    assert_int_equal(fix_in_range(fix_by_id(&t, "make382-mkmakefile"), "linux", &v, 10), 0);
+    v = V("2.6.27");
+    assert_int_equal(fs_mkdirs(scripts, NULL), 0);
+    write_file(topmk, "VERSION = 2\nPATCHLEVEL = 6\nSUBLEVEL = 27\n\n"
+                      "include $(srctree)/arch/$(SRCARCH)/Makefile\n"
+                      "config %config: scripts_basic outputmakefile FORCE\n\t$(Q)mkdir -p x\n\n"
+                      "# Modules\n/ %/: prepare scripts FORCE\n\t$(cmd_crmodverdir)\n");
+    {
+        char *kdir = xasprintf("%s/kernel", src), *mutex = xasprintf("%s/mutex.c", kdir);
+        assert_int_equal(fs_mkdirs(kdir, NULL), 0);
+        write_file(mutex,
+                   "static void noinline __sched\n__mutex_lock_slowpath(atomic_t *lock_count);\n"
+                   "static noinline void __sched __mutex_unlock_slowpath(atomic_t *lock_count);\n");
+        free(mutex);
+        free(kdir);
+    }
+    write_file(mkmk, "Makefile:;\n\n\\$(all) %/: all\n\t@:\n\nEOF\n");
+    assert_int_equal(fixes_apply(&t, "linux", &v, 10, src, &applied, NULL), 0);
+    assert_true(has(&applied, "make382-config"));
+    assert_true(has(&applied, "make382-dirs"));
+    assert_true(has(&applied, "make382-mkmakefile"));
+    assert_int_equal(buf_read_file(&b, topmk, NULL), 0);
+    assert_non_null(strstr(b.data, "\n%config: scripts_basic outputmakefile FORCE\n"));
+    assert_null(strstr(b.data, "config %config"));
+    assert_non_null(strstr(b.data, "# Modules\n%/: prepare scripts FORCE\n"));
+    /* -fno-PIE before the arch Makefile (whose cc-option tests need it), and only once */
+    assert_true(has(&applied, "no-pie-early"));
+    assert_non_null(strstr(b.data, "\n\nKBUILD_CFLAGS += $(call cc-option,-fno-PIE)\n"
+                                   "include $(srctree)/arch/$(SRCARCH)/Makefile # pvlab"));
+    buf_reset(&b);
+    {
+        char *mutex = xasprintf("%s/kernel/mutex.c", src);
+        assert_true(has(&applied, "mutex-used-lock"));
+        assert_true(has(&applied, "mutex-used-unlock"));
+        assert_int_equal(buf_read_file(&b, mutex, NULL), 0);
+        assert_string_equal(
+            b.data,
+            "static __used noinline void __sched\n__mutex_lock_slowpath(atomic_t *lock_count);\n"
+            "static __used noinline void __sched __mutex_unlock_slowpath(atomic_t *lock_count);\n");
+        buf_reset(&b);
+        free(mutex);
+    }
+    assert_int_equal(buf_read_file(&b, mkmk, NULL), 0);
+    assert_string_equal(b.data, "Makefile:;\n\n\\$(all): all\n\t@:\n\n%/: all\n\t@:\n\nEOF\n");
+    buf_reset(&b);
+    /* applied once: nothing more to do (the new mkmakefile text no longer holds OLD) */
+    assert_int_equal(fixes_needed(&t, "linux", &v, 10, src, &again), 0);
+    /* the negative control: 2.6.32's Makefile, whose rules are split already */
+    write_file(topmk, "config: scripts_basic outputmakefile FORCE\n\n"
+                      "%config: scripts_basic outputmakefile FORCE\n\n%/: prepare scripts FORCE\n");
+    v = V("2.6.32"); /* (the top Makefile's appends are needed again in this new text) */
+    fixes_needed(&t, "linux", &v, 10, src, &again);
+    assert_false(has(&again, "make382-config"));
+    assert_false(has(&again, "make382-dirs"));
+    assert_true(has(&again, "gnu89-inline")); /* the tree was read */
+    buf_release(&b);
+    sv_clear(&applied);
+    sv_clear(&again);
+    fix_table_free(&t);
+    free(text);
+    free(src);
+    free(scripts);
+    free(topmk);
+    free(mkmk);
 }
 
 /* Archive-only profiles stand in with the oldest reachable chroot of their kind. */
@@ -1410,6 +1502,7 @@ int main(void)
         cmocka_unit_test(test_fix_ranges),
         cmocka_unit_test(test_fix_old_eras),
         cmocka_unit_test(test_fix_pre37_rows),
+        cmocka_unit_test(test_fix_make382_rows),
         cmocka_unit_test(test_toolchain_fallback),
         cmocka_unit_test(test_fragment_eras),
         cmocka_unit_test(test_fragment_merge_check),
