@@ -14,12 +14,13 @@
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/status.h"
+#include "util/xalloc.h"
 
 #define DEFAULT_MATRIX PVLAB_TOP "/config/matrix/nightly.conf"
 
 static const char usage[] =
     "usage: pvlab matrix run [FILE] [--jobs N] [--smp N] [--hosts FILE] [--json]\n"
-    "       pvlab matrix show [ID] [--against previous|ID] [--format text|md|json]\n"
+    "       pvlab matrix show [ID|ID,ID,...] [--against previous|ID] [--format text|md|json]\n"
     "                         [--request-bisections [--to URL]]\n"
     "       pvlab matrix resume ID\n"
     "       pvlab matrix list [NAME]\n"
@@ -48,6 +49,8 @@ static const char usage[] =
     "                       fresh_boot_every; resume: as recorded; --hosts: every trial boots)\n"
     "  --against previous|ID  compare with the last complete run of the same name, or ID\n"
     "  --format text|md|json  the table for a terminal, to publish, or for the dashboard\n"
+    "  show ID,ID,...       one table from several runs of one matrix file (e.g. slices run\n"
+    "                       with --only): a cell run in several shows the last named\n"
     "  --request-bisections   ask the dashboard ([reporter] url, or --to URL) to bisect each\n"
     "                       REGRESSION or FIXED cell whose cause is one changed image, on the\n"
     "                       axis the matrix file's [bisect] names a repository for; nightly\n"
@@ -84,15 +87,16 @@ static void on_progress(void *ctx, const struct matrix_progress *p)
                   p->done, p->running, p->queued, p->infra_retries, eta);
 }
 
-/* Prints the report of id in format against another run (0 none, -1 previous). */
-static int show(struct cli *c, long long id, long long against, const char *format,
-                int *regressions_r)
+/* Prints the report of ids[0..n) (one table) in format against another run (0 none, -1
+ * previous). */
+static int show_many(struct cli *c, const long long *ids, size_t n, long long against,
+                     const char *format, int *regressions_r)
 {
     struct matrix_report rep;
     struct buf out = BUF_INIT;
     struct err e = ERR_INIT;
 
-    if (matrix_report_build(c->store, id, against, &rep, &e) < 0) {
+    if (matrix_report_build_many(c->store, ids, n, against, &rep, &e) < 0) {
         cli_error(&e);
         return EXIT_ERROR;
     }
@@ -110,6 +114,33 @@ static int show(struct cli *c, long long id, long long against, const char *form
     buf_release(&out);
     matrix_report_free(&rep);
     return 0;
+}
+
+static int show(struct cli *c, long long id, long long against, const char *format,
+                int *regressions_r)
+{
+    return show_many(c, &id, 1, against, format, regressions_r);
+}
+
+/* "5" or "5,7,9": one or several matrix runs, one table */
+static int parse_ids(const char *arg, long long **ids, size_t *n, struct err *e)
+{
+    char *copy = xstrdup(arg), *save = NULL;
+    int rc = 0;
+
+    *ids = NULL;
+    *n = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
+        *ids = xrealloc(*ids, (*n + 1) * sizeof(**ids));
+        rc = cli_parse_id(t, &(*ids)[*n], e);
+        (*n)++;
+    }
+    if (rc == 0 && !*n) {
+        err_set(e, ERR_USAGE, "'%s': expected a matrix ID, or several as ID,ID,...", arg);
+        rc = -1;
+    }
+    free(copy);
+    return rc;
 }
 
 static void say_line(void *ctx, const char *line)
@@ -402,6 +433,19 @@ static int matrix_main(struct cli *c, int argc, char **argv, int nightly)
         return rc;
     }
     if (!strcmp(sub, "show")) {
+        if (optind < argc && strchr(argv[optind], ',')) { /* several runs, one table */
+            long long *ids = NULL;
+            size_t n = 0;
+            if (request)
+                err_set(&e, ERR_USAGE, "--request-bisections takes one matrix run");
+            if (request || parse_ids(argv[optind], &ids, &n, &e) < 0) {
+                free(ids);
+                goto usage_err;
+            }
+            rc = show_many(c, ids, n, against, format, NULL);
+            free(ids);
+            return rc;
+        }
         if (optind < argc) {
             if (cli_parse_id(argv[optind], &id, &e) < 0)
                 goto usage_err;

@@ -232,8 +232,91 @@ static void cell_cause_free(struct cell_cause *c)
     memset(c, 0, sizeof(*c));
 }
 
+int label_cmp(const char *a, const char *b)
+{
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            const char *ea = a, *eb = b;
+            size_t la, lb;
+            while (*a == '0' && isdigit((unsigned char)a[1]))
+                a++;
+            while (*b == '0' && isdigit((unsigned char)b[1]))
+                b++;
+            for (ea = a; isdigit((unsigned char)*ea); ea++)
+                ;
+            for (eb = b; isdigit((unsigned char)*eb); eb++)
+                ;
+            la = (size_t)(ea - a);
+            lb = (size_t)(eb - b);
+            if (la != lb)
+                return la < lb ? -1 : 1;
+            if (memcmp(a, b, la))
+                return memcmp(a, b, la) < 0 ? -1 : 1;
+            a = ea;
+            b = eb;
+        } else {
+            if (*a != *b)
+                return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+            a++;
+            b++;
+        }
+    }
+    return *a ? 1 : *b ? -1 : 0;
+}
+
+/* Adds the cells of run `id` to rep's, a cell with the same labels replacing the earlier one. */
+static int merge_run(struct store *st, long long id, struct matrix_report *rep, struct err *e)
+{
+    struct matrix_rec m2;
+    struct matrix_cell_rec *c2 = NULL;
+    size_t n2 = 0;
+    int rc = -1;
+
+    memset(&m2, 0, sizeof(m2));
+    if (store_matrix_get(st, id, &m2, &c2, &n2, e) < 0)
+        return -1;
+    if (strcmp(m2.name, rep->m.name)) {
+        err_set(e, ERR_USAGE,
+                "matrix %lld is a run of '%s', matrix %lld of '%s': only runs of one matrix "
+                "make one table",
+                id, m2.name, rep->m.id, rep->m.name);
+        goto out;
+    }
+    rep->cells = xrealloc(rep->cells, (rep->ncells + n2 + 1) * sizeof(*rep->cells));
+    rep->cell_from = xrealloc(rep->cell_from, (rep->ncells + n2 + 1) * sizeof(long long));
+    for (size_t k = 0; k < n2; k++) {
+        size_t i;
+        for (i = 0; i < rep->ncells; i++)
+            if (!strcmp(rep->cells[i].xen, c2[k].xen) &&
+                !strcmp(rep->cells[i].linux_, c2[k].linux_) &&
+                !strcmp(rep->cells[i].repro, c2[k].repro))
+                break;
+        if (i < rep->ncells) { /* the run named later wins: free the earlier record */
+            struct matrix_cell_rec *old = xmalloc(sizeof(*old));
+            *old = rep->cells[i];
+            matrix_cell_recs_free(old, 1);
+        } else {
+            rep->ncells++;
+        }
+        rep->cells[i] = c2[k];
+        rep->cell_from[i] = id;
+        memset(&c2[k], 0, sizeof(c2[k])); /* moved */
+    }
+    rc = 0;
+out:
+    matrix_rec_free(&m2);
+    matrix_cell_recs_free(c2, n2);
+    return rc;
+}
+
 int matrix_report_build(struct store *st, long long id, long long against,
                         struct matrix_report *rep, struct err *e)
+{
+    return matrix_report_build_many(st, &id, 1, against, rep, e);
+}
+
+int matrix_report_build_many(struct store *st, const long long *ids, size_t n, long long against,
+                             struct matrix_report *rep, struct err *e)
 {
     struct matrix_rec pm;
     struct matrix_cell_rec *pc = NULL;
@@ -243,9 +326,24 @@ int matrix_report_build(struct store *st, long long id, long long against,
 
     memset(rep, 0, sizeof(*rep));
     memset(&pm, 0, sizeof(pm));
-    if (store_matrix_get(st, id, &rep->m, &rep->cells, &rep->ncells, e) < 0)
+    if (n > 1 && against) {
+        err_set(e, ERR_USAGE,
+                "several matrix runs make one table: nothing to compare it with "
+                "(--against takes one run)");
         return -1;
-    if (against < 0 && store_matrix_previous(st, id, &against, e) < 0)
+    }
+    if (store_matrix_get(st, ids[0], &rep->m, &rep->cells, &rep->ncells, e) < 0)
+        return -1;
+    rep->nfrom = n;
+    rep->from = xcalloc(n, sizeof(long long));
+    memcpy(rep->from, ids, n * sizeof(long long));
+    rep->cell_from = xcalloc(rep->ncells + 1, sizeof(long long));
+    for (size_t i = 0; i < rep->ncells; i++)
+        rep->cell_from[i] = ids[0];
+    for (size_t k = 1; k < n; k++)
+        if (merge_run(st, ids[k], rep, e) < 0)
+            goto out;
+    if (against < 0 && store_matrix_previous(st, ids[0], &against, e) < 0)
         goto out;
     rep->against = against > 0 ? against : 0;
     if (rep->against && store_matrix_get(st, rep->against, &pm, &pc, &npc, e) < 0)
@@ -310,6 +408,8 @@ void matrix_report_free(struct matrix_report *rep)
 {
     matrix_rec_free(&rep->m);
     matrix_cell_recs_free(rep->cells, rep->ncells);
+    free(rep->from);
+    free(rep->cell_from);
     for (size_t i = 0; rep->cr && i < rep->ncells; i++) {
         cell_cause_free(&rep->cr[i].cause);
         free(rep->cr[i].booted_xen);
@@ -321,7 +421,13 @@ void matrix_report_free(struct matrix_report *rep)
     memset(rep, 0, sizeof(*rep));
 }
 
-/* Distinct labels in order of first appearance (cells are ordered xen, linux, repro). */
+static int label_qcmp(const void *a, const void *b)
+{
+    return label_cmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Distinct labels in order of first appearance (cells are ordered xen, linux, repro); with
+ * merged runs, Xen and Linux labels by version. */
 static size_t labels(const struct matrix_report *rep, int which, const char **out)
 {
     size_t n = 0;
@@ -336,6 +442,8 @@ static size_t labels(const struct matrix_report *rep, int which, const char **ou
         if (k == n)
             out[n++] = l;
     }
+    if (rep->nfrom > 1 && which < 2) /* merged runs: no single file order to follow */
+        qsort(out, n, sizeof(*out), label_qcmp);
     return n;
 }
 
@@ -492,6 +600,8 @@ void matrix_report_text(const struct matrix_report *rep, struct buf *out)
              rep->m.done + rep->m.queued + rep->m.leased);
     if (rep->against)
         buf_addf(out, "; compared with matrix %lld", rep->against);
+    for (size_t k = 1; k < rep->nfrom; k++)
+        buf_addf(out, "%s%lld", k == 1 ? "; with the cells of matrices " : ", ", rep->from[k]);
     buf_adds(out, "\n");
     tables(rep, out, 0);
     untestable_list(rep, out, 0);
@@ -542,7 +652,14 @@ static void booted_md(const struct matrix_report *rep, struct buf *out)
 
 void matrix_report_md(const struct matrix_report *rep, struct buf *out)
 {
-    buf_addf(out, "## %s, matrix %lld (%s)\n", rep->m.name, rep->m.id, rep->m.created);
+    if (rep->nfrom > 1) {
+        buf_addf(out, "## %s, matrices ", rep->m.name);
+        for (size_t k = 0; k < rep->nfrom; k++)
+            buf_addf(out, "%s%lld", k ? ", " : "", rep->from[k]);
+        buf_adds(out, " (a cell run in several: the last named)\n");
+    } else {
+        buf_addf(out, "## %s, matrix %lld (%s)\n", rep->m.name, rep->m.id, rep->m.created);
+    }
     tables(rep, out, 1);
     untestable_list(rep, out, 1);
     buf_adds(out, "\n### What booted\n");
@@ -591,6 +708,11 @@ void matrix_report_json(const struct matrix_report *rep, struct buf *out)
     jw_init(&w, out);
     jw_obj(&w);
     jw_kv_int(&w, "id", rep->m.id);
+    jw_key(&w, "matrices"); /* the runs the cells come from ("matrix" per cell) */
+    jw_arr(&w);
+    for (size_t k = 0; k < rep->nfrom; k++)
+        jw_int(&w, rep->from[k]);
+    jw_end(&w);
     jw_kv_s(&w, "name", rep->m.name);
     jw_kv_s(&w, "status", rep->m.status);
     jw_kv_s(&w, "created", rep->m.created);
@@ -630,6 +752,7 @@ void matrix_report_json(const struct matrix_report *rep, struct buf *out)
         jw_key(&w, "options");
         jw_raw(&w, c->c.options_json ? c->c.options_json : "{}");
         jw_kv_int(&w, "run_id", c->c.run_id);
+        jw_kv_int(&w, "matrix", rep->cell_from ? rep->cell_from[i] : rep->m.id);
         jw_kv_s(&w, "verdict", cell_verdict(c));
         jw_kv_int(&w, "trials_planned", c->planned);
         jw_kv_int(&w, "infra", c->infra);

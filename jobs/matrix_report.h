@@ -68,8 +68,11 @@ struct cell_report {
 };
 
 struct matrix_report {
-    struct matrix_rec m;
-    long long against; /* the run compared with, 0 = none */
+    struct matrix_rec m; /* the first run's (with several: the one named first) */
+    long long against;   /* the run compared with, 0 = none */
+    long long *from;     /* the runs the cells come from, as named (nfrom >= 1) */
+    size_t nfrom;
+    long long *cell_from; /* per cell: the run it comes from */
     struct matrix_cell_rec *cells;
     size_t ncells;
     struct cell_report *cr;
@@ -80,7 +83,17 @@ struct matrix_report {
  * run of the same name). Free with matrix_report_free. */
 int matrix_report_build(struct store *st, long long id, long long against,
                         struct matrix_report *rep, struct err *e);
+/*
+ * One table from several runs of the same matrix file (slices run with --only, or re-runs):
+ * every cell of each, and for a cell run in more than one, the run named last. With several
+ * runs the Xen and Linux labels are ordered by version, and against must be 0. n == 1 is
+ * matrix_report_build(st, ids[0], against, ...).
+ */
+int matrix_report_build_many(struct store *st, const long long *ids, size_t n, long long against,
+                             struct matrix_report *rep, struct err *e);
 void matrix_report_free(struct matrix_report *rep);
+/* strcmp with digit runs compared as numbers: "6.1" < "6.12", "2.6.39.4" < "3.4.113". */
+int label_cmp(const char *a, const char *b);
 const char *cell_change_name(enum cell_change c);
 /* Pure: the change between two cells' states and rates (the table above). */
 enum cell_change cell_classify(int has_prev, enum cell_state ps, const struct run_rates *p,

@@ -95,10 +95,10 @@ static void test_upstream_rev(void **state)
  * images both nights). The report names what changed and, with a repository for the axis,
  * the bisection from A's tag to B's. corrupt: 0 clean, 1 corrupt, 2 skipped (did not build).
  */
-static long long night(struct store *s, const char *params, const char *lver, const char *lsha,
-                       int corrupt)
+static long long night_of(struct store *s, const char *name, const char *linux_label,
+                          const char *params, const char *lver, const char *lsha, int corrupt)
 {
-    struct matrix_info mi = { "n", "/x/n.conf", "ab", params };
+    struct matrix_info mi = { name, "/x/n.conf", "ab", params };
     struct matrix_cell_info c;
     struct run_info ri = { 0 };
     struct matrix_job j;
@@ -122,7 +122,7 @@ static long long night(struct store *s, const char *params, const char *lver, co
     memset(&c, 0, sizeof(c));
     assert_int_equal(store_run_begin(s, &ri, &c.run_id, &e), 0);
     c.xen = c.xen_spec = "4.17";
-    c.linux_ = c.linux_spec = "6.1";
+    c.linux_ = c.linux_spec = linux_label;
     c.repro = c.repro_name = "fpu-leak";
     c.options_json = "{\"lazy_fpu\":true}";
     c.trials = 2;
@@ -145,6 +145,12 @@ static long long night(struct store *s, const char *params, const char *lver, co
     matrix_rec_free(&m);
     matrix_cell_recs_free(cells, n);
     return id;
+}
+
+static long long night(struct store *s, const char *params, const char *lver, const char *lsha,
+                       int corrupt)
+{
+    return night_of(s, "n", "6.1", params, lver, lsha, corrupt);
 }
 
 static void test_cause(void **state)
@@ -236,6 +242,87 @@ static void test_cause(void **state)
 
 /* A cell whose kernel did not build: untestable with the build's reason in every format, and no
  * REGRESSION against a clean night (nothing was measured). */
+/* Several runs of one matrix (slices), one table: every cell of each, the run named last
+ * winning a cell run twice, labels by version; runs of another matrix are refused. */
+static void test_merge(void **state)
+{
+    char dir[] = "/tmp/pvlab-mr-XXXXXX";
+    char *db;
+    struct store *s = NULL;
+    struct err e = ERR_INIT;
+    struct matrix_report rep;
+    struct buf out = BUF_INIT;
+    long long ids[3];
+    char want[128];
+
+    assert_true(label_cmp("6.1", "6.12") < 0);
+    assert_true(label_cmp("2.6.39.4", "3.4.113") < 0);
+    assert_true(label_cmp("4.2.8-ckt12-ubuntu", "4.4.178") < 0);
+    assert_true(label_cmp("4.20", "4.17") > 0);
+    assert_true(label_cmp("3.10.108", "3.7.2") > 0);
+    assert_int_equal(label_cmp("4.17", "4.17"), 0);
+    assert_non_null(mkdtemp(dir));
+    db = xasprintf("%s/pvlab.db", dir);
+    assert_int_equal(store_open(db, &s, &e), 0);
+    long long a = night_of(s, "n", "6.12", "{}", "6.12.1-1", "l2", 0);
+    long long b = night_of(s, "n", "6.1", "{}", "6.1.192-3", "l1", 1);
+    long long c = night_of(s, "n", "6.12", "{}", "6.12.1-1", "l2", 1);
+    long long x = night_of(s, "other", "6.1", "{}", "6.1.192-3", "l1", 0);
+
+    ids[0] = a, ids[1] = b;
+    assert_int_equal(matrix_report_build_many(s, ids, 2, 0, &rep, &e), 0);
+    assert_int_equal(rep.ncells, 2);
+    matrix_report_text(&rep, &out);
+    /* 6.1 (from b) above 6.12 (from a, named first): by version, not by run */
+    assert_non_null(strstr(out.data, "6.1 "));
+    assert_true(strstr(out.data, "\n6.1 ") < strstr(out.data, "\n6.12 "));
+    buf_reset(&out);
+    matrix_report_md(&rep, &out);
+    snprintf(want, sizeof(want), "matrices %lld, %lld (a cell run in several: the last named)", a,
+             b);
+    assert_non_null(strstr(out.data, want));
+    buf_reset(&out);
+    matrix_report_json(&rep, &out);
+    snprintf(want, sizeof(want), "\"matrices\":[%lld,%lld]", a, b);
+    assert_non_null(strstr(out.data, want));
+    snprintf(want, sizeof(want), "\"matrix\":%lld", b);
+    assert_non_null(strstr(out.data, want));
+    buf_reset(&out);
+    matrix_report_free(&rep);
+
+    ids[0] = a, ids[1] = b, ids[2] = c; /* 6.12 again in c, corrupt there: c's wins */
+    assert_int_equal(matrix_report_build_many(s, ids, 3, 0, &rep, &e), 0);
+    assert_int_equal(rep.ncells, 2);
+    for (size_t i = 0; i < rep.ncells; i++)
+        if (!strcmp(rep.cr[i].c.linux_, "6.12")) {
+            assert_int_equal(rep.cell_from[i], c);
+            assert_int_equal(rep.cr[i].state, CELL_CORRUPT);
+        }
+    matrix_report_free(&rep);
+    ids[0] = c, ids[1] = b, ids[2] = a; /* the other way round: a's clean cell */
+    assert_int_equal(matrix_report_build_many(s, ids, 3, 0, &rep, &e), 0);
+    for (size_t i = 0; i < rep.ncells; i++)
+        if (!strcmp(rep.cr[i].c.linux_, "6.12")) {
+            assert_int_equal(rep.cell_from[i], a);
+            assert_int_equal(rep.cr[i].state, CELL_CLEAN);
+        }
+    matrix_report_free(&rep);
+
+    ids[0] = a, ids[1] = x; /* another matrix's run */
+    assert_int_equal(matrix_report_build_many(s, ids, 2, 0, &rep, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    assert_non_null(strstr(e.msg, "only runs of one matrix"));
+    err_clear(&e);
+    ids[0] = a, ids[1] = b; /* nothing to compare a merged table with */
+    assert_int_equal(matrix_report_build_many(s, ids, 2, a, &rep, &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    err_clear(&e);
+    buf_release(&out);
+    store_close(s);
+    fs_rmtree(dir, NULL);
+    free(db);
+}
+
 static void test_untestable(void **state)
 {
     char dir[] = "/tmp/pvlab-mr-XXXXXX";
@@ -288,10 +375,9 @@ static void test_untestable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_upstream_rev),
-        cmocka_unit_test(test_cause),
-        cmocka_unit_test(test_untestable),
+        cmocka_unit_test(test_table), cmocka_unit_test(test_upstream_rev),
+        cmocka_unit_test(test_cause), cmocka_unit_test(test_untestable),
+        cmocka_unit_test(test_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
