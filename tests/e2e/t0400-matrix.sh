@@ -6,7 +6,7 @@
 # result per planned trial.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dash_lib.sh"
-plan 18
+plan 20
 T=$PVLAB_HOME
 cat >$T/m22.conf <<'EOF'
 [matrix]
@@ -63,6 +63,15 @@ check "... while the other three are unchanged (pass)" \
 run_pvlab $T/n nightly $T/m22.conf --format json
 check "nightly: the cell is clean again, FIXED, exit 0" \
     bash -c "[ $rc = 0 ] && [ \"\$(cell $T/n.out x4.17 l6.1 '\$c->{change}')\" = FIXED ]"
+
+# several runs, one table (as docs/compat/bug40.md is made): a cell from the run named last
+run_pvlab $T/mg matrix show 1,2 --format json
+check "show 1,2: one table, the injected cell from run 2 (fail), the runs named" bash -c \
+    "[ \"\$(cell $T/mg.out x4.17 l6.1 '\$c->{verdict} . \" \" . \$c->{matrix}')\" = 'fail 2' ] &&
+     [ \"\$(json $T/mg.out 'join \",\", @{\$j->{matrices}}')\" = 1,2 ]"
+run_pvlab $T/mh matrix show 2,1 --format json
+check "... named the other way round: run 1's pass" \
+    [ "$(cell $T/mh.out x4.17 l6.1 '$c->{verdict} . " " . $c->{matrix}')" = "pass 1" ]
 
 # what changed, and the bisection that would find it, asked of a real dashboard
 run_pvlab $T/bt matrix show 2 --against 1

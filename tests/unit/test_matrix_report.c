@@ -153,18 +153,37 @@ static long long night(struct store *s, const char *params, const char *lver, co
     return night_of(s, "n", "6.1", params, lver, lsha, corrupt);
 }
 
+/* Each store test gets a fresh store in a temporary directory (the directory is the store's). */
+static char store_dir[] = "/tmp/pvlab-mr-XXXXXX";
+
+static int store_setup(void **state)
+{
+    struct store *s = NULL;
+    char *db;
+    int rc;
+
+    strcpy(store_dir, "/tmp/pvlab-mr-XXXXXX");
+    if (!mkdtemp(store_dir))
+        return -1;
+    db = xasprintf("%s/pvlab.db", store_dir);
+    rc = store_open(db, &s, NULL);
+    free(db);
+    *state = s;
+    return rc;
+}
+
+static int store_teardown(void **state)
+{
+    store_close(*state);
+    return fs_rmtree(store_dir, NULL);
+}
+
 static void test_cause(void **state)
 {
-    char dir[] = "/tmp/pvlab-mr-XXXXXX";
-    char *db;
-    struct store *s = NULL;
+    struct store *s = *state;
     struct err e = ERR_INIT;
     struct matrix_report rep;
     const char *hint = "{\"bisect_linux\":\"linux-stable\"}";
-
-    assert_non_null(mkdtemp(dir));
-    db = xasprintf("%s/pvlab.db", dir);
-    assert_int_equal(store_open(db, &s, &e), 0);
 
     /* linux changed and the matrix names a repository: a bisection from tag to tag */
     long long a = night(s, hint, "6.1.192-3", "l1", 0);
@@ -234,21 +253,13 @@ static void test_cause(void **state)
     assert_int_equal(rep.cr[0].change, CHANGE_PASS);
     assert_null(rep.cr[0].cause.changed);
     matrix_report_free(&rep);
-
-    store_close(s);
-    fs_rmtree(dir, NULL);
-    free(db);
 }
 
-/* A cell whose kernel did not build: untestable with the build's reason in every format, and no
- * REGRESSION against a clean night (nothing was measured). */
 /* Several runs of one matrix (slices), one table: every cell of each, the run named last
  * winning a cell run twice, labels by version; runs of another matrix are refused. */
 static void test_merge(void **state)
 {
-    char dir[] = "/tmp/pvlab-mr-XXXXXX";
-    char *db;
-    struct store *s = NULL;
+    struct store *s = *state;
     struct err e = ERR_INIT;
     struct matrix_report rep;
     struct buf out = BUF_INIT;
@@ -261,9 +272,6 @@ static void test_merge(void **state)
     assert_true(label_cmp("4.20", "4.17") > 0);
     assert_true(label_cmp("3.10.108", "3.7.2") > 0);
     assert_int_equal(label_cmp("4.17", "4.17"), 0);
-    assert_non_null(mkdtemp(dir));
-    db = xasprintf("%s/pvlab.db", dir);
-    assert_int_equal(store_open(db, &s, &e), 0);
     long long a = night_of(s, "n", "6.12", "{}", "6.12.1-1", "l2", 0);
     long long b = night_of(s, "n", "6.1", "{}", "6.1.192-3", "l1", 1);
     long long c = night_of(s, "n", "6.12", "{}", "6.12.1-1", "l2", 1);
@@ -318,23 +326,17 @@ static void test_merge(void **state)
     assert_int_equal(e.code, ERR_USAGE);
     err_clear(&e);
     buf_release(&out);
-    store_close(s);
-    fs_rmtree(dir, NULL);
-    free(db);
 }
 
+/* A cell whose kernel did not build: untestable with the build's reason in every format, and no
+ * REGRESSION against a clean night (nothing was measured). */
 static void test_untestable(void **state)
 {
-    char dir[] = "/tmp/pvlab-mr-XXXXXX";
-    char *db;
-    struct store *s = NULL;
+    struct store *s = *state;
     struct err e = ERR_INIT;
     struct matrix_report rep;
     struct buf out = BUF_INIT;
 
-    assert_non_null(mkdtemp(dir));
-    db = xasprintf("%s/pvlab.db", dir);
-    assert_int_equal(store_open(db, &s, &e), 0);
     long long a = night(s, "{}", "6.1.192-3", "l1", 0);
     long long b = night(s, "{}", "6.1.192-3", "l1", 2);
     assert_int_equal(matrix_report_build(s, b, a, &rep, &e), 0);
@@ -367,17 +369,16 @@ static void test_untestable(void **state)
     assert_non_null(strstr(out.data, "\"verdict\":\"pass\""));
     matrix_report_free(&rep);
     buf_release(&out);
-    store_close(s);
-    fs_rmtree(dir, NULL);
-    free(db);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table), cmocka_unit_test(test_upstream_rev),
-        cmocka_unit_test(test_cause), cmocka_unit_test(test_untestable),
-        cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_upstream_rev),
+        cmocka_unit_test_setup_teardown(test_cause, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(test_untestable, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(test_merge, store_setup, store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
