@@ -134,8 +134,8 @@ static int has_panic(const char *log, size_t len)
 static void parse_one(const char *log, size_t len, const struct verdict_ctx *ctx, struct verdict *v)
 {
     const char *p = log, *end = log + len;
-    char *guest_error = NULL;
-    long long result_mismatches = -1, result_deaths = -1;
+    char *guest_error = NULL, *early_fault = NULL;
+    long long result_mismatches = -1, result_deaths = -1, early_faults = 0;
 
     memset(v, 0, sizeof(*v));
     while (p < end) {
@@ -186,6 +186,8 @@ static void parse_one(const char *log, size_t len, const struct verdict_ctx *ctx
         } else if (verdict_is_klog_fault(p, n)) {
             v->klog_faults++;
             add_evidence(v, p, n);
+            if (!v->saw_begin && !early_faults++)
+                early_fault = xstrndup(p, n);
         }
         p = nl ? nl + 1 : end;
     }
@@ -201,7 +203,12 @@ static void parse_one(const char *log, size_t len, const struct verdict_ctx *ctx
     if (v->corruptions < v->mismatches + v->deaths)
         v->corruptions = v->mismatches + v->deaths;
 
-    if (v->corruptions > 0 || v->klog_faults > 0) {
+    if (!v->saw_begin && !v->corruptions && v->klog_faults && v->klog_faults == early_faults) {
+        /* every fault came before the reproducer began: the guest's own start-up failed (an old
+         * kernel the guest's userspace cannot run on, say), which says nothing of the bug */
+        v->kind = VERDICT_INFRA;
+        v->reason = xasprintf("a process faulted before the reproducer started: %s", early_fault);
+    } else if (v->corruptions > 0 || v->klog_faults > 0) {
         v->kind = VERDICT_FAIL;
         if (v->outcome && v->iterations == 1 && v->corruptions == 1 && !v->klog_faults &&
             !v->deaths) /* a once-model plug-in: its exit and last line say it best */

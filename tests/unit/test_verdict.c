@@ -264,6 +264,31 @@ static void test_domus_toolstack_error(void **state)
 
 /* Plug-in outcomes: the guest's RESULT "outcome" decides skip and infra; fail keeps evidence. */
 #define PBEGIN "PVLAB-BEGIN {\"repro\":\"avx\",\"iterations\":1,\"plugin\":\"script\"}\r\n"
+/* A fault before the reproducer began is the guest's start-up failing (2.6.27's domU cannot run
+ * the guest's static init: no AT_RANDOM), not evidence: infra, in dom0 and in a domU alike.
+ * The same line after PVLAB-BEGIN stays a fail (the test above). */
+static void test_fault_before_begin_is_infra(void **state)
+{
+    struct verdict v;
+    parse(BOOT "[  1.0] init[1]: segfault at 0 ip 406114 sp 7fff3d4f87e0 error 4\r\n", NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "a process faulted before the reproducer started: "));
+    assert_non_null(strstr(v.reason, "init[1]: segfault at 0"));
+    verdict_free(&v);
+    parse(BOOT D0_BEGIN
+          "PVLAB-DOMU d1 init[1]: segfault at 0 ip 406114 sp 7fff3d4f87e0 error 4\r\n" D0_END,
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.places_json, "a process faulted before the reproducer started"));
+    verdict_free(&v);
+    /* the negative control: a fault after the domU's reproducer began is evidence */
+    parse(BOOT D0_BEGIN D_BEGIN(
+              "d1") "PVLAB-DOMU d1 fpu-probe[9]: segfault at 0 ip 0 sp 0 error 4\r\n" D0_END,
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_FAIL);
+    verdict_free(&v);
+}
+
 static void test_plugin_outcomes(void **state)
 {
     struct verdict v;
@@ -325,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_fail_with_events_and_result),
         cmocka_unit_test(test_fail_without_result),
         cmocka_unit_test(test_klog_fault_overrides_clean_summary),
+        cmocka_unit_test(test_fault_before_begin_is_infra),
         cmocka_unit_test(test_klog_matcher),
         cmocka_unit_test(test_timeout_is_infra),
         cmocka_unit_test(test_panic_and_no_begin),
