@@ -259,6 +259,7 @@ static void parse_one(const char *log, size_t len, const struct verdict_ctx *ctx
             v->reason = xstrdup("no PVLAB-RESULT line");
     }
     free(guest_error);
+    free(early_fault);
 }
 
 #define DOMU_TAG "PVLAB-DOMU "
