@@ -10,8 +10,10 @@ CONFIG_XEN_PV=y                         @ 4.14-
 CONFIG_TTY=y                            @ 3.9-
 CONFIG_PRINTK=y
 CONFIG_HVC_XEN=y
-# the block-device menu: allnoconfig (the base before 3.17) turns it off, and the frontend with it
-CONFIG_BLK_DEV=y                        @ 2.6.26-3.16
+# the block-device menu: allnoconfig (the base before 3.17) turns it off, and the frontend with it;
+# tinyconfig (from 3.17) turns off the block layer too (4.1.5 as a domU; the ladder's eras only)
+CONFIG_BLOCK=y                          @ 3.17-4.13
+CONFIG_BLK_DEV=y                        @ 2.6.26-4.13
 CONFIG_XEN_BLKDEV_FRONTEND=y
 CONFIG_XEN_NETDEV_FRONTEND=y ?
 CONFIG_BLK_DEV_INITRD=y

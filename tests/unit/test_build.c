@@ -576,10 +576,17 @@ static void test_fragment_eras(void **state)
     assert_string_equal(opt_value(&f, "CONFIG_BLK_DEV"), "y");
     assert_string_equal(opt_value(&f, "CONFIG_XEN_BLKDEV_FRONTEND"), "y");
     assert_null(opt_value(&f, "CONFIG_HYPERVISOR_GUEST"));
+    assert_null(opt_value(&f, "CONFIG_BLOCK")); /* allnoconfig leaves it on */
+    frag_free(&f);
+    v = V("4.1.5"); /* tinyconfig turns the block layer off: the frontend needs both */
+    assert_int_equal(frag_parse(text, "linux-domU.frag", &v, &f, NULL), 0);
+    assert_string_equal(opt_value(&f, "CONFIG_BLOCK"), "y");
+    assert_string_equal(opt_value(&f, "CONFIG_BLK_DEV"), "y");
     frag_free(&f);
     v = V("6.1");
     assert_int_equal(frag_parse(text, "linux-domU.frag", &v, &f, NULL), 0);
-    assert_null(opt_value(&f, "CONFIG_BLK_DEV")); /* tinyconfig eras: keys unchanged */
+    assert_null(opt_value(&f, "CONFIG_BLK_DEV")); /* later tinyconfig eras: keys unchanged */
+    assert_null(opt_value(&f, "CONFIG_BLOCK"));
     frag_free(&f);
     free(text);
 }
