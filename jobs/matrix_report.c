@@ -493,10 +493,16 @@ static void tables(const struct matrix_report *rep, struct buf *out, int md)
     const char **rs = xcalloc(rep->ncells + 1, sizeof(char *));
     size_t nx = labels(rep, 0, xs), nl = labels(rep, 1, ls), nr = labels(rep, 2, rs);
     struct buf cell = BUF_INIT;
+    int lw = 12; /* the Linux column, as wide as its longest label in text */
 
+    for (size_t l = 0; l < nl; l++)
+        if ((int)strlen(ls[l]) > lw)
+            lw = (int)strlen(ls[l]);
     for (size_t r = 0; r < nr; r++) {
-        buf_addf(out, md ? "\n### %s\n\n| Linux \\\\ Xen |" : "\n%s\n%-12s", rs[r],
-                 md ? "" : "Linux \\ Xen");
+        if (md)
+            buf_addf(out, "\n### %s\n\n| Linux \\\\ Xen |", rs[r]);
+        else
+            buf_addf(out, "\n%s\n%-*s", rs[r], lw, "Linux \\ Xen");
         for (size_t x = 0; x < nx; x++)
             buf_addf(out, md ? " %s |" : "  %-34s", xs[x]);
         buf_adds(out, "\n");
@@ -507,7 +513,10 @@ static void tables(const struct matrix_report *rep, struct buf *out, int md)
             buf_adds(out, "\n");
         }
         for (size_t l = 0; l < nl; l++) {
-            buf_addf(out, md ? "| %s |" : "%-12s", ls[l]);
+            if (md)
+                buf_addf(out, "| %s |", ls[l]);
+            else
+                buf_addf(out, "%-*s", lw, ls[l]);
             for (size_t x = 0; x < nx; x++) {
                 buf_reset(&cell);
                 cell_text(find(rep, xs[x], ls[l], rs[r]), rep->against != 0, &cell);

@@ -316,6 +316,26 @@ static void test_merge(void **state)
         }
     matrix_report_free(&rep);
 
+    /* text: the Linux column as wide as its longest label, so every row's cells line up */
+    long long d = night_of(s, "n", "4.2.8-ckt12-ubuntu", "{}", "4.2.8", "l3", 0);
+    ids[0] = b, ids[1] = d;
+    assert_int_equal(matrix_report_build_many(s, ids, 2, 0, &rep, &e), 0);
+    matrix_report_text(&rep, &out);
+    {
+        const char *head = strstr(out.data, "\nLinux \\ Xen"), *lng, *sht;
+        assert_non_null(head);
+        lng = strstr(head, "\n4.2.8-ckt12-ubuntu ");
+        sht = strstr(head, "\n6.1 ");
+        assert_non_null(lng);
+        assert_non_null(sht);
+        assert_non_null(strstr(lng, "pass"));
+        assert_non_null(strstr(sht, "FAIL"));
+        assert_int_equal(strstr(head, "4.17") - head, strstr(lng, "pass") - lng);
+        assert_int_equal(strstr(lng, "pass") - lng, strstr(sht, "FAIL") - sht);
+    }
+    buf_reset(&out);
+    matrix_report_free(&rep);
+
     ids[0] = a, ids[1] = x; /* another matrix's run */
     assert_int_equal(matrix_report_build_many(s, ids, 2, 0, &rep, &e), -1);
     assert_int_equal(e.code, ERR_USAGE);
