@@ -589,6 +589,22 @@ static void test_fragment_eras(void **state)
     assert_null(opt_value(&f, "CONFIG_BLOCK"));
     frag_free(&f);
     free(text);
+    /* both roles, every era: voluntary preemption and SLUB (the bug's reschedule point), not
+     * the base's PREEMPT_NONE and SLOB, which hide bug #40 */
+    static const char *const frags[] = { "linux-dom0.frag", "linux-domU.frag" };
+    static const char *const eras[] = { "2.6.27", "2.6.32", "3.10.108", "4.1.5", "6.1" };
+    for (size_t i = 0; i < 2; i++) {
+        text = slurp(frags[i]);
+        for (size_t j = 0; j < sizeof(eras) / sizeof(*eras); j++) {
+            v = V(eras[j]);
+            assert_int_equal(frag_parse(text, frags[i], &v, &f, NULL), 0);
+            assert_string_equal(opt_value(&f, "CONFIG_PREEMPT_VOLUNTARY"), "y");
+            assert_string_equal(opt_value(&f, "CONFIG_SLUB"), "y");
+            assert_string_equal(opt_value(&f, "CONFIG_PREEMPT_NONE"), "n");
+            frag_free(&f);
+        }
+        free(text);
+    }
 }
 
 static void test_fragment_merge_check(void **state)
