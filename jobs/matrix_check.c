@@ -81,7 +81,8 @@ static int check_one(const struct matrix_def *def, enum artifact_kind kind, cons
                     spec, name);
             goto out;
         }
-        used[s - def->src] = 1;
+        if (!used[s - def->src])
+            used[s - def->src] = 1;
         if (!rev || strcmp(rev, s->commit)) {
             err_set(e, ERR_CONFIG,
                     "'%s': [sources] %s (line %d) records commit %s; name it in "
@@ -123,8 +124,9 @@ static int check_one(const struct matrix_def *def, enum artifact_kind kind, cons
                     spec, s->commit, t.data, path, name, s->line, s->tree);
             goto out;
         }
-        if (out)
+        if (out && used[s - def->src] != 2) /* once per source, however many specs name it */
             out->verified++;
+        used[s - def->src] = 2;
     }
     rc = 0;
 out:
