@@ -105,12 +105,14 @@ i=0
 created=""
 while read -r name kernel; do
     i=$((i + 1))
+    # panic=1: a domU kernel that panics reboots (and is destroyed) at once; kernels without
+    # Xen's panic notifier (before 2.6.36) would spin until dom0's deadline
     cat >/tmp/pvlab/$name.cfg <<EOF
 name = "$name"
 type = "pv"
 kernel = "$kernel"
 ramdisk = "/pvlab/domu-initrd.gz"
-extra = "console=hvc0 $(repro_args "$name" "$i")"
+extra = "console=hvc0 panic=1 $(repro_args "$name" "$i")"
 memory = $MEM
 vcpus = $VCPUS
 on_poweroff = "destroy"
@@ -151,7 +153,12 @@ done
 [ -n "$dom0_pid" ] && wait "$dom0_pid"
 sleep 2 # the relays poll their files each second
 kill $relays 2>/dev/null
-if [ -n "$running" ] || [ "$(echo "$created" | wc -w)" != "$(wc -l </pvlab/domus)" ]; then
+ended_early=""
+for d in $created; do
+    grep -q PVLAB-END /var/log/xen/console/guest-$d.log || ended_early="$ended_early $d"
+done
+if [ -n "$running" ] || [ -n "$ended_early" ] ||
+    [ "$(echo "$created" | wc -w)" != "$(wc -l </pvlab/domus)" ]; then
     timeout 20 xl dmesg 2>&1 | tail -n 40 | sed 's/^/xl-dmesg: /'
 fi
 stage end

@@ -242,6 +242,16 @@ static void test_domus_silent_domu_is_infra(void **state)
     assert_int_equal(v.kind, VERDICT_INFRA);
     assert_non_null(strstr(v.reason, "d2: xl create failed: xc: error: panic: xc_dom_find_loader"));
     verdict_free(&v);
+    /* a domU that began, then went away without a result (crashed, or powered off early):
+     * said so, with how far it got */
+    parse(BOOT D0_BEGIN D_BEGIN("d1") D_OK("d1") D_BEGIN(
+              "d2") "PVLAB-DOMU d2 PVLAB-PROGRESS {\"done\":200,\"total\":2000}\r\n"
+                    "PVLAB-STAGE {\"stage\":\"done\",\"ms\":40000,\"place\":\"d2\"}\r\n" D0_END,
+          NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "d2: the domU ended after 200 iterations without a result"));
+    assert_null(strstr(v.reason, "d1"));
+    verdict_free(&v);
     /* a domU that printed nothing at all is named as such */
     parse(BOOT D0_BEGIN D_BEGIN("d1") D_OK("d1") D0_END, NULL, &v);
     assert_int_equal(v.kind, VERDICT_INFRA);
