@@ -147,6 +147,16 @@ static int has(const struct sv *s, const char *str)
     return 0;
 }
 
+/* Applies the fix table to src as linux v (gcc 10) and checks that each named fix was applied. */
+static void apply_expect(const struct fix_table *t, const struct kver *v, const char *src,
+                         struct sv *applied, const char *const *names)
+{
+    assert_int_equal(fixes_apply(t, "linux", v, 10, src, applied, NULL), 0);
+    for (; *names; names++)
+        if (!has(applied, *names))
+            fail_msg("fix %s was not applied", *names);
+}
+
 static void test_fix_ranges(void **state)
 {
     char *text = slurp("fixes.tab");
@@ -193,10 +203,9 @@ static void test_fix_ranges(void **state)
         p = xasprintf("%s/Makefile", src);
         write_file(p, "VERSION = 4\nPATCHLEVEL = 1\nSUBLEVEL = 5\n");
         v = V("4.1.5");
-        assert_int_equal(fixes_apply(&t, "linux", &v, 10, src, &applied, NULL), 0);
-        assert_true(has(&applied, "compiler-gcc-copy"));
-        assert_true(has(&applied, "no-pie-cflags"));
-        assert_true(has(&applied, "no-pie-aflags"));
+        apply_expect(
+            &t, &v, src, &applied,
+            (const char *const[]){ "compiler-gcc-copy", "no-pie-cflags", "no-pie-aflags", NULL });
         assert_int_equal(buf_read_file(&mk, p, NULL), 0);
         assert_non_null(strstr(mk.data, "KBUILD_CFLAGS += $(call cc-option,-fno-PIE)"));
         free(p);
@@ -449,10 +458,9 @@ static void test_fix_make382_rows(void **state)
         free(kdir);
     }
     write_file(mkmk, "Makefile:;\n\n\\$(all) %/: all\n\t@:\n\nEOF\n");
-    assert_int_equal(fixes_apply(&t, "linux", &v, 10, src, &applied, NULL), 0);
-    assert_true(has(&applied, "make382-config"));
-    assert_true(has(&applied, "make382-dirs"));
-    assert_true(has(&applied, "make382-mkmakefile"));
+    apply_expect(
+        &t, &v, src, &applied,
+        (const char *const[]){ "make382-config", "make382-dirs", "make382-mkmakefile", NULL });
     assert_int_equal(buf_read_file(&b, topmk, NULL), 0);
     assert_non_null(strstr(b.data, "\n%config: scripts_basic outputmakefile FORCE\n"));
     assert_null(strstr(b.data, "config %config"));
