@@ -124,9 +124,6 @@ static void take_result(struct verdict *v, const char *json)
     json_flat_free(&j);
 }
 
-/* The reason of a place that began but neither finished nor timed out nor panicked. */
-#define NO_RESULT "no PVLAB-RESULT line"
-
 static int has_panic(const char *log, size_t len)
 {
     return memmem_str(log, len, "Kernel panic") || memmem_str(log, len, "Panic on CPU") ||
@@ -259,7 +256,9 @@ static void parse_one(const char *log, size_t len, const struct verdict_ctx *ctx
         else if (!v->saw_begin)
             v->reason = xstrdup("the guest never started the reproducer (no PVLAB-BEGIN line)");
         else
-            v->reason = xstrdup(NO_RESULT);
+            v->reason = xasprintf("the guest stopped after %lld iterations without a result "
+                                  "(no PVLAB-RESULT line; it crashed or powered off)",
+                                  v->iterations);
     }
     free(guest_error);
     free(early_fault);
@@ -433,11 +432,6 @@ static void parse_places(const char *log, size_t len, const char *places,
                             ? xasprintf("xl create failed: %s", why ? why : "see dom0's console")
                         : in_list(&timed_out, names.v[i])
                             ? xstrdup("no result before dom0's deadline; the domain was destroyed")
-                        : pv.saw_begin && !strcmp(old, NO_RESULT)
-                            ? xasprintf("the domU ended after %lld iterations without a result "
-                                        "(it crashed or stopped; Xen's messages follow as "
-                                        "xl-dmesg lines in the log)",
-                                        pv.iterations)
                         : !one.len ? xstrdup("the domU printed nothing (does the kernel boot as a "
                                              "PV domU?)")
                                    : xstrdup(old);

@@ -137,6 +137,11 @@ static void test_panic_and_no_begin(void **state)
     assert_int_equal(v.kind, VERDICT_INFRA);
     assert_non_null(strstr(v.reason, "PVLAB-BEGIN"));
     verdict_free(&v);
+    /* began, made progress, then the guest went away: how far it got */
+    parse(BOOT BEGIN "PVLAB-PROGRESS {\"done\":300,\"total\":2000}\r\n", NULL, &v);
+    assert_int_equal(v.kind, VERDICT_INFRA);
+    assert_non_null(strstr(v.reason, "the guest stopped after 300 iterations without a result"));
+    verdict_free(&v);
 }
 
 static void test_qemu_failure_and_guest_error(void **state)
@@ -249,7 +254,8 @@ static void test_domus_silent_domu_is_infra(void **state)
                     "PVLAB-STAGE {\"stage\":\"done\",\"ms\":40000,\"place\":\"d2\"}\r\n" D0_END,
           NULL, &v);
     assert_int_equal(v.kind, VERDICT_INFRA);
-    assert_non_null(strstr(v.reason, "d2: the domU ended after 200 iterations without a result"));
+    assert_non_null(
+        strstr(v.reason, "d2: the guest stopped after 200 iterations without a result"));
     assert_null(strstr(v.reason, "d1"));
     verdict_free(&v);
     /* a domU that printed nothing at all is named as such */
