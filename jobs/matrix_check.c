@@ -48,6 +48,10 @@ static const struct matrix_source *source_named(const struct matrix_def *def, co
     return NULL;
 }
 
+/* What the specs did with each [sources] line: named it, and verified its clone's tree (counted
+ * once however many specs name the source). */
+enum { SRC_NAMED = 1, SRC_VERIFIED = 2 };
+
 /* One spec: its own check; for git: its [sources] line and, when cloned, its tree. */
 static int check_one(const struct matrix_def *def, enum artifact_kind kind, const char *spec,
                      struct matrix_check *out, int *used, struct err *e)
@@ -81,8 +85,7 @@ static int check_one(const struct matrix_def *def, enum artifact_kind kind, cons
                     spec, name);
             goto out;
         }
-        if (!used[s - def->src])
-            used[s - def->src] = 1;
+        used[s - def->src] |= SRC_NAMED;
         if (!rev || strcmp(rev, s->commit)) {
             err_set(e, ERR_CONFIG,
                     "'%s': [sources] %s (line %d) records commit %s; name it in "
@@ -124,9 +127,9 @@ static int check_one(const struct matrix_def *def, enum artifact_kind kind, cons
                     spec, s->commit, t.data, path, name, s->line, s->tree);
             goto out;
         }
-        if (out && used[s - def->src] != 2) /* once per source, however many specs name it */
+        if (out && !(used[s - def->src] & SRC_VERIFIED))
             out->verified++;
-        used[s - def->src] = 2;
+        used[s - def->src] |= SRC_VERIFIED;
     }
     rc = 0;
 out:

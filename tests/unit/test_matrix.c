@@ -166,17 +166,20 @@ static void test_sources(void **state)
     tree = sh_out(cmd);
     free(cmd);
 
-    /* the recorded commit and tree: verified; a second source nobody names: unused */
-    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s?toolchain=bullseye\n[repro]\n"
+    /* the recorded commit and tree: verified, once though two specs name it; a second source
+     * nobody names: unused */
+    text = xasprintf("[xen]\nx = 4.17\n[linux]\nl = git:%s@%s?toolchain=bullseye\n"
+                     "l2 = git:%s@%s\n[repro]\n"
                      "r = fpu-leak\n[sources]\nlinux-3.10.108 = https://example.org/a/l %s %s\n"
                      "linux-9.9 = https://example.org/a/m %s %s\n",
-                     repo, commit, commit, tree, commit, tree);
+                     repo, commit, repo, commit, commit, tree, commit, tree);
     p = write_tmp(text);
     assert_int_equal(matrix_check_file(p, &mc, &e), 0);
+    assert_int_equal(mc.sources, 2);
     assert_int_equal(mc.verified, 1);
     assert_int_equal(mc.missing.n, 0);
     assert_int_equal(mc.unused.n, 1);
-    assert_non_null(strstr(mc.unused.v[0], "linux-9.9 (line 9)"));
+    assert_non_null(strstr(mc.unused.v[0], "linux-9.9 (line 10)"));
     matrix_check_free(&mc);
     unlink(p);
     free(p);
