@@ -601,9 +601,9 @@ static void test_fragment_eras(void **state)
      * the base's PREEMPT_NONE and SLOB, which hide bug #40 */
     static const char *const frags[] = { "linux-dom0.frag", "linux-domU.frag" };
     static const char *const eras[] = { "2.6.27", "2.6.32", "3.10.108", "4.1.5", "6.1" };
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof(frags) / sizeof(frags[0]); i++) {
         text = slurp(frags[i]);
-        for (size_t j = 0; j < sizeof(eras) / sizeof(*eras); j++) {
+        for (size_t j = 0; j < sizeof(eras) / sizeof(eras[0]); j++) {
             v = V(eras[j]);
             assert_int_equal(frag_parse(text, frags[i], &v, &f, NULL), 0);
             assert_string_equal(opt_value(&f, "CONFIG_PREEMPT_VOLUNTARY"), "y");
